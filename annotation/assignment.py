@@ -1,0 +1,141 @@
+"""How the next comparison item is chosen and leased to an annotator.
+
+A claim is a lease: an ``active`` Assignment with an ``expires_at``. An item is
+*open* while its submitted labels plus unexpired leases are fewer than the
+project's ``labels_per_item``. Claims lock the item row (``SELECT ... FOR UPDATE
+SKIP LOCKED`` on PostgreSQL) and recount under the lock, so concurrent claimers
+never over-assign; on SQLite the IMMEDIATE transaction serialises writers.
+
+Selection order is pluggable: ``ORDERINGS`` maps a name to a function that orders
+the open-candidates queryset. Add an entry to change how items are picked.
+"""
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from annotation.models import Assignment, ComparisonItem, Project
+
+CANDIDATES_PER_CLAIM = 25
+
+
+def _sequential(candidates: QuerySet) -> QuerySet:
+    return candidates.order_by("id")
+
+
+def _random(candidates: QuerySet) -> QuerySet:
+    return candidates.order_by("?")
+
+
+ORDERINGS: dict[str, Callable[[QuerySet], QuerySet]] = {
+    "sequential": _sequential,
+    "random": _random,
+}
+
+
+def lease_duration() -> timedelta:
+    return timedelta(seconds=settings.ASSIGNMENT_LEASE_SECONDS)
+
+
+def _holding_filter(now) -> Q:
+    """Assignments that occupy one of an item's slots right now."""
+    return Q(assignments__status=Assignment.Status.SUBMITTED) | Q(
+        assignments__status=Assignment.Status.ACTIVE, assignments__expires_at__gt=now
+    )
+
+
+def open_items_for(*, project: Project, annotator, now) -> QuerySet:
+    """Items of ``project`` that still need labels and that ``annotator`` has not finished or skipped."""
+    done_by_annotator = Assignment.objects.filter(
+        annotator=annotator,
+        item__project=project,
+        status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED],
+    ).values("item_id")
+    return (
+        ComparisonItem.objects.filter(project=project)
+        .exclude(id__in=done_by_annotator)
+        .annotate(holding=Count("assignments", filter=_holding_filter(now)))
+        .filter(holding__lt=project.labels_per_item)
+    )
+
+
+def _item_has_room(item: ComparisonItem, *, annotator, wanted: int, now) -> bool:
+    holding = (
+        Assignment.objects.filter(item=item)
+        .exclude(annotator=annotator)
+        .filter(Q(status=Assignment.Status.SUBMITTED) | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now))
+        .count()
+    )
+    return holding < wanted
+
+
+def _shuffled_response_ids(item: ComparisonItem) -> list[int]:
+    response_ids = list(item.slots.values_list("response_id", flat=True))
+    # Position is randomised per assignment so neither side is systematically
+    # favoured; SystemRandom keeps the order unpredictable from the client.
+    random.SystemRandom().shuffle(response_ids)
+    return response_ids
+
+
+def assignment_claim_next(*, project: Project, annotator, ordering: str = "sequential") -> Assignment | None:
+    """Lease the next open item to ``annotator``; ``None`` when nothing is left.
+
+    Idempotent for a reload: an annotator with an unexpired lease in the project
+    gets that same assignment back.
+    """
+    now = timezone.now()
+    current = (
+        Assignment.objects.filter(
+            annotator=annotator, item__project=project, status=Assignment.Status.ACTIVE, expires_at__gt=now
+        )
+        .order_by("id")
+        .first()
+    )
+    if current is not None:
+        return current
+
+    order = ORDERINGS[ordering]
+    candidate_ids = list(
+        order(open_items_for(project=project, annotator=annotator, now=now)).values_list("id", flat=True)[
+            :CANDIDATES_PER_CLAIM
+        ]
+    )
+    for item_id in candidate_ids:
+        with transaction.atomic():
+            item = ComparisonItem.objects.select_for_update(skip_locked=True).filter(id=item_id).first()
+            if item is None:  # another claimer holds this row; try the next candidate
+                continue
+            if not _item_has_room(item, annotator=annotator, wanted=project.labels_per_item, now=now):
+                continue
+            expires_at = now + lease_duration()
+            lapsed = Assignment.objects.filter(item=item, annotator=annotator, status=Assignment.Status.ACTIVE).first()
+            if lapsed is not None:
+                # The same annotator's own expired lease: renew it rather than
+                # dealing a second assignment (unique per item and annotator).
+                lapsed.expires_at = expires_at
+                lapsed.save(update_fields=["expires_at"])
+                return lapsed
+            return Assignment.objects.create(
+                item=item,
+                annotator=annotator,
+                display_order=_shuffled_response_ids(item),
+                expires_at=expires_at,
+            )
+    return None
+
+
+def assignment_still_holds_slot(assignment: Assignment, *, now) -> bool:
+    """Whether a (possibly lapsed) lease may still be turned into a label.
+
+    Caller holds the item's row lock. A lapsed lease may submit only if nobody took
+    its slot in the meantime, so a late submit never over-labels an item.
+    """
+    if assignment.expires_at > now:
+        return True
+    return _item_has_room(
+        assignment.item, annotator=assignment.annotator, wanted=assignment.item.project.labels_per_item, now=now
+    )

@@ -1,0 +1,174 @@
+"""What annotators label: projects, prompts, responses, comparison items, leases, labels.
+
+Invariants live in the database (see each ``Meta.constraints``), so a race between two
+requests is rejected by PostgreSQL rather than silently storing a duplicate.
+"""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    labels_per_item = models.PositiveSmallIntegerField(
+        default=1, help_text="How many distinct annotators label each comparison item."
+    )
+    annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="annotation_projects", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(labels_per_item__gte=1) & Q(labels_per_item__lte=50),
+                name="project_labels_per_item_range",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Prompt(models.Model):
+    """A conversation to be continued: ``[{"role": "user", "content": "..."}, ...]``."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    external_id = models.CharField(max_length=255)
+    conversation = models.JSONField()
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="prompt_unique_external_id_per_project"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.project_id}:{self.external_id}"
+
+
+class Response(models.Model):
+    """One model's continuation of a prompt. ``model_name`` is never shown to annotators."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    model_name = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class ComparisonItem(models.Model):
+    """A unit of annotation work: one prompt and 2..K of its responses."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items")
+    responses = models.ManyToManyField(Response, through="ComparisonItemResponse", related_name="items")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class ComparisonItemResponse(models.Model):
+    item = models.ForeignKey(ComparisonItem, on_delete=models.CASCADE, related_name="slots")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE)
+    slot = models.PositiveSmallIntegerField(help_text="Canonical (import) order; display order is per assignment.")
+
+    class Meta:
+        ordering = ["item_id", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "response"], name="item_response_unique"),
+            models.UniqueConstraint(fields=["item", "slot"], name="item_slot_unique"),
+        ]
+
+
+class Assignment(models.Model):
+    """A lease on an item for one annotator.
+
+    An ``active`` assignment counts against the item's wanted overlap until
+    ``expires_at``; after that the slot is free for someone else without any sweep.
+    ``display_order`` holds the response ids left to right as this annotator saw
+    them, so a label maps back to responses exactly.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+
+    item = models.ForeignKey(ComparisonItem, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    display_order = models.JSONField()
+    expires_at = models.DateTimeField()
+    skip_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # Nobody is shown the same item twice: a lapsed lease is renewed in place.
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique_item_annotator"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "submitted", "skipped"]), name="assignment_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["annotator", "status"])]
+
+
+class Label(models.Model):
+    """An annotator's judgement on an item.
+
+    ``ranking`` is the general form of every outcome: groups of response ids, best
+    group first, responses in one group judged equal. "A better" on a pair is
+    ``[[a], [b]]``; a tie is ``[[a, b]]``.
+    """
+
+    class Strength(models.IntegerChoices):
+        NEGLIGIBLY = 1, "negligibly better"
+        SLIGHTLY = 2, "slightly better"
+        BETTER = 3, "better"
+        MUCH = 4, "much better"
+
+    item = models.ForeignKey(ComparisonItem, on_delete=models.CASCADE, related_name="labels")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="labels")
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="label"
+    )
+    client_id = models.UUIDField(help_text="Chosen by the client; a retried submit with the same id is a no-op.")
+    ranking = models.JSONField()
+    is_tie = models.BooleanField(default=False)
+    strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    seconds_spent = models.FloatField(default=0)
+    display_order = models.JSONField(help_text="Response ids left to right as shown.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="label_one_per_item_annotator"),
+            models.UniqueConstraint(fields=["annotator", "client_id"], name="label_unique_client_id"),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | (Q(strength__gte=1) & Q(strength__lte=4)),
+                name="label_strength_range",
+            ),
+            models.CheckConstraint(condition=Q(seconds_spent__gte=0), name="label_seconds_nonnegative"),
+            # A tie has no strength: strength says how much better the winner is.
+            models.CheckConstraint(
+                condition=Q(is_tie=False) | Q(strength__isnull=True), name="label_tie_has_no_strength"
+            ),
+        ]
+        indexes = [models.Index(fields=["item", "created_at"])]

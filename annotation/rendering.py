@@ -1,0 +1,35 @@
+"""Markdown to safe HTML, on the server.
+
+Responses are model output and imports are user data: both are untrusted. The
+HTML is produced by Python-Markdown and then sanitised by nh3 (ammonia) with an
+allow-list, so ``<script>``, event-handler attributes and ``javascript:`` links
+arrive in the browser inert.
+"""
+import markdown
+import nh3
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "b", "i", "u", "s", "del", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr",
+    "th", "td", "a", "span", "div", "sup", "sub",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "code": {"class"},
+    "span": {"class"},
+    "div": {"class"},
+    "th": {"align"},
+    "td": {"align"},
+}
+MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
+
+
+def render_markdown(text: str) -> str:
+    html = markdown.markdown(text or "", extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )

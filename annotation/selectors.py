@@ -1,0 +1,84 @@
+"""Reads for the annotation side. Every lookup is scoped to the requesting user."""
+from datetime import datetime, time
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from annotation.assignment import open_items_for
+from annotation.models import Assignment, Label, Project
+from annotation.rendering import render_markdown
+from config.errors import NotFoundError, PermissionDeniedError
+
+
+def user_is_project_admin(user) -> bool:
+    return bool(user.is_authenticated and user.is_staff)
+
+
+def projects_for_user(user) -> QuerySet:
+    if user_is_project_admin(user):
+        return Project.objects.all()
+    return Project.objects.filter(annotators=user)
+
+
+def project_get_for_user(*, user, project_id: int) -> Project:
+    """The project if ``user`` may annotate (or administer) it; NotFoundError otherwise.
+
+    Not-found and forbidden look the same, so ids of other projects do not leak.
+    """
+    project = projects_for_user(user).filter(id=project_id).first()
+    if project is None:
+        raise NotFoundError("No such project for this user.")
+    return project
+
+
+def project_get_for_admin(*, user, project_id: int) -> Project:
+    project = project_get_for_user(user=user, project_id=project_id)
+    if not user_is_project_admin(user):
+        raise PermissionDeniedError("Only project admins can do this.")
+    return project
+
+
+def labels_visible_to(*, user, project: Project) -> QuerySet:
+    """Admins see every label of the project; annotators only their own."""
+    labels = Label.objects.filter(item__project=project).select_related("annotator").order_by("id")
+    if user_is_project_admin(user):
+        return labels
+    return labels.filter(annotator=user)
+
+
+def annotator_progress(*, project: Project, annotator) -> dict:
+    now = timezone.now()
+    start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+    done_today = Label.objects.filter(item__project=project, annotator=annotator, created_at__gte=start_of_day).count()
+    done_total = Label.objects.filter(item__project=project, annotator=annotator).count()
+    remaining = open_items_for(project=project, annotator=annotator, now=now).count()
+    return {"done_today": done_today, "done_total": done_total, "remaining": remaining}
+
+
+def assignment_payload(assignment: Assignment) -> dict:
+    """What the annotator's client sees: blind (no model names, no response ids), in display order."""
+    item = assignment.item
+    texts = dict(item.slots.values_list("response_id", "response__text"))
+    positions = "ABCDEFGHI"
+    return {
+        "id": assignment.id,
+        "item_id": item.id,
+        "expires_at": assignment.expires_at,
+        "conversation": [
+            {"role": message["role"], "content": message["content"], "html": render_markdown(message["content"])}
+            for message in item.prompt.conversation
+        ],
+        "responses": [
+            {"position": positions[index], "text": texts[response_id], "html": render_markdown(texts[response_id])}
+            for index, response_id in enumerate(assignment.display_order)
+        ],
+    }
+
+
+def project_label_counts(project: Project) -> dict:
+    counts = project.items.aggregate(
+        items=Count("id", distinct=True),
+        labelled=Count("id", filter=Q(labels__isnull=False), distinct=True),
+    )
+    counts["labels"] = Label.objects.filter(item__project=project).count()
+    return counts

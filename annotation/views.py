@@ -1,0 +1,104 @@
+"""API views for annotators and project admins: parse, check access, call one service, render."""
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import selectors, services
+from annotation.assignment import assignment_claim_next
+from annotation.serializers import (
+    ImportSummarySerializer,
+    ImportUploadSerializer,
+    LabelSerializer,
+    LeaseSerializer,
+    NextItemSerializer,
+    ProjectSerializer,
+    SkipSerializer,
+    SubmitResultSerializer,
+    SubmitSerializer,
+)
+
+
+class ProjectListView(APIView):
+    @extend_schema(responses=ProjectSerializer(many=True), summary="Projects the user can annotate or administer")
+    def get(self, request):
+        projects = selectors.projects_for_user(request.user)
+        return Response(ProjectSerializer(projects, many=True, context={"request": request}).data)
+
+
+class NextItemView(APIView):
+    @extend_schema(
+        request=None,
+        responses=NextItemSerializer,
+        summary="Lease the next item to label",
+        description="Returns the caller's open lease if it has one, else leases a new item. "
+        "`assignment` is null when the queue is empty for this annotator.",
+    )
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        assignment = assignment_claim_next(project=project, annotator=request.user)
+        body = {
+            "assignment": selectors.assignment_payload(assignment) if assignment else None,
+            "progress": selectors.annotator_progress(project=project, annotator=request.user),
+        }
+        return Response(NextItemSerializer(body).data)
+
+
+class SubmitView(APIView):
+    @extend_schema(
+        request=SubmitSerializer,
+        responses={201: SubmitResultSerializer, 200: SubmitResultSerializer},
+        summary="Submit a label for a leased item (idempotent on client_id)",
+    )
+    def post(self, request, assignment_id: int):
+        serializer = SubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        label, created = services.label_submit(assignment_id=assignment_id, annotator=request.user, **serializer.validated_data)
+        body = {
+            "label": label,
+            "created": created,
+            "progress": selectors.annotator_progress(project=label.item.project, annotator=request.user),
+        }
+        return Response(SubmitResultSerializer(body).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class SkipView(APIView):
+    @extend_schema(request=SkipSerializer, responses=LeaseSerializer, summary="Skip a leased item and return it to the pool")
+    def post(self, request, assignment_id: int):
+        serializer = SkipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = services.assignment_skip(assignment_id=assignment_id, annotator=request.user, **serializer.validated_data)
+        return Response(LeaseSerializer(assignment).data)
+
+
+class HeartbeatView(APIView):
+    @extend_schema(request=None, responses=LeaseSerializer, summary="Renew the lease while the item is on screen")
+    def post(self, request, assignment_id: int):
+        assignment = services.assignment_heartbeat(assignment_id=assignment_id, annotator=request.user)
+        return Response(LeaseSerializer(assignment).data)
+
+
+class LabelListView(APIView):
+    @extend_schema(responses=LabelSerializer(many=True), summary="Labels of a project (annotators: only their own)")
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        labels = selectors.labels_visible_to(user=request.user, project=project)
+        return Response(LabelSerializer(labels, many=True).data)
+
+
+class ImportView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={201: ImportSummarySerializer, 400: OpenApiResponse(description="Error naming line and field")},
+        summary="Import prompts and responses from a JSONL file (all or nothing)",
+    )
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        serializer = ImportUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        summary = services.project_import_jsonl(project=project, lines=upload.read().splitlines(), source=upload.name)
+        return Response(ImportSummarySerializer(summary.as_dict()).data, status=status.HTTP_201_CREATED)

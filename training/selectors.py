@@ -1,0 +1,29 @@
+"""Reads for the training side, scoped by the project the caller was already granted."""
+from django.db.models import FloatField, OuterRef, QuerySet, Subquery, Value
+
+from annotation.models import Project, Response
+from training.models import ModelVersion, ResponseScore, TrainingRun
+
+
+def champion_for(project: Project) -> ModelVersion | None:
+    return ModelVersion.objects.filter(project=project, status=ModelVersion.Status.CHAMPION).first()
+
+
+def responses_with_scores(project: Project, version: ModelVersion | None) -> QuerySet:
+    """Every response of ``project`` annotated with ``score`` from ``version`` (None if unscored). One query."""
+    responses = Response.objects.filter(prompt__project=project).select_related("prompt").order_by("prompt_id", "id")
+    if version is None:
+        return responses.annotate(score=Value(None, output_field=FloatField()))
+    return responses.annotate(
+        score=Subquery(
+            ResponseScore.objects.filter(response=OuterRef("pk"), model_version=version).values("score")[:1]
+        )
+    )
+
+
+def model_versions_for(project: Project) -> QuerySet:
+    return ModelVersion.objects.filter(project=project).order_by("-version")
+
+
+def training_runs_for(project: Project) -> QuerySet:
+    return TrainingRun.objects.filter(project=project).select_related("model_version").order_by("-id")

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from training import views
+
+urlpatterns = [
+    path("projects/<int:project_id>/scores/", views.ProjectScoresView.as_view(), name="project-scores"),
+    path("projects/<int:project_id>/model-versions/", views.ModelVersionListView.as_view(), name="model-version-list"),
+    path("projects/<int:project_id>/training-runs/", views.TrainingRunListView.as_view(), name="training-run-list"),
+]

@@ -1,0 +1,49 @@
+"""API views for project admins: model versions, training runs, response scores."""
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.selectors import project_get_for_admin
+from training import selectors, services
+from training.models import TrainingRun
+from training.serializers import (
+    ModelVersionSerializer,
+    ProjectScoresSerializer,
+    TrainingRunRequestResultSerializer,
+    TrainingRunSerializer,
+)
+
+
+class ProjectScoresView(APIView):
+    @extend_schema(responses=ProjectScoresSerializer, summary="Every response with the champion's reward score")
+    def get(self, request, project_id: int):
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        champion = selectors.champion_for(project)
+        body = {"champion": champion, "responses": selectors.responses_with_scores(project, champion)}
+        return Response(ProjectScoresSerializer(body).data)
+
+
+class ModelVersionListView(APIView):
+    @extend_schema(responses=ModelVersionSerializer(many=True), summary="Model versions, newest first")
+    def get(self, request, project_id: int):
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        return Response(ModelVersionSerializer(selectors.model_versions_for(project), many=True).data)
+
+
+class TrainingRunListView(APIView):
+    @extend_schema(responses=TrainingRunSerializer(many=True), summary="Training runs, newest first")
+    def get(self, request, project_id: int):
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        return Response(TrainingRunSerializer(selectors.training_runs_for(project)[:50], many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={202: TrainingRunRequestResultSerializer},
+        summary="Train now (coalesces with a queued or running run)",
+    )
+    def post(self, request, project_id: int):
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        run, created = services.training_run_request(project=project, trigger=TrainingRun.Trigger.MANUAL)
+        body = {"run": run, "created": created}
+        return Response(TrainingRunRequestResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)
