@@ -1,0 +1,69 @@
+"""Fixtures shared by every test: users, a project with imported items, API clients."""
+import json
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PASSWORD = "correct-horse-battery"
+
+
+def prompt_record(external_id: str, question: str, good: str, bad: str) -> str:
+    return json.dumps(
+        {
+            "external_id": external_id,
+            "conversation": [{"role": "user", "content": question}],
+            "responses": [{"text": good, "model": "model-good"}, {"text": bad, "model": "model-bad"}],
+        }
+    )
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str, *, admin: bool = False):
+        return django_user_model.objects.create_user(username=username, password=PASSWORD, is_staff=admin)
+
+    return make
+
+
+@pytest.fixture
+def annotator(make_user):
+    return make_user("ann")
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("boss", admin=True)
+
+
+@pytest.fixture
+def make_project():
+    from annotation.services import project_create, project_import_jsonl
+
+    def make(name: str = "Helpfulness", *, annotators=(), prompts: int = 3, labels_per_item: int = 1):
+        project = project_create(name=name, guidelines="Be **careful**.", labels_per_item=labels_per_item, annotators=annotators)
+        lines = [
+            prompt_record(f"{name}-{index}", f"Question {index}?", f"A good helpful answer {index}.", f"A bad rude answer {index}.")
+            for index in range(prompts)
+        ]
+        project_import_jsonl(project=project, lines=lines, source="fixture.jsonl")
+        return project
+
+    return make
+
+
+@pytest.fixture
+def project(make_project, annotator):
+    return make_project(annotators=[annotator])
+
+
+@pytest.fixture
+def api_client_for():
+    def make(user):
+        client = APIClient()
+        client.force_authenticate(user=user)
+        return client
+
+    return make

@@ -1,0 +1,77 @@
+"""The whole loop on real parts: labels in PostgreSQL -> Redis -> celery worker trains -> scores stored."""
+import json
+import math
+import uuid
+from pathlib import Path
+
+import pytest
+
+from annotation.assignment import assignment_claim_next
+from annotation.models import Label, Response
+from annotation.services import project_create, project_import_jsonl, label_submit
+from tests.integration.conftest import wait_for
+from training.models import ModelVersion, ResponseScore, TrainingRun
+
+pytestmark = pytest.mark.integration
+
+GOOD = ["a good helpful answer", "a clear correct answer", "a polite useful answer", "a kind helpful answer"]
+BAD = ["a bad rude answer", "a wrong useless answer", "a mean unclear answer", "a terrible harmful answer"]
+
+
+def test_labels_trigger_training_on_a_real_worker_and_scores_come_back(
+    celery_worker_process, settings, django_user_model
+):
+    settings.RETRAIN_EVERY_N_LABELS = 12
+    annotator = django_user_model.objects.create_user("worker-test", password="x" * 12)
+    project = project_create(name="Loop", labels_per_item=1, annotators=[annotator])
+    lines = [
+        json.dumps({
+            "external_id": f"p{index}",
+            "conversation": [{"role": "user", "content": f"question {index} please help"}],
+            "responses": [
+                {"text": f"{GOOD[index % 4]} {index}", "model": "good-model"},
+                {"text": f"{BAD[index % 4]} {index}", "model": "bad-model"},
+            ],
+        })
+        for index in range(12)
+    ]
+    project_import_jsonl(project=project, lines=lines, source="loop.jsonl")
+
+    # Label like a consistent annotator would: the "good" response wins.
+    while (assignment := assignment_claim_next(project=project, annotator=annotator)) is not None:
+        good_position = next(
+            position for position, response_id in zip("AB", assignment.display_order)
+            if Response.objects.get(id=response_id).model_name == "good-model"
+        )
+        label_submit(assignment_id=assignment.id, annotator=annotator, choice=good_position, client_id=uuid.uuid4())
+    assert Label.objects.filter(item__project=project).count() == 12
+
+    # The 12th label crossed RETRAIN_EVERY_N_LABELS: a run was queued after commit.
+    run = TrainingRun.objects.get(project=project)
+    assert run.trigger == TrainingRun.Trigger.LABEL_COUNT
+
+    log = celery_worker_process
+    wait_for(lambda: TrainingRun.objects.get(id=run.id).status in {"succeeded", "failed"}, timeout=240,
+             what="the worker to finish the training run", log=log)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.pairs == 12 and len(run.snapshot_sha256) == 64
+    assert run.progress["step"] == run.progress["total_steps"] > 0
+
+    version = ModelVersion.objects.get(project=project)
+    assert version.status == "champion" and version.version == 1
+    assert set(version.metrics) >= {"accuracy", "loss", "ece", "pairs"}
+    assert version.data_sha256 == run.snapshot_sha256
+    checkpoint = Path(settings.MODEL_STORE_DIR) / version.checkpoint_path
+    assert (checkpoint / "model.safetensors").is_file() and (checkpoint / "reward_metadata.json").is_file()
+
+    wait_for(lambda: ResponseScore.objects.filter(model_version=version).count() == 24, timeout=120,
+             what="the scoring task to store a score for every response", log=log)
+    by_model = {"good-model": [], "bad-model": []}
+    for model_name, score in ResponseScore.objects.filter(model_version=version).values_list("response__model_name", "score"):
+        assert math.isfinite(score)
+        by_model[model_name].append(score)
+    # The reward model learned the annotator's preference (training is seeded, so this is deterministic).
+    assert sum(by_model["good-model"]) / 12 > sum(by_model["bad-model"]) / 12
+    version.refresh_from_db()
+    assert version.scored_at is not None

@@ -1,0 +1,44 @@
+"""Settings come from the environment; production refuses to run without a secret key."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import database_from_url
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_settings(**env):
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_ENV"}}
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_embedded_defaults_need_no_servers(tmp_path):
+    result = run_settings(RLHF_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path):
+    result = run_settings(DJANGO_ENV="production", RLHF_VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set when DJANGO_ENV=production" in result.stderr
+
+    ok = run_settings(DJANGO_ENV="production", DJANGO_SECRET_KEY="x" * 50, RLHF_VAR_DIR=str(tmp_path))
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_database_url_parsing(tmp_path):
+    pg = database_from_url("postgres://rlhf:s%40cret@db.internal:6543/labels?sslmode=require", base_dir=tmp_path)
+    assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "django.db.backends.postgresql", "labels", "rlhf", "s@cret", "db.internal", "6543",
+    )
+    assert pg["OPTIONS"] == {"sslmode": "require"}
+    assert database_from_url("sqlite:///var/x.db", base_dir=tmp_path)["NAME"] == str(tmp_path / "var/x.db")
+    with pytest.raises(ImproperlyConfigured, match="mysql"):
+        database_from_url("mysql://x/y", base_dir=tmp_path)
