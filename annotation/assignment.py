@@ -21,6 +21,9 @@ from django.utils import timezone
 from annotation.models import Assignment, ComparisonItem, Project
 
 CANDIDATES_PER_CLAIM = 25
+# The item on screen plus one prefetched: enough for an instant switch, few enough
+# that an annotator never sits on a queue others could be labelling.
+MAX_OPEN_LEASES = 2
 
 
 def _sequential(candidates: QuerySet) -> QuerySet:
@@ -49,12 +52,16 @@ def _holding_filter(now) -> Q:
 
 
 def open_items_for(*, project: Project, annotator, now) -> QuerySet:
-    """Items of ``project`` that still need labels and that ``annotator`` has not finished or skipped."""
-    done_by_annotator = Assignment.objects.filter(
-        annotator=annotator,
-        item__project=project,
-        status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED],
-    ).values("item_id")
+    """Items of ``project`` that still need labels and that ``annotator`` neither finished,
+    skipped, nor holds an unexpired lease on (their own lapsed leases are claimable again)."""
+    done_by_annotator = (
+        Assignment.objects.filter(annotator=annotator, item__project=project)
+        .filter(
+            Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
+            | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
+        )
+        .values("item_id")
+    )
     return (
         ComparisonItem.objects.filter(project=project)
         .exclude(id__in=done_by_annotator)
@@ -81,22 +88,27 @@ def _shuffled_response_ids(item: ComparisonItem) -> list[int]:
     return response_ids
 
 
-def assignment_claim_next(*, project: Project, annotator, ordering: str = "sequential") -> Assignment | None:
+def assignment_claim_next(
+    *, project: Project, annotator, exclude_ids=(), ordering: str = "sequential"
+) -> Assignment | None:
     """Lease the next open item to ``annotator``; ``None`` when nothing is left.
 
-    Idempotent for a reload: an annotator with an unexpired lease in the project
-    gets that same assignment back.
+    Idempotent for a reload: an annotator's unexpired lease in the project comes
+    back first. ``exclude_ids`` are leases the client already has on screen, so
+    asking again *prefetches* the following item; an annotator holds at most
+    ``MAX_OPEN_LEASES`` leases at once.
     """
     now = timezone.now()
-    current = (
+    open_leases = list(
         Assignment.objects.filter(
             annotator=annotator, item__project=project, status=Assignment.Status.ACTIVE, expires_at__gt=now
-        )
-        .order_by("id")
-        .first()
+        ).order_by("id")
     )
-    if current is not None:
-        return current
+    reusable = [lease for lease in open_leases if lease.id not in set(exclude_ids)]
+    if reusable:
+        return reusable[0]
+    if len(open_leases) >= MAX_OPEN_LEASES:
+        return None
 
     order = ORDERINGS[ordering]
     candidate_ids = list(

@@ -9,7 +9,23 @@ from django.db.models import Q
 
 
 class Project(models.Model):
+    class LabelFormat(models.TextChoices):
+        PAIRWISE = "pairwise", "pairwise (A/B with strength, tie, both bad)"
+        RANKING = "ranking", "ranking of 3-9 responses"
+
+    class RationaleMode(models.TextChoices):
+        OFF = "off"
+        OPTIONAL = "optional"
+        REQUIRED = "required"
+
     name = models.CharField(max_length=200, unique=True)
+    label_format = models.CharField(max_length=16, choices=LabelFormat.choices, default=LabelFormat.PAIRWISE)
+    criteria = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Per-response ratings: [{"key": "helpfulness", "label": "Helpfulness", "scale": 5, "required": false}].',
+    )
+    rationale_mode = models.CharField(max_length=16, choices=RationaleMode.choices, default=RationaleMode.OPTIONAL)
     guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
     labels_per_item = models.PositiveSmallIntegerField(
         default=1, help_text="How many distinct annotators label each comparison item."
@@ -25,6 +41,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(labels_per_item__gte=1) & Q(labels_per_item__lte=50),
                 name="project_labels_per_item_range",
+            ),
+            models.CheckConstraint(condition=Q(label_format__in=["pairwise", "ranking"]), name="project_label_format_valid"),
+            models.CheckConstraint(
+                condition=Q(rationale_mode__in=["off", "optional", "required"]), name="project_rationale_mode_valid"
             ),
         ]
 
@@ -133,8 +153,16 @@ class Label(models.Model):
 
     ``ranking`` is the general form of every outcome: groups of response ids, best
     group first, responses in one group judged equal. "A better" on a pair is
-    ``[[a], [b]]``; a tie is ``[[a, b]]``.
+    ``[[a], [b]]``; a tie is ``[[a, b]]``; "both bad" is ``[[a, b]]`` with ``both_bad``.
+    ``ratings`` maps response id (as a string) to ``{criterion key: score}``; ``flags``
+    is a list of ``{"flag": ..., "response_id": id or null}``.
     """
+
+    class Flag(models.TextChoices):
+        UNSAFE = "unsafe", "unsafe content"
+        FACTUAL_ERROR = "factual_error", "factual error"
+        PERSONAL_DATA = "personal_data", "personal data"
+        BROKEN_PROMPT = "broken_prompt", "broken prompt"
 
     class Strength(models.IntegerChoices):
         NEGLIGIBLY = 1, "negligibly better"
@@ -150,9 +178,12 @@ class Label(models.Model):
     client_id = models.UUIDField(help_text="Chosen by the client; a retried submit with the same id is a no-op.")
     ranking = models.JSONField()
     is_tie = models.BooleanField(default=False)
+    both_bad = models.BooleanField(default=False, help_text="Neither response is acceptable; not used as a preference.")
     strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
     rationale = models.TextField(blank=True)
-    seconds_spent = models.FloatField(default=0)
+    ratings = models.JSONField(default=dict, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    seconds_spent = models.FloatField(default=0, help_text="Active (visible-tab) seconds on the item.")
     display_order = models.JSONField(help_text="Response ids left to right as shown.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -169,6 +200,10 @@ class Label(models.Model):
             # A tie has no strength: strength says how much better the winner is.
             models.CheckConstraint(
                 condition=Q(is_tie=False) | Q(strength__isnull=True), name="label_tie_has_no_strength"
+            ),
+            models.CheckConstraint(condition=Q(is_tie=False) | Q(both_bad=False), name="label_tie_or_both_bad"),
+            models.CheckConstraint(
+                condition=Q(both_bad=False) | Q(strength__isnull=True), name="label_both_bad_has_no_strength"
             ),
         ]
         indexes = [models.Index(fields=["item", "created_at"])]

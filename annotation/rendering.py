@@ -21,11 +21,16 @@ ALLOWED_ATTRIBUTES = {
     "th": {"align"},
     "td": {"align"},
 }
-MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
+MARKDOWN_EXTENSIONS = ["fenced_code", "codehilite", "tables", "sane_lists", "nl2br"]
+# Code blocks are highlighted on the server by Pygments into <span class="..."> tokens
+# (styled by frontend/static/frontend/pygments.css), so the browser runs no highlighter.
+MARKDOWN_CONFIG = {"codehilite": {"guess_lang": False, "css_class": "codehilite"}}
 
 
 def render_markdown(text: str) -> str:
-    html = markdown.markdown(text or "", extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    html = markdown.markdown(
+        text or "", extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG, output_format="html"
+    )
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

@@ -8,11 +8,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.assignment import assignment_still_holds_slot, lease_duration
 from annotation.importing import LineError, ImportValidationError, parse_jsonl
+from annotation.submission import build_submission
 from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project, Prompt, Response
 from config.errors import ConflictError, DomainError, NotFoundError
 
@@ -27,11 +29,59 @@ class ImportSummary:
         return {"prompts": self.prompts, "responses": self.responses, "items": self.items}
 
 
-def project_create(*, name: str, guidelines: str = "", labels_per_item: int = 1, annotators=()) -> Project:
+CRITERION_SCALES = (5, 7)
+
+
+def _checked_criteria(criteria) -> list[dict]:
+    if not isinstance(criteria, list):
+        raise DomainError("criteria must be a list.", fields={"criteria": ["must be a list"]})
+    checked, seen = [], set()
+    for index, criterion in enumerate(criteria):
+        path = f"criteria[{index}]"
+        if not isinstance(criterion, dict) or not str(criterion.get("key", "")).isidentifier():
+            raise DomainError(f"{path}.key must be a short identifier such as 'helpfulness'.", fields={path: ["bad key"]})
+        if criterion["key"] in seen:
+            raise DomainError(f"{path}.key '{criterion['key']}' appears twice.", fields={path: ["duplicate key"]})
+        scale = criterion.get("scale", 5)
+        if scale not in CRITERION_SCALES:
+            raise DomainError(f"{path}.scale must be 5 or 7.", fields={path: ["scale must be 5 or 7"]})
+        seen.add(criterion["key"])
+        checked.append(
+            {
+                "key": criterion["key"],
+                "label": str(criterion.get("label") or criterion["key"].replace("_", " ").capitalize()),
+                "scale": scale,
+                "required": bool(criterion.get("required", False)),
+            }
+        )
+    return checked
+
+
+def project_create(
+    *,
+    name: str,
+    guidelines: str = "",
+    labels_per_item: int = 1,
+    annotators=(),
+    label_format: str = Project.LabelFormat.PAIRWISE,
+    criteria: list[dict] | None = None,
+    rationale_mode: str = Project.RationaleMode.OPTIONAL,
+) -> Project:
     if not 1 <= labels_per_item <= 50:
         raise DomainError("labels_per_item must be between 1 and 50.", fields={"labels_per_item": ["1 to 50"]})
+    if label_format not in Project.LabelFormat.values:
+        raise DomainError("label_format must be 'pairwise' or 'ranking'.", fields={"label_format": ["unknown format"]})
+    if rationale_mode not in Project.RationaleMode.values:
+        raise DomainError("rationale_mode must be off, optional or required.", fields={"rationale_mode": ["unknown"]})
     with transaction.atomic():
-        project = Project.objects.create(name=name, guidelines=guidelines, labels_per_item=labels_per_item)
+        project = Project.objects.create(
+            name=name,
+            guidelines=guidelines,
+            labels_per_item=labels_per_item,
+            label_format=label_format,
+            criteria=_checked_criteria(criteria or []),
+            rationale_mode=rationale_mode,
+        )
         project.annotators.add(*annotators)
     return project
 
@@ -39,7 +89,8 @@ def project_create(*, name: str, guidelines: str = "", labels_per_item: int = 1,
 def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], source: str = "import") -> ImportSummary:
     """Import prompts and responses, all or nothing.
 
-    Each prompt with K responses becomes C(K, 2) pairwise comparison items. Raises
+    In a pairwise project each prompt with K responses becomes C(K, 2) comparison
+    items; in a ranking project, one item holding all K. Raises
     ImportValidationError (naming line and field) if any line is bad or an
     external_id already exists in the project; nothing is written then.
     """
@@ -75,23 +126,17 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
                 ]
             )
             response_count += len(responses)
-            for pair in itertools.combinations(responses, 2):
+            if project.label_format == Project.LabelFormat.RANKING:
+                groups = [responses]
+            else:
+                groups = list(itertools.combinations(responses, 2))
+            for group in groups:
                 item = ComparisonItem.objects.create(project=project, prompt=prompt)
                 ComparisonItemResponse.objects.bulk_create(
-                    [ComparisonItemResponse(item=item, response=r, slot=slot) for slot, r in enumerate(pair)]
+                    [ComparisonItemResponse(item=item, response=r, slot=slot) for slot, r in enumerate(group)]
                 )
                 item_count += 1
     return ImportSummary(prompts=len(parsed), responses=response_count, items=item_count)
-
-
-CHOICES = ("A", "B", "tie")
-
-
-def _ranking_for_choice(choice: str, display_order: list[int]) -> list[list[int]]:
-    if choice == "tie":
-        return [list(display_order)]
-    left, right = display_order[0], display_order[1]
-    return [[left], [right]] if choice == "A" else [[right], [left]]
 
 
 def _locked_active_assignment(*, assignment_id: int, annotator) -> Assignment:
@@ -110,27 +155,26 @@ def label_submit(
     *,
     assignment_id: int,
     annotator,
-    choice: str,
     client_id: uuid.UUID,
+    choice: str | None = None,
+    ranking=None,
     strength: int | None = None,
+    ratings=None,
+    flags=None,
     rationale: str = "",
     seconds_spent: float = 0.0,
 ) -> tuple[Label, bool]:
     """Turn a lease into a label. Returns ``(label, created)``.
 
-    Idempotent: a retry with the same ``client_id`` returns the first label with
-    ``created=False``. Holds the assignment row lock, then the item row lock.
-    After commit, asks training whether enough new labels arrived to retrain.
+    ``choice`` (pairwise: A, B, tie, both_bad) or ``ranking`` (ranking projects:
+    groups of positions, best first) is checked against the project's settings by
+    ``annotation.submission.build_submission``. Idempotent: a retry with the same
+    ``client_id`` returns the first label with ``created=False``. Holds the
+    assignment row lock, then the item row lock. After commit, asks training
+    whether enough new labels arrived to retrain.
     """
-    if choice not in CHOICES:
-        raise DomainError(f"choice must be one of {', '.join(CHOICES)}.", fields={"choice": ["A, B or tie"]})
-    if choice == "tie" and strength is not None:
-        raise DomainError("A tie has no strength.", fields={"strength": ["must be empty for a tie"]})
-    if strength is not None and strength not in Label.Strength.values:
-        raise DomainError("strength must be 1 (negligibly) to 4 (much better).", fields={"strength": ["1 to 4"]})
     if seconds_spent < 0:
         raise DomainError("seconds_spent cannot be negative.", fields={"seconds_spent": [">= 0"]})
-
     previous = Label.objects.filter(annotator=annotator, client_id=client_id).first()
     if previous is not None:
         return previous, False
@@ -141,6 +185,19 @@ def label_submit(
             assignment = _locked_active_assignment(assignment_id=assignment_id, annotator=annotator)
             if assignment.status != Assignment.Status.ACTIVE:
                 raise ConflictError(f"This item was already {assignment.status}.")
+            project = assignment.item.project
+            submission = build_submission(
+                label_format=project.label_format,
+                criteria=project.criteria,
+                rationale_mode=project.rationale_mode,
+                display_order=assignment.display_order,
+                choice=choice,
+                ranking=ranking,
+                strength=strength,
+                ratings=ratings,
+                flags=flags,
+                rationale=rationale,
+            )
             ComparisonItem.objects.select_for_update().filter(id=assignment.item_id).first()
             if not assignment_still_holds_slot(assignment, now=now):
                 raise ConflictError("Your lease on this item expired and someone else took it. Load the next item.")
@@ -149,18 +206,20 @@ def label_submit(
                 annotator=annotator,
                 assignment=assignment,
                 client_id=client_id,
-                ranking=_ranking_for_choice(choice, assignment.display_order),
-                is_tie=choice == "tie",
-                strength=strength,
-                rationale=rationale,
+                ranking=submission.ranking,
+                is_tie=submission.is_tie,
+                both_bad=submission.both_bad,
+                strength=submission.strength,
+                ratings=submission.ratings,
+                flags=submission.flags,
+                rationale=submission.rationale,
                 seconds_spent=seconds_spent,
                 display_order=assignment.display_order,
             )
             assignment.status = Assignment.Status.SUBMITTED
             assignment.finished_at = now
             assignment.save(update_fields=["status", "finished_at"])
-            project_id = assignment.item.project_id
-            transaction.on_commit(lambda: _after_label(project_id))
+            transaction.on_commit(lambda: _after_label(project.id))
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: return its label.
         previous = Label.objects.filter(annotator=annotator, client_id=client_id).first()
@@ -168,6 +227,30 @@ def label_submit(
             raise
         return previous, False
     return label, True
+
+
+def label_undo(*, label_id: int, annotator) -> Assignment:
+    """Take back one's own label within LABEL_UNDO_SECONDS; the item's lease reopens.
+
+    Returns the reopened assignment (same display order, fresh lease). The slot was
+    held by the label, so reopening it cannot over-assign the item.
+    """
+    with transaction.atomic():
+        label = Label.objects.select_for_update(of=("self", "assignment")).select_related("assignment").filter(
+            id=label_id, annotator=annotator, assignment__isnull=False
+        ).first()
+        if label is None:
+            raise NotFoundError("No such label for this user.")
+        age = (timezone.now() - label.created_at).total_seconds()
+        if age > settings.LABEL_UNDO_SECONDS:
+            raise ConflictError(f"Labels can be undone for {settings.LABEL_UNDO_SECONDS} seconds; this one is older.")
+        assignment = label.assignment
+        label.delete()
+        assignment.status = Assignment.Status.ACTIVE
+        assignment.finished_at = None
+        assignment.expires_at = timezone.now() + lease_duration()
+        assignment.save(update_fields=["status", "finished_at", "expires_at"])
+    return assignment
 
 
 def _after_label(project_id: int) -> None:

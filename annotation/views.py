@@ -12,8 +12,10 @@ from annotation.serializers import (
     ImportUploadSerializer,
     LabelSerializer,
     LeaseSerializer,
+    NextItemRequestSerializer,
     NextItemSerializer,
     ProjectSerializer,
+    ReopenedSerializer,
     SkipSerializer,
     SubmitResultSerializer,
     SubmitSerializer,
@@ -29,15 +31,20 @@ class ProjectListView(APIView):
 
 class NextItemView(APIView):
     @extend_schema(
-        request=None,
+        request=NextItemRequestSerializer,
         responses=NextItemSerializer,
         summary="Lease the next item to label",
-        description="Returns the caller's open lease if it has one, else leases a new item. "
+        description="Returns the caller's open lease if it has one (other than those in `exclude`), else "
+        "leases a new item. Send the item on screen in `exclude` to prefetch the following one. "
         "`assignment` is null when the queue is empty for this annotator.",
     )
     def post(self, request, project_id: int):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-        assignment = assignment_claim_next(project=project, annotator=request.user)
+        serializer = NextItemRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = assignment_claim_next(
+            project=project, annotator=request.user, exclude_ids=serializer.validated_data["exclude"]
+        )
         body = {
             "assignment": selectors.assignment_payload(assignment) if assignment else None,
             "progress": selectors.annotator_progress(project=project, annotator=request.user),
@@ -77,6 +84,21 @@ class HeartbeatView(APIView):
     def post(self, request, assignment_id: int):
         assignment = services.assignment_heartbeat(assignment_id=assignment_id, annotator=request.user)
         return Response(LeaseSerializer(assignment).data)
+
+
+class LabelUndoView(APIView):
+    @extend_schema(
+        request=None,
+        responses=ReopenedSerializer,
+        summary="Undo one's own recent label; the item comes back with its lease reopened",
+    )
+    def post(self, request, label_id: int):
+        assignment = services.label_undo(label_id=label_id, annotator=request.user)
+        body = {
+            "assignment": selectors.assignment_payload(assignment),
+            "progress": selectors.annotator_progress(project=assignment.item.project, annotator=request.user),
+        }
+        return Response(ReopenedSerializer(body).data)
 
 
 class LabelListView(APIView):

@@ -191,7 +191,10 @@ REWARD_EVAL_FRACTION = env_float("REWARD_EVAL_FRACTION", 0.2)
 PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0)
 
 # --- Annotation ---------------------------------------------------------------
-ASSIGNMENT_LEASE_SECONDS = env_int("ASSIGNMENT_LEASE_SECONDS", 300)
+# Leases are renewed by a heartbeat every minute while the item is on screen, so an
+# abandoned tab frees its items within minutes.
+ASSIGNMENT_LEASE_SECONDS = env_int("ASSIGNMENT_LEASE_SECONDS", 180)
+LABEL_UNDO_SECONDS = env_int("LABEL_UNDO_SECONDS", 60)
 
 LOGGING = {
     "version": 1,

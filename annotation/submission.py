@@ -1,0 +1,156 @@
+"""Turning what the annotator's client sends into a label's stored form. Pure; no database.
+
+The client speaks in *positions* ("A", "B", ... left to right, as shown); the
+label stores *response ids*, through the assignment's ``display_order``. Every
+check names the field that is wrong.
+"""
+from dataclasses import dataclass, field
+
+from config.errors import DomainError
+
+POSITIONS = "ABCDEFGHI"
+PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
+FLAGS = ("unsafe", "factual_error", "personal_data", "broken_prompt")
+ITEM_LEVEL_FLAGS = ("broken_prompt",)
+
+
+@dataclass(frozen=True)
+class Submission:
+    ranking: list[list[int]]
+    is_tie: bool = False
+    both_bad: bool = False
+    strength: int | None = None
+    ratings: dict[str, dict[str, int]] = field(default_factory=dict)
+    flags: list[dict] = field(default_factory=list)
+    rationale: str = ""
+
+
+def _invalid(field_name: str, message: str):
+    return DomainError(f"{field_name}: {message}", fields={field_name: [message]})
+
+
+def _position_map(display_order: list[int]) -> dict[str, int]:
+    return {POSITIONS[index]: response_id for index, response_id in enumerate(display_order)}
+
+
+def _pairwise_ranking(choice: str | None, strength: int | None, display_order: list[int]) -> tuple[list, bool, bool]:
+    if choice not in PAIRWISE_CHOICES:
+        raise _invalid("choice", f"must be one of {', '.join(PAIRWISE_CHOICES)}")
+    if choice in ("tie", "both_bad") and strength is not None:
+        raise DomainError(
+            "A tie has no strength." if choice == "tie" else "'Both bad' has no strength.",
+            fields={"strength": ["must be empty unless A or B is chosen"]},
+        )
+    left, right = display_order[0], display_order[1]
+    if choice == "A":
+        return [[left], [right]], False, False
+    if choice == "B":
+        return [[right], [left]], False, False
+    return [[left, right]], choice == "tie", choice == "both_bad"
+
+
+def _ranking_from_positions(groups, display_order: list[int]) -> list[list[int]]:
+    """``[["B"], ["A", "C"]]`` -> response ids; every shown response exactly once."""
+    positions = _position_map(display_order)
+    if not isinstance(groups, list) or not groups or not all(isinstance(g, list) and g for g in groups):
+        raise _invalid("ranking", "must be a list of non-empty lists of positions, best first")
+    flat = [position for group in groups for position in group]
+    unknown = [p for p in flat if p not in positions]
+    if unknown:
+        raise _invalid("ranking", f"unknown position {unknown[0]!r}; this item shows {', '.join(positions)}")
+    if sorted(flat) != sorted(positions):
+        raise _invalid("ranking", f"must place each of {', '.join(positions)} exactly once")
+    if len(groups) == 1:
+        raise _invalid("ranking", "puts every response level; rank at least two apart or skip the item")
+    return [[positions[p] for p in group] for group in groups]
+
+
+def _ratings(raw, criteria: list[dict], display_order: list[int]) -> dict[str, dict[str, int]]:
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise _invalid("ratings", "must map a position to {criterion: score}")
+    positions = _position_map(display_order)
+    by_key = {criterion["key"]: criterion for criterion in criteria}
+    stored: dict[str, dict[str, int]] = {}
+    for position, scores in raw.items():
+        if position not in positions:
+            raise _invalid("ratings", f"unknown position {position!r}")
+        if not isinstance(scores, dict):
+            raise _invalid(f"ratings.{position}", "must map a criterion to a score")
+        clean = {}
+        for key, score in scores.items():
+            if key not in by_key:
+                raise _invalid(f"ratings.{position}.{key}", "is not a criterion of this project")
+            scale = by_key[key].get("scale", 5)
+            if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= scale:
+                raise _invalid(f"ratings.{position}.{key}", f"must be a whole number from 1 to {scale}")
+            clean[key] = score
+        stored[str(positions[position])] = clean
+    for criterion in criteria:
+        if criterion.get("required"):
+            for position, response_id in positions.items():
+                if criterion["key"] not in stored.get(str(response_id), {}):
+                    raise _invalid(f"ratings.{position}.{criterion['key']}", "is required")
+    return stored
+
+
+def _flags(raw, display_order: list[int]) -> list[dict]:
+    raw = raw or []
+    if not isinstance(raw, list):
+        raise _invalid("flags", 'must be a list like [{"flag": "unsafe", "position": "A"}]')
+    positions = _position_map(display_order)
+    stored = []
+    for index, entry in enumerate(raw):
+        if isinstance(entry, str):
+            entry = {"flag": entry}
+        if not isinstance(entry, dict) or entry.get("flag") not in FLAGS:
+            raise _invalid(f"flags[{index}].flag", f"must be one of {', '.join(FLAGS)}")
+        position = entry.get("position")
+        if position is not None and position not in positions:
+            raise _invalid(f"flags[{index}].position", f"unknown position {position!r}")
+        if entry["flag"] in ITEM_LEVEL_FLAGS:
+            position = None
+        stored.append({"flag": entry["flag"], "response_id": positions[position] if position else None})
+    return stored
+
+
+def build_submission(
+    *,
+    label_format: str,
+    criteria: list[dict],
+    rationale_mode: str,
+    display_order: list[int],
+    choice: str | None = None,
+    ranking=None,
+    strength: int | None = None,
+    ratings=None,
+    flags=None,
+    rationale: str = "",
+) -> Submission:
+    """Validate one submission against the project's settings and map positions to response ids."""
+    if strength is not None and strength not in (1, 2, 3, 4):
+        raise _invalid("strength", "must be 1 (negligibly) to 4 (much better)")
+    if label_format == "ranking":
+        if ranking is None:
+            raise _invalid("ranking", "is required in a ranking project (best first, ties grouped)")
+        if strength is not None:
+            raise _invalid("strength", "applies only to a pairwise choice")
+        ordered = _ranking_from_positions(ranking, display_order)
+        is_tie = both_bad = False
+    else:
+        ordered, is_tie, both_bad = _pairwise_ranking(choice, strength, display_order)
+
+    rationale = (rationale or "").strip()
+    if rationale_mode == "required" and not rationale:
+        raise _invalid("rationale", "is required in this project: say briefly why")
+    if rationale_mode == "off":
+        rationale = ""
+    return Submission(
+        ranking=ordered,
+        is_tie=is_tie,
+        both_bad=both_bad,
+        strength=strength,
+        ratings=_ratings(ratings, criteria, display_order),
+        flags=_flags(flags, display_order),
+        rationale=rationale,
+    )
