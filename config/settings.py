@@ -6,10 +6,10 @@ filesystem Celery broker under ``var/``, so it needs no servers. Point
 ``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at Redis for the real
 deployment. ``DJANGO_ENV=production`` refuses to start without a secret key.
 """
+import datetime
 import importlib.util
 from pathlib import Path
 
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
@@ -153,16 +153,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-_nightly_hour, _, _nightly_minute = (env_str("RETRAIN_NIGHTLY_AT", "02:00") or "").partition(":")
+# Beat only ticks; which projects retrain tonight, and when, is each project's
+# TrainingPolicy.nightly_at (editable by admins), defaulting to RETRAIN_NIGHTLY_AT.
 try:
-    RETRAIN_NIGHTLY_CRONTAB = crontab(hour=int(_nightly_hour), minute=int(_nightly_minute or 0))
+    RETRAIN_NIGHTLY_AT = datetime.time.fromisoformat(env_str("RETRAIN_NIGHTLY_AT", "02:00"))
 except ValueError:
     raise ImproperlyConfigured("RETRAIN_NIGHTLY_AT must look like HH:MM, e.g. 02:30.") from None
 CELERY_BEAT_SCHEDULE = {
-    "nightly-reward-model-retrain": {
-        "task": "training.tasks.retrain_all_projects",
-        "schedule": RETRAIN_NIGHTLY_CRONTAB,
-    },
+    "nightly-reward-model-retrain": {"task": "training.tasks.retrain_due_projects", "schedule": 60.0},
+    "fail-stale-training-runs": {"task": "training.tasks.fail_stale_training_runs", "schedule": 60.0},
 }
 
 
@@ -178,6 +177,10 @@ def _default_backbone() -> str:
 MODEL_STORE_DIR = Path(env_str("MODEL_STORE_DIR", str(VAR_DIR / "models")))
 REWARD_BACKBONE_PATH = env_str("REWARD_BACKBONE_PATH", _default_backbone())
 RETRAIN_EVERY_N_LABELS = env_int("RETRAIN_EVERY_N_LABELS", 20)
+# The pipeline's heartbeat thread writes every TRAINING_HEARTBEAT_SECONDS; a run
+# silent for TRAINING_STALE_AFTER_SECONDS had its worker killed and is failed.
+TRAINING_HEARTBEAT_SECONDS = env_float("TRAINING_HEARTBEAT_SECONDS", 10.0)
+TRAINING_STALE_AFTER_SECONDS = env_int("TRAINING_STALE_AFTER_SECONDS", 120)
 REWARD_TRAINING = {
     "max_length": env_int("REWARD_MAX_LENGTH", 256),
     "batch_size": env_int("REWARD_BATCH_SIZE", 8),

@@ -3,10 +3,53 @@
 A run trains on a frozen snapshot file (path + SHA-256), never on a live query, so
 a model version can always be traced to the exact pairs it saw.
 """
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from annotation.models import Project, Response
+
+
+class TrainingPolicy(models.Model):
+    """How a project's reward model is retrained. Admins edit it; absent means the defaults."""
+
+    class Mode(models.TextChoices):
+        FULL = "full", "full retrain from the backbone"
+        INCREMENTAL = "incremental", "warm-start from the champion on new labels plus a replay sample"
+
+    class Aggregation(models.TextChoices):
+        PER_LABEL = "per_label", "one training pair per label"
+        MAJORITY = "majority", "one pair per item by majority vote"
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="training_policy")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.FULL)
+    aggregation = models.CharField(max_length=16, choices=Aggregation.choices, default=Aggregation.PER_LABEL)
+    train_on_ties = models.BooleanField(default=False, help_text="Train tied responses toward equal reward.")
+    replay_ratio = models.FloatField(
+        default=1.0, help_text="Incremental mode: older pairs replayed per new pair (guards against forgetting)."
+    )
+    retrain_every_n_labels = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides RETRAIN_EVERY_N_LABELS; 0 turns the label trigger off."
+    )
+    nightly_at = models.TimeField(null=True, blank=True, help_text="Nightly full retrain (TIME_ZONE); empty = off.")
+    last_nightly_on = models.DateField(null=True, blank=True)
+    promotion_tolerance = models.FloatField(
+        null=True, blank=True, help_text="Overrides PROMOTION_TOLERANCE (held-out accuracy points)."
+    )
+    excluded_annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="Their labels are left out of training."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(mode__in=["full", "incremental"]), name="training_policy_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(aggregation__in=["per_label", "majority"]), name="training_policy_aggregation_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(replay_ratio__gte=0) & Q(replay_ratio__lte=100), name="training_policy_replay_ratio_range"
+            ),
+        ]
 
 
 class TrainingRun(models.Model):
@@ -30,6 +73,11 @@ class TrainingRun(models.Model):
     label_count = models.PositiveIntegerField(
         default=0, help_text="Labels in the project when the run was requested; the next N-labels trigger counts from here."
     )
+    mode = models.CharField(max_length=16, choices=TrainingPolicy.Mode.choices, default=TrainingPolicy.Mode.FULL)
+    max_label_id = models.BigIntegerField(
+        default=0, help_text="Newest label in the snapshot; incremental runs train on labels after their parent's."
+    )
+    worker = models.CharField(max_length=255, blank=True, help_text="hostname:pid of the worker running it.")
     config = models.JSONField(default=dict, blank=True)
     snapshot_path = models.CharField(max_length=500, blank=True)
     snapshot_sha256 = models.CharField(max_length=64, blank=True)

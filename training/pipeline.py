@@ -5,9 +5,12 @@ inside the task body, so the web process never loads torch.
 """
 import functools
 import logging
+import math
+import os
+import random
+import socket
 import subprocess
 import time
-from pathlib import Path
 
 from django.conf import settings
 
@@ -19,8 +22,9 @@ from training.ml.model import load_reward_model
 from training.ml.scoring import score_responses
 from training.ml.split import split_by_prompt
 from training.ml.trainer import TrainProgress, train_reward_model
-from training.models import ModelVersion, TrainingRun
-from training.pairs import project_pair_records
+from training.heartbeat import RunHeartbeat
+from training.models import ModelVersion, TrainingPolicy, TrainingRun
+from training.pairs import PairSpec, project_pair_records
 from training.snapshots import snapshot_read, snapshot_write
 
 logger = logging.getLogger(__name__)
@@ -81,43 +85,88 @@ def execute_training_run(run_id: int) -> ModelVersion | None:
     propagates; the champion and its scores are untouched, and no checkpoint
     becomes visible (checkpoints are written to a temporary folder and renamed).
     """
-    run = services.training_run_start(run_id=run_id)
+    run = services.training_run_start(run_id=run_id, worker=f"{socket.gethostname()}:{os.getpid()}")
     if run is None:
         logger.info("Training run %s is not queued any more; nothing to do.", run_id)
         return None
     try:
-        return _train_and_record(run)
+        with RunHeartbeat(run.id):
+            return _train_and_record(run)
     except Exception as exc:  # noqa: BLE001 - recorded on the run, then re-raised for Celery
         services.training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
         raise
 
 
+def incremental_training_pairs(
+    train_pairs: list[PreferencePair], label_ids: list[int], *, after_label_id: int, replay_ratio: float, seed: int
+) -> list[PreferencePair]:
+    """New pairs (from labels after ``after_label_id``) plus a seeded replay sample of older ones.
+
+    ``label_ids[i]`` is the newest label behind ``train_pairs[i]``. Replaying old
+    pairs keeps a warm-started model from forgetting what it learned before.
+    """
+    new = [pair for pair, label_id in zip(train_pairs, label_ids, strict=True) if label_id > after_label_id]
+    old = [pair for pair, label_id in zip(train_pairs, label_ids, strict=True) if label_id <= after_label_id]
+    replay_count = min(len(old), math.ceil(replay_ratio * len(new)))
+    return new + random.Random(seed).sample(old, replay_count)
+
+
 def _train_and_record(run: TrainingRun) -> ModelVersion:
     config = train_config_for(run)
-    snapshot = snapshot_write(project_pair_records(run.project))
-    services.training_run_record_snapshot(
-        run_id=run.id, path=str(snapshot.path), sha256=snapshot.sha256, pairs=snapshot.pairs, config=config.to_dict()
+    policy = services.training_policy_for(run.project)
+    spec = PairSpec(
+        aggregation=policy.aggregation,
+        train_on_ties=policy.train_on_ties,
+        excluded_annotator_ids=frozenset(policy.excluded_annotators.values_list("id", flat=True)) if policy.pk else frozenset(),
     )
-    pairs = [PreferencePair.from_dict(record) for record in snapshot_read(snapshot.path, snapshot.sha256)]
+    records = project_pair_records(run.project, spec)
+    snapshot = snapshot_write(records)
+    services.training_run_record_snapshot(
+        run_id=run.id,
+        path=str(snapshot.path),
+        sha256=snapshot.sha256,
+        pairs=snapshot.pairs,
+        max_label_id=max((record["label_id"] for record in records), default=0),
+        config=config.to_dict(),
+    )
+    frozen = snapshot_read(snapshot.path, snapshot.sha256)
+    pairs = [PreferencePair.from_dict(record) for record in frozen]
     prompt_count = len({pair.prompt_id for pair in pairs})
     if prompt_count < MIN_PROMPTS:
         raise NotEnoughData(
             f"Training needs preference pairs from at least {MIN_PROMPTS} prompts; the labels give {len(pairs)} "
-            f"pairs from {prompt_count} (ties are not used)."
+            f"pairs from {prompt_count} (ties and 'both bad' are not preferences)."
         )
     train_pairs, eval_pairs = split_by_prompt(pairs, settings.REWARD_EVAL_FRACTION, config.seed)
 
-    result = train_reward_model(train_pairs, config, progress=_progress_reporter(run.id))
-    metrics = evaluate_reward_model(result.model, result.tokenizer, eval_pairs, config)
-    metrics.update(train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2))
-
     champion = ModelVersion.objects.filter(project=run.project, status=ModelVersion.Status.CHAMPION).first()
+    init_path = None
+    if run.mode == TrainingPolicy.Mode.INCREMENTAL and champion is not None:
+        # Keyed by identity, not value: two labels can yield equal pairs. split_by_prompt
+        # returns the very objects it was given.
+        label_of = {id(pair): record["label_id"] for pair, record in zip(pairs, frozen, strict=True)}
+        train_pairs = incremental_training_pairs(
+            train_pairs,
+            [label_of[id(pair)] for pair in train_pairs],
+            after_label_id=champion.training_run.max_label_id,
+            replay_ratio=policy.replay_ratio,
+            seed=config.seed,
+        )
+        init_path = model_store.local_path(champion.checkpoint_path)
+        if not train_pairs:
+            raise NotEnoughData("No new labels since the champion was trained; nothing to learn incrementally.")
+
+    result = train_reward_model(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id))
+    metrics = evaluate_reward_model(result.model, result.tokenizer, eval_pairs, config)
+    metrics.update(train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2), mode=run.mode)
+
     champion_metrics = {}
     if champion is not None:
         champion_model, champion_tokenizer = load_reward_model(model_store.local_path(champion.checkpoint_path), config.device)
         champion_metrics = evaluate_reward_model(champion_model, champion_tokenizer, eval_pairs, config)
         del champion_model
-    promote = not champion_metrics or metrics["accuracy"] >= champion_metrics["accuracy"] - settings.PROMOTION_TOLERANCE
+    tolerance = policy.promotion_tolerance if policy.promotion_tolerance is not None else settings.PROMOTION_TOLERANCE
+    promote = not champion_metrics or metrics["accuracy"] >= champion_metrics["accuracy"] - tolerance
 
     version = services.model_version_next_number(project=run.project)
     checkpoint = model_store.save(

@@ -2,6 +2,8 @@
 from django.db.models import FloatField, OuterRef, QuerySet, Subquery, Value
 
 from annotation.models import Project, Response
+from annotation.selectors import project_get_for_admin
+from config.errors import NotFoundError
 from training.models import ModelVersion, ResponseScore, TrainingRun
 
 
@@ -27,3 +29,12 @@ def model_versions_for(project: Project) -> QuerySet:
 
 def training_runs_for(project: Project) -> QuerySet:
     return TrainingRun.objects.filter(project=project).select_related("model_version").order_by("-id")
+
+
+def model_version_get_for_admin(*, user, version_id: int) -> ModelVersion:
+    """The version if ``user`` administers its project; NotFoundError otherwise."""
+    version = ModelVersion.objects.select_related("project").filter(id=version_id).first()
+    if version is None:
+        raise NotFoundError("No such model version.")
+    project_get_for_admin(user=user, project_id=version.project_id)
+    return version

@@ -1,6 +1,31 @@
 from rest_framework import serializers
 
-from training.models import ModelVersion, TrainingRun
+from training.models import ModelVersion, TrainingPolicy, TrainingRun
+
+
+class TrainingPolicySerializer(serializers.ModelSerializer):
+    excluded_annotator_ids = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingPolicy
+        fields = [
+            "mode", "aggregation", "train_on_ties", "replay_ratio", "retrain_every_n_labels", "nightly_at",
+            "last_nightly_on", "promotion_tolerance", "excluded_annotator_ids",
+        ]
+
+    def get_excluded_annotator_ids(self, policy) -> list[int]:
+        return sorted(policy.excluded_annotators.values_list("id", flat=True)) if policy.pk else []
+
+
+class TrainingPolicyUpdateSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=TrainingPolicy.Mode.choices, required=False)
+    aggregation = serializers.ChoiceField(choices=TrainingPolicy.Aggregation.choices, required=False)
+    train_on_ties = serializers.BooleanField(required=False)
+    replay_ratio = serializers.FloatField(min_value=0, max_value=100, required=False)
+    retrain_every_n_labels = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    nightly_at = serializers.TimeField(required=False, allow_null=True)
+    promotion_tolerance = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    excluded_annotator_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -35,7 +60,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "status", "trigger", "label_count", "pairs", "snapshot_sha256", "progress",
+            "id", "status", "trigger", "mode", "label_count", "pairs", "snapshot_sha256", "progress", "worker",
             "error", "created_at", "started_at", "finished_at", "model_version",
         ]
 

@@ -13,15 +13,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotation.models import Label, Project
-from config.errors import ConflictError, NotFoundError
-from training.models import ModelVersion, ResponseScore, TrainingRun
+from annotation.models import Label, Project, Response
+from config.errors import ConflictError, DomainError, NotFoundError
+from training.models import ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
 
 logger = logging.getLogger(__name__)
 
-# A running run whose worker has not reported for this long is presumed dead
-# (killed worker, lost machine): it is marked failed so the project can train again.
-STALE_RUN_AFTER = timedelta(minutes=30)
+
+def stale_run_after() -> timedelta:
+    """A running run whose worker has not sent a heartbeat for this long is presumed dead
+    (killed worker, lost machine) and is marked failed so the project can train again.
+    The pipeline sends a heartbeat every few seconds from a background thread."""
+    return timedelta(seconds=settings.TRAINING_STALE_AFTER_SECONDS)
 
 
 def _enqueue_training(run_id: int) -> None:
@@ -36,31 +39,81 @@ def _enqueue_scoring(version_id: int) -> None:
     rescore_responses.delay(version_id)
 
 
-def _fail_stale_runs(project: Project) -> None:
-    cutoff = timezone.now() - STALE_RUN_AFTER
-    stale = TrainingRun.objects.filter(project=project, status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
-    stale.update(
+def training_runs_fail_stale(*, project: Project | None = None) -> int:
+    """Mark running runs with a silent worker as failed. Returns how many. Idempotent."""
+    cutoff = timezone.now() - stale_run_after()
+    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+    if project is not None:
+        stale = stale.filter(project=project)
+    return stale.update(
         status=TrainingRun.Status.FAILED,
-        error="The worker stopped reporting progress; the run was abandoned.",
+        error="The worker stopped sending heartbeats (killed or lost); the run was abandoned. "
+        "The champion was not changed.",
         finished_at=timezone.now(),
     )
+
+
+def training_policy_for(project: Project) -> TrainingPolicy:
+    """The project's policy, or an unsaved one holding the defaults."""
+    policy = TrainingPolicy.objects.filter(project=project).first()
+    if policy is None:
+        policy = TrainingPolicy(project=project, nightly_at=settings.RETRAIN_NIGHTLY_AT)
+    return policy
+
+
+POLICY_FIELDS = (
+    "mode", "aggregation", "train_on_ties", "replay_ratio", "retrain_every_n_labels", "nightly_at",
+    "promotion_tolerance",
+)
+
+
+def training_policy_update(*, project: Project, excluded_annotator_ids: list[int] | None = None, **changes) -> TrainingPolicy:
+    """Change how ``project`` retrains. Unknown fields are a programming error; bad values a DomainError."""
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown training policy fields: {sorted(unknown)}")
+    policy = training_policy_for(project)
+    for name, value in changes.items():
+        setattr(policy, name, value)
+    if policy.mode not in TrainingPolicy.Mode.values:
+        raise DomainError("mode must be 'full' or 'incremental'.", fields={"mode": ["unknown mode"]})
+    if policy.aggregation not in TrainingPolicy.Aggregation.values:
+        raise DomainError("aggregation must be 'per_label' or 'majority'.", fields={"aggregation": ["unknown"]})
+    if not 0 <= policy.replay_ratio <= 100:
+        raise DomainError("replay_ratio must be between 0 and 100.", fields={"replay_ratio": ["0 to 100"]})
+    with transaction.atomic():
+        if "nightly_at" in changes:
+            policy.last_nightly_on = None  # a new time counts from today
+        policy.save()
+        if excluded_annotator_ids is not None:
+            members = project.annotators.filter(id__in=excluded_annotator_ids)
+            if members.count() != len(set(excluded_annotator_ids)):
+                raise DomainError(
+                    "excluded_annotator_ids must name annotators of this project.",
+                    fields={"excluded_annotator_ids": ["unknown annotator"]},
+                )
+            policy.excluded_annotators.set(members)
+    return policy
 
 
 def training_run_request(*, project: Project, trigger: str) -> tuple[TrainingRun, bool]:
     """Queue a run for ``project`` unless one is already queued or running.
 
-    Returns ``(run, created)``. The Celery task is sent after commit, so the worker
-    always finds the row.
+    Returns ``(run, created)``. The nightly schedule always asks for a full
+    retrain; other triggers follow the project's policy. The Celery task is sent
+    after commit, so the worker always finds the row.
     """
-    _fail_stale_runs(project)
+    training_runs_fail_stale(project=project)
     active = TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE_STATUSES).first()
     if active is not None:
         return active, False
     try:
         with transaction.atomic():
+            policy = training_policy_for(project)
             run = TrainingRun.objects.create(
                 project=project,
                 trigger=trigger,
+                mode=TrainingPolicy.Mode.FULL if trigger == TrainingRun.Trigger.SCHEDULE else policy.mode,
                 label_count=Label.objects.filter(item__project=project).count(),
             )
             transaction.on_commit(lambda: _enqueue_training(run.id))
@@ -74,12 +127,13 @@ def training_run_request(*, project: Project, trigger: str) -> tuple[TrainingRun
 
 
 def training_run_request_if_due(*, project_id: int) -> TrainingRun | None:
-    """Request a run when RETRAIN_EVERY_N_LABELS labels arrived since the last one."""
-    every = settings.RETRAIN_EVERY_N_LABELS
-    if every <= 0:
-        return None
+    """Request a run when the project's N-labels threshold was crossed since the last run."""
     project = Project.objects.filter(id=project_id).first()
     if project is None:
+        return None
+    policy = training_policy_for(project)
+    every = policy.retrain_every_n_labels if policy.retrain_every_n_labels is not None else settings.RETRAIN_EVERY_N_LABELS
+    if every <= 0:
         return None
     last_count = TrainingRun.objects.filter(project=project).aggregate(last=Max("label_count"))["last"] or 0
     labels_now = Label.objects.filter(item__project=project).count()
@@ -89,7 +143,28 @@ def training_run_request_if_due(*, project_id: int) -> TrainingRun | None:
     return run
 
 
-def training_run_start(*, run_id: int) -> TrainingRun | None:
+def training_runs_request_nightly(*, now=None) -> list[TrainingRun]:
+    """Request the nightly full retrain of every project whose nightly time has passed today.
+
+    Called every minute by celery beat; each project runs at most once per local day,
+    so admins can edit ``nightly_at`` at any time without touching the beat schedule.
+    """
+    now = timezone.localtime(now or timezone.now())
+    requested = []
+    projects = Project.objects.filter(items__labels__isnull=False).distinct()
+    for project in projects:
+        policy = training_policy_for(project)
+        if policy.nightly_at is None or now.time() < policy.nightly_at or policy.last_nightly_on == now.date():
+            continue
+        with transaction.atomic():
+            policy.last_nightly_on = now.date()
+            policy.save()
+            run, _ = training_run_request(project=project, trigger=TrainingRun.Trigger.SCHEDULE)
+        requested.append(run)
+    return requested
+
+
+def training_run_start(*, run_id: int, worker: str = "") -> TrainingRun | None:
     """Move a queued run to running. ``None`` if the run is gone or not queued (duplicate delivery)."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().filter(id=run_id).first()
@@ -99,12 +174,21 @@ def training_run_start(*, run_id: int) -> TrainingRun | None:
         run.status = TrainingRun.Status.RUNNING
         run.started_at = now
         run.heartbeat_at = now
-        run.save(update_fields=["status", "started_at", "heartbeat_at"])
+        run.worker = worker[:255]
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "worker"])
     return run
 
 
-def training_run_record_snapshot(*, run_id: int, path: str, sha256: str, pairs: int, config: dict) -> None:
-    TrainingRun.objects.filter(id=run_id).update(snapshot_path=path, snapshot_sha256=sha256, pairs=pairs, config=config)
+def training_run_record_snapshot(
+    *, run_id: int, path: str, sha256: str, pairs: int, max_label_id: int, config: dict
+) -> None:
+    TrainingRun.objects.filter(id=run_id).update(
+        snapshot_path=path, snapshot_sha256=sha256, pairs=pairs, max_label_id=max_label_id, config=config
+    )
+
+
+def training_run_heartbeat(*, run_id: int) -> None:
+    TrainingRun.objects.filter(id=run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
 
 
 def training_run_report_progress(*, run_id: int, progress: dict) -> None:
@@ -170,6 +254,35 @@ def training_run_complete(
         if promote:
             transaction.on_commit(lambda: _enqueue_scoring(model_version.id))
     return model_version
+
+
+def model_version_promote(*, version: ModelVersion) -> ModelVersion:
+    """Make ``version`` the champion by hand (promote a rejected challenger, or roll back).
+
+    The current champion retires. Scoring is queued after commit unless the version
+    already scored every response (a rolled-back version keeps its old scores).
+    """
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(id=version.id)
+        if version.status == ModelVersion.Status.CHAMPION:
+            raise ConflictError(f"v{version.version} is already the champion.")
+        current = (
+            ModelVersion.objects.select_for_update()
+            .filter(project_id=version.project_id, status=ModelVersion.Status.CHAMPION)
+            .first()
+        )
+        if current is not None:
+            current.status = ModelVersion.Status.RETIRED
+            current.save(update_fields=["status"])
+        version.status = ModelVersion.Status.CHAMPION
+        version.promoted_at = timezone.now()
+        version.save(update_fields=["status", "promoted_at"])
+        responses = Response.objects.filter(prompt__project_id=version.project_id).count()
+        if version.scores.count() < responses:
+            version.scored_at = None
+            version.save(update_fields=["scored_at"])
+            transaction.on_commit(lambda: _enqueue_scoring(version.id))
+    return version
 
 
 def response_scores_store(*, version_id: int, scores: dict[int, float]) -> int:

@@ -1,7 +1,7 @@
 """Celery tasks: thin, idempotent, given ids. The work is in ``training.pipeline``.
 
 Queues (see CELERY_TASK_ROUTES): ``training`` for the GPU/CPU-heavy run,
-``scoring`` for rescoring, ``default`` for the nightly fan-out.
+``scoring`` for rescoring, ``default`` for the beat-driven housekeeping.
 """
 import logging
 
@@ -27,15 +27,17 @@ def rescore_responses(version_id: int) -> int:
     return rescore_project_responses(version_id)
 
 
-@shared_task(name="training.tasks.retrain_all_projects")
-def retrain_all_projects() -> list[int]:
-    """Nightly: request a run for every project that has labels (coalesces with active runs)."""
-    from annotation.models import Project
-    from training.models import TrainingRun
-    from training.services import training_run_request
+@shared_task(name="training.tasks.retrain_due_projects")
+def retrain_due_projects() -> list[int]:
+    """Every minute (beat): request the nightly full retrain of projects whose time has come."""
+    from training.services import training_runs_request_nightly
 
-    run_ids = []
-    for project in Project.objects.filter(items__labels__isnull=False).distinct():
-        run, _ = training_run_request(project=project, trigger=TrainingRun.Trigger.SCHEDULE)
-        run_ids.append(run.id)
-    return run_ids
+    return [run.id for run in training_runs_request_nightly()]
+
+
+@shared_task(name="training.tasks.fail_stale_training_runs")
+def fail_stale_training_runs() -> int:
+    """Every minute (beat): fail runs whose worker stopped sending heartbeats (killed mid-training)."""
+    from training.services import training_runs_fail_stale
+
+    return training_runs_fail_stale()

@@ -9,6 +9,8 @@ from training import selectors, services
 from training.models import TrainingRun
 from training.serializers import (
     ModelVersionSerializer,
+    TrainingPolicySerializer,
+    TrainingPolicyUpdateSerializer,
     ProjectScoresSerializer,
     TrainingRunRequestResultSerializer,
     TrainingRunSerializer,
@@ -47,3 +49,30 @@ class TrainingRunListView(APIView):
         run, created = services.training_run_request(project=project, trigger=TrainingRun.Trigger.MANUAL)
         body = {"run": run, "created": created}
         return Response(TrainingRunRequestResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelVersionPromoteView(APIView):
+    @extend_schema(
+        request=None,
+        responses=ModelVersionSerializer,
+        summary="Make this version the champion by hand (override the gate, or roll back)",
+    )
+    def post(self, request, version_id: int):
+        version = selectors.model_version_get_for_admin(user=request.user, version_id=version_id)
+        version = services.model_version_promote(version=version)
+        return Response(ModelVersionSerializer(version).data)
+
+
+class TrainingPolicyView(APIView):
+    @extend_schema(responses=TrainingPolicySerializer, summary="How the project retrains")
+    def get(self, request, project_id: int):
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        return Response(TrainingPolicySerializer(services.training_policy_for(project)).data)
+
+    @extend_schema(request=TrainingPolicyUpdateSerializer, responses=TrainingPolicySerializer, summary="Change how the project retrains")
+    def patch(self, request, project_id: int):
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        serializer = TrainingPolicyUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        policy = services.training_policy_update(project=project, **serializer.validated_data)
+        return Response(TrainingPolicySerializer(policy).data)

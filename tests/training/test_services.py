@@ -10,7 +10,6 @@ from annotation.assignment import assignment_claim_next
 from annotation.services import label_submit
 from training import services
 from training.models import ModelVersion, TrainingRun
-from training.tasks import retrain_all_projects
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +64,7 @@ def test_stale_running_run_is_failed_so_the_project_can_train_again(project):
     fresh, created = services.training_run_request(project=project, trigger=TrainingRun.Trigger.MANUAL)
     assert created
     run.refresh_from_db()
-    assert run.status == "failed" and "stopped reporting" in run.error
+    assert run.status == "failed" and "stopped sending heartbeats" in run.error
 
 
 def test_start_is_idempotent(project):
@@ -101,9 +100,91 @@ def test_promotion_retires_the_old_champion_and_rejection_keeps_it(project, djan
     assert list(ModelVersion.objects.order_by("version").values_list("status", flat=True)) == ["retired", "rejected", "champion"]
 
 
-def test_nightly_fan_out_requests_runs_for_labelled_projects_only(make_project, annotator):
+def test_nightly_retrain_runs_once_a_day_after_each_projects_time(make_project, annotator, settings):
+    import datetime
+
+    settings.TIME_ZONE = "UTC"
     labelled = make_project("Labelled", annotators=[annotator])
+    late = make_project("Late", annotators=[annotator])
     make_project("Untouched", annotators=[annotator])
     label_everything(labelled, annotator)
-    run_ids = retrain_all_projects()
-    assert list(TrainingRun.objects.filter(id__in=run_ids).values_list("project__name", "trigger")) == [("Labelled", "schedule")]
+    label_everything(late, annotator)
+    services.training_policy_update(project=labelled, nightly_at=datetime.time(2, 0), mode="incremental")
+    services.training_policy_update(project=late, nightly_at=datetime.time(23, 30))
+
+    at_3am = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
+    runs = services.training_runs_request_nightly(now=at_3am)
+    assert [(run.project.name, run.trigger, run.mode) for run in runs] == [("Labelled", "schedule", "full")]
+    assert services.training_runs_request_nightly(now=at_3am + datetime.timedelta(minutes=5)) == []
+    next_night = services.training_runs_request_nightly(now=at_3am + datetime.timedelta(days=1))
+    assert [run.project.name for run in next_night] == ["Labelled"]  # coalesced with the still-queued run
+
+
+def test_policy_controls_the_label_trigger_and_mode(project, annotator, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(services, "_enqueue_training", lambda run_id: None)
+    services.training_policy_update(project=project, retrain_every_n_labels=1, mode="incremental")
+    assignment = assignment_claim_next(project=project, annotator=annotator)
+    with django_capture_on_commit_callbacks(execute=True):
+        label_submit(assignment_id=assignment.id, annotator=annotator, choice="A", client_id=uuid.uuid4())
+    assert TrainingRun.objects.get().mode == "incremental"
+
+
+def test_policy_rejects_bad_values_and_strangers(project, make_user):
+    from config.errors import DomainError
+
+    with pytest.raises(DomainError, match="mode"):
+        services.training_policy_update(project=project, mode="sometimes")
+    with pytest.raises(DomainError, match="annotators of this project"):
+        services.training_policy_update(project=project, excluded_annotator_ids=[make_user("outsider").id])
+
+
+def test_silent_running_runs_are_failed_by_the_sweeper(project, settings):
+    run, _ = services.training_run_request(project=project, trigger="manual")
+    services.training_run_start(run_id=run.id, worker="gpu-1:42")
+    assert services.training_runs_fail_stale() == 0
+    TrainingRun.objects.filter(id=run.id).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_SECONDS + 1)
+    )
+    assert services.training_runs_fail_stale() == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and "heartbeats" in run.error and run.worker == "gpu-1:42"
+
+
+def test_manual_promotion_and_rollback(project, django_capture_on_commit_callbacks):
+    first_run, _ = services.training_run_request(project=project, trigger="manual")
+    v1 = complete(first_run, version=1, promote=True)
+    second_run, _ = services.training_run_request(project=project, trigger="manual")
+    v2 = complete(second_run, version=2, promote=False)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.model_version_promote(version=v2)  # an admin overrides the gate
+    assert len(callbacks) == 1  # v2 never scored anything: rescoring is queued
+    assert ModelVersion.objects.get(status="champion") == v2
+
+    services.model_version_promote(version=v1)  # roll back
+    v1.refresh_from_db(), v2.refresh_from_db()
+    assert (v1.status, v2.status) == ("champion", "retired")
+    from config.errors import ConflictError
+
+    with pytest.raises(ConflictError):
+        services.model_version_promote(version=v1)
+
+
+def test_policy_and_promotion_api_are_admin_only(api_client_for, project, annotator, admin_user):
+    url = f"/api/projects/{project.id}/training-policy/"
+    assert api_client_for(annotator).get(url).status_code == 403
+    admin = api_client_for(admin_user)
+    assert admin.get(url).json()["mode"] == "full"
+    changed = admin.patch(url, {"mode": "incremental", "nightly_at": "03:15", "excluded_annotator_ids": [annotator.id]}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["mode"], changed.json()["nightly_at"], changed.json()["excluded_annotator_ids"]) == (
+        "incremental", "03:15:00", [annotator.id],
+    )
+    assert admin.patch(url, {"aggregation": "vibes"}, format="json").status_code == 400
+
+    run, _ = services.training_run_request(project=project, trigger="manual")
+    version = complete(run, version=1, promote=False)
+    assert api_client_for(annotator).post(f"/api/model-versions/{version.id}/promote/").status_code == 403
+    promoted = admin.post(f"/api/model-versions/{version.id}/promote/")
+    assert promoted.status_code == 200 and promoted.json()["is_champion"] is True
+    assert admin.post(f"/api/model-versions/{version.id}/promote/").status_code == 409

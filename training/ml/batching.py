@@ -1,0 +1,86 @@
+"""Batch order and dynamic padding for reward-model training and scoring."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import torch
+
+from training.ml.data import EncodedPair
+
+# Pairs per mega-chunk = batch_size * this; sorting by length inside a chunk
+# cuts padding while the chunk boundaries keep batches random. 50 is HF's
+# LengthGroupedSampler default.
+MEGA_CHUNK_BATCHES = 50
+
+
+def pad_sequences(
+    sequences: Sequence[Sequence[int]], pad_token_id: int, padding_side: str = "right"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad to the longest sequence of this batch, not to max_length.
+
+    Returns input_ids and attention_mask, both (N, T) int64.
+    """
+    width = max(len(sequence) for sequence in sequences)
+    input_ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        span = slice(width - len(sequence), width) if padding_side == "left" else slice(0, len(sequence))
+        input_ids[row, span] = torch.tensor(sequence, dtype=torch.long)
+        attention_mask[row, span] = 1
+    return input_ids, attention_mask
+
+
+def collate_pairs(
+    batch: Sequence[EncodedPair], pad_token_id: int, padding_side: str = "right"
+) -> dict[str, torch.Tensor]:
+    """Stack a batch of B pairs so ONE forward pass scores chosen and rejected.
+
+    Returns input_ids (2B, T) and attention_mask (2B, T), rows 0..B-1 chosen
+    and rows B..2B-1 rejected, and margin (B,) float32.
+    """
+    sequences = [pair.chosen_ids for pair in batch] + [pair.rejected_ids for pair in batch]
+    input_ids, attention_mask = pad_sequences(sequences, pad_token_id, padding_side)
+    margin = torch.tensor([pair.margin for pair in batch], dtype=torch.float32)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "margin": margin}
+
+
+def batch_order(
+    pairs: Sequence[EncodedPair], batch_size: int, *, seed: int, group_by_length: bool
+) -> list[list[int]]:
+    """Indices into ``pairs``, cut into batches of at most ``batch_size``.
+
+    Prompts are shuffled as units, so one prompt's pairs stay adjacent (they
+    share context, hence length) and only split where a batch boundary falls.
+    With ``group_by_length`` the prompts inside each mega-chunk are sorted
+    longest first, as HF's LengthGroupedSampler does; the first batch of the
+    epoch is then the longest one, so an out-of-memory failure shows at step 1
+    rather than hours in. Deterministic for a given seed.
+    """
+    units: dict[str, list[int]] = {}
+    for index, pair in enumerate(pairs):
+        units.setdefault(pair.prompt_id, []).append(index)
+    order = list(units.values())
+    random.Random(seed).shuffle(order)
+
+    if group_by_length:
+        def unit_length(unit: list[int]) -> int:
+            return max(pairs[index].length for index in unit)
+
+        chunks, chunk, chunk_pairs = [], [], 0
+        for unit in order:
+            chunk.append(unit)
+            chunk_pairs += len(unit)
+            if chunk_pairs >= batch_size * MEGA_CHUNK_BATCHES:
+                chunks.append(chunk)
+                chunk, chunk_pairs = [], 0
+        if chunk:
+            chunks.append(chunk)
+        chunks = [sorted(chunk, key=unit_length, reverse=True) for chunk in chunks]
+        longest = max(range(len(chunks)), key=lambda i: unit_length(chunks[i][0]))
+        chunks[0], chunks[longest] = chunks[longest], chunks[0]
+        order = [unit for chunk in chunks for unit in chunk]
+
+    flat = [index for unit in order for index in unit]
+    return [flat[start : start + batch_size] for start in range(0, len(flat), batch_size)]

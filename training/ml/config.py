@@ -1,0 +1,98 @@
+"""Typed configuration for one reward-model training run.
+
+Importing this module is cheap (no torch): the web process builds and stores
+configs without paying for the ML stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run computes.
+
+    The whole config is stored next to the checkpoint (``to_dict``), so two
+    runs with equal configs, equal data and equal code produce equal weights
+    on the same device.
+    """
+
+    # Local folder readable by AutoModelForSequenceClassification/AutoTokenizer.
+    # Never a hub id: workers run offline.
+    backbone_path: str
+    # Tokens per scored text (context + response). Longer texts lose their
+    # oldest context tokens, never the final response (see data.encode_scored_text).
+    max_length: int = 256
+    # Preference pairs per micro-batch; one forward pass scores 2 * batch_size texts.
+    batch_size: int = 8
+    # Micro-batches per optimizer step, so pairs per step = batch_size * this.
+    gradient_accumulation_steps: int = 1
+    # Peak AdamW learning rate, reached after warmup, then linear decay to 0.
+    learning_rate: float = 5e-5
+    # Decoupled AdamW weight decay; biases and LayerNorm weights are exempt.
+    weight_decay: float = 0.0
+    num_epochs: int = 1
+    # Fraction of all optimizer steps spent warming the learning rate up from 0.
+    warmup_ratio: float = 0.1
+    # Seeds head initialisation, dropout and batch order.
+    seed: int = 0
+    # TRL's reward centering (Eisenstein et al. 2023): adds
+    # coeff * mean((r_chosen + r_rejected)^2) so rewards stay near zero. None = off.
+    center_rewards_coefficient: float | None = None
+    # Llama-2 style margin: subtract each pair's margin (from the annotator's
+    # preference strength) inside the sigmoid, so strong preferences must be
+    # separated by more.
+    use_margin: bool = True
+    # "auto" -> cuda when available, else cpu; or any torch device string.
+    device: str = "auto"
+    # bf16 autocast. "auto" = on when the CUDA device supports it; True = on
+    # (CUDA only); False = off. Never used on CPU, where it is slower.
+    bf16: str | bool = "auto"
+    # Trade compute for activation memory; only applied on CUDA.
+    gradient_checkpointing: bool = False
+    # Batch pairs of similar length together (less padding), like HF's
+    # LengthGroupedSampler.
+    group_by_length: bool = True
+    # Gradient-norm clipping per optimizer step; None = no clipping.
+    max_grad_norm: float | None = 1.0
+    # Dropout makes the chosen and rejected scores of a pair noisy in
+    # different ways; TRL's RewardConfig turns it off by default too.
+    disable_dropout: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.backbone_path:
+            raise ValueError("backbone_path must name a local model folder")
+        for name in ("batch_size", "gradient_accumulation_steps", "num_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be >= 8 tokens, got {self.max_length}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.center_rewards_coefficient is not None and self.center_rewards_coefficient < 0:
+            raise ValueError("center_rewards_coefficient must be >= 0 or None")
+        if self.bf16 not in ("auto", True, False):
+            raise ValueError(f'bf16 must be "auto", True or False, got {self.bf16!r}')
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ValueError("max_grad_norm must be > 0 or None")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable copy of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of ``to_dict``. Unknown keys are an error, not ignored:
+        a silently dropped setting would train something else than was asked."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {', '.join(unknown)}")
+        return cls(**data)

@@ -1,0 +1,191 @@
+"""Preference pairs and how a (conversation, response) becomes token ids.
+
+No torch here: the web process writes snapshots with ``PreferencePair`` and
+``write_pairs_jsonl``. Tokenizers are duck-typed Hugging Face tokenizers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROLES = ("system", "user", "assistant")
+_PLAIN_ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+Message = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One human judgement: ``chosen`` was preferred to ``rejected`` as the
+    next assistant turn after ``context``.
+
+    ``prompt_id`` groups pairs that share a prompt: the train/eval split never
+    separates them, and batching keeps them next to each other.
+    """
+
+    prompt_id: str
+    context: tuple[dict[str, str], ...]
+    chosen: str
+    rejected: str
+    # Minimum reward gap asked of the model (>= 0); used only when
+    # TrainConfig.use_margin.
+    margin: float = 0.0
+    # The annotator's preference strength, for accuracy-by-strength; None when unknown.
+    strength: int | None = None
+
+    def __post_init__(self) -> None:
+        context = tuple(_checked_message(message) for message in self.context)
+        object.__setattr__(self, "context", context)
+        if not isinstance(self.prompt_id, str) or not self.prompt_id:
+            raise ValueError("prompt_id must be a non-empty string")
+        if not isinstance(self.chosen, str) or not isinstance(self.rejected, str):
+            raise ValueError("chosen and rejected must be strings")
+        if not self.margin >= 0:  # also rejects NaN
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, one line of a snapshot file."""
+        return {
+            "prompt_id": self.prompt_id,
+            "context": [dict(message) for message in self.context],
+            "chosen": self.chosen,
+            "rejected": self.rejected,
+            "margin": self.margin,
+            "strength": self.strength,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreferencePair:
+        return cls(
+            prompt_id=data["prompt_id"],
+            context=tuple(data.get("context") or ()),
+            chosen=data["chosen"],
+            rejected=data["rejected"],
+            margin=float(data.get("margin", 0.0)),
+            strength=data.get("strength"),
+        )
+
+
+def _checked_message(message: Message) -> dict[str, str]:
+    role, content = message.get("role"), message.get("content")
+    if role not in ROLES:
+        raise ValueError(f"message role must be one of {ROLES}, got {role!r}")
+    if not isinstance(content, str):
+        raise ValueError(f"message content must be a string, got {type(content).__name__}")
+    return {"role": role, "content": content}
+
+
+def write_pairs_jsonl(pairs: Iterable[PreferencePair], path: str | Path) -> str:
+    """Write one JSON object per line and return the sha256 hex digest of the
+    bytes written, the content hash that identifies a frozen snapshot."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as handle:
+        for pair in pairs:
+            line = (json.dumps(pair.to_dict(), ensure_ascii=False, sort_keys=True) + "\n").encode()
+            digest.update(line)
+            handle.write(line)
+    return digest.hexdigest()
+
+
+def read_pairs_jsonl(path: str | Path) -> list[PreferencePair]:
+    with open(path, encoding="utf-8") as handle:
+        return [PreferencePair.from_dict(json.loads(line)) for line in handle if line.strip()]
+
+
+def format_conversation(tokenizer: Any, context: Sequence[Message], response: str) -> str:
+    """Render ``context`` followed by the assistant ``response`` as one string.
+
+    Uses the tokenizer's chat template when it has one, so a chat backbone sees
+    the format it was trained on; otherwise a plain
+    ``"User: ...\\n\\nAssistant: ..."`` rendering.
+    """
+    messages = [dict(message) for message in context]
+    messages.append({"role": "assistant", "content": response})
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+    return "\n\n".join(
+        f"{_PLAIN_ROLE_NAMES[message['role']]}: {message['content']}" for message in messages
+    )
+
+
+def encode_scored_text(
+    tokenizer: Any, context: Sequence[Message], response: str, max_length: int
+) -> list[int]:
+    """Token ids of the rendered conversation, at most ``max_length`` long.
+
+    Too long texts are cut from the left: the oldest context goes first, and
+    the final response, which is what is being scored, is kept (if it alone is
+    longer than the budget, its end is kept). The tokenizer's own special
+    tokens ([CLS] ... [SEP], or BOS) stay in place, because BERT-like models
+    pool the reward from [CLS]. Nothing is ever dropped for being long.
+    """
+    return encode_scored_texts(tokenizer, [(context, response)], max_length)[0]
+
+
+def encode_scored_texts(
+    tokenizer: Any, items: Sequence[tuple[Sequence[Message], str]], max_length: int
+) -> list[list[int]]:
+    """``encode_scored_text`` for many items with one tokenizer call."""
+    prefix, suffix = _special_affixes(tokenizer)
+    texts = [format_conversation(tokenizer, context, response) for context, response in items]
+    bodies = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    starts = {tokenizer.bos_token_id, tokenizer.cls_token_id} - {None}
+    encoded = []
+    for text, body in zip(texts, bodies):
+        # A chat template may render BOS itself; then the tokenizer must not
+        # add a second one, and that BOS is protected like one it added.
+        head = [] if _starts_with_special_text(tokenizer, text) else list(prefix)
+        if body and body[0] in starts:
+            head, body = head + body[:1], body[1:]
+        room = max_length - len(head) - len(suffix)
+        if room < 1:
+            raise ValueError(f"max_length={max_length} leaves no room next to special tokens")
+        encoded.append(head + body[-room:] + list(suffix))
+    return encoded
+
+
+def _starts_with_special_text(tokenizer: Any, text: str) -> bool:
+    marks = [tokenizer.bos_token, tokenizer.cls_token]
+    return any(mark and text.startswith(mark) for mark in marks)
+
+
+def _special_affixes(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer puts before and after a text (e.g. [CLS] / [SEP])."""
+    bare = tokenizer("x", add_special_tokens=False)["input_ids"]
+    full = tokenizer("x", add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(bare) + 1):
+        if full[start : start + len(bare)] == bare:
+            return full[:start], full[start + len(bare) :]
+    raise ValueError("could not locate the special tokens this tokenizer adds")
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """A pair after tokenisation; what batching and the trainer work on."""
+
+    prompt_id: str
+    chosen_ids: list[int]
+    rejected_ids: list[int]
+    margin: float
+    strength: int | None
+
+    @property
+    def length(self) -> int:
+        """Padded length this pair forces on its batch."""
+        return max(len(self.chosen_ids), len(self.rejected_ids))
+
+
+def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], max_length: int) -> list[EncodedPair]:
+    items = [(pair.context, pair.chosen) for pair in pairs]
+    items += [(pair.context, pair.rejected) for pair in pairs]
+    ids = encode_scored_texts(tokenizer, items, max_length)
+    n = len(pairs)
+    return [
+        EncodedPair(pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength)
+        for i, pair in enumerate(pairs)
+    ]

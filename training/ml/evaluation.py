@@ -1,0 +1,97 @@
+"""Held-out metrics of a reward model on preference pairs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from training.ml.config import TrainConfig
+from training.ml.data import PreferencePair
+from training.ml.scoring import score_responses
+
+ECE_BINS = 10
+
+
+def evaluate_reward_model(
+    model: Any, tokenizer: Any, pairs: Sequence[PreferencePair], config: TrainConfig
+) -> dict[str, Any]:
+    """Score both sides of every pair and summarise (see ``preference_metrics``).
+
+    Uses ``config.max_length`` and scores ``2 * config.batch_size`` texts per
+    forward pass. Returns a JSON-serialisable dict; with no pairs every metric
+    is None.
+    """
+    items = [(pair.context, pair.chosen) for pair in pairs]
+    items += [(pair.context, pair.rejected) for pair in pairs]
+    scores = score_responses(
+        model, tokenizer, items, max_length=config.max_length, batch_size=2 * config.batch_size
+    )
+    n = len(pairs)
+    return preference_metrics(scores[:n], scores[n:], [pair.strength for pair in pairs])
+
+
+def preference_metrics(
+    chosen_scores: Sequence[float],
+    rejected_scores: Sequence[float],
+    strengths: Sequence[int | None] | None = None,
+) -> dict[str, Any]:
+    """Metrics of reward differences d = r_chosen - r_rejected, pair by pair.
+
+    accuracy: share with d > 0, a tie counting 0.5.
+    loss: mean Bradley-Terry loss -log sigmoid(d), without margin.
+    ece: expected calibration error of sigmoid(d) read as P(chosen wins):
+      each pair's confidence is the probability given to its predicted winner,
+      max(p, 1 - p); pairs fall into 10 equal-width bins over [0, 1] of that
+      confidence, and ece = sum over bins of (n_bin / n) * |accuracy_bin -
+      mean confidence_bin|.
+    mean_margin: mean of d.
+    accuracy_by_strength: {str(strength): accuracy} over pairs whose strength is known.
+    """
+    if len(chosen_scores) != len(rejected_scores):
+        raise ValueError("chosen_scores and rejected_scores differ in length")
+    n = len(chosen_scores)
+    strengths = list(strengths) if strengths is not None else [None] * n
+    if not n:
+        return {"pairs": 0, "accuracy": None, "loss": None, "ece": None, "mean_margin": None,
+                "accuracy_by_strength": {}}
+    differences = [c - r for c, r in zip(chosen_scores, rejected_scores)]
+    correct = [1.0 if d > 0 else 0.5 if d == 0 else 0.0 for d in differences]
+
+    bins: list[list[tuple[float, float]]] = [[] for _ in range(ECE_BINS)]
+    for d, outcome in zip(differences, correct):
+        confidence = max(_sigmoid(d), 1.0 - _sigmoid(d))
+        bins[min(int(confidence * ECE_BINS), ECE_BINS - 1)].append((confidence, outcome))
+    ece = 0.0
+    for members in bins:
+        if members:
+            mean_confidence = sum(c for c, _ in members) / len(members)
+            accuracy = sum(o for _, o in members) / len(members)
+            ece += len(members) / n * abs(accuracy - mean_confidence)
+
+    by_strength: dict[str, list[float]] = {}
+    for strength, outcome in zip(strengths, correct):
+        if strength is not None:
+            by_strength.setdefault(str(strength), []).append(outcome)
+    return {
+        "pairs": n,
+        "accuracy": sum(correct) / n,
+        "loss": sum(_softplus(-d) for d in differences) / n,
+        "ece": ece,
+        "mean_margin": sum(differences) / n,
+        "accuracy_by_strength": {
+            key: sum(values) / len(values) for key, values in sorted(by_strength.items())
+        },
+    }
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def _softplus(x: float) -> float:
+    """log(1 + e^x) without overflow."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))

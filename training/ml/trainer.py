@@ -1,0 +1,175 @@
+"""The reward-model training loop: Bradley-Terry loss over preference pairs."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from training.ml.batching import batch_order, collate_pairs
+from training.ml.config import TrainConfig
+from training.ml.data import PreferencePair, encode_pairs
+from training.ml.loss import bradley_terry_loss
+from training.ml.model import load_reward_model, resolve_device
+
+
+@dataclass
+class TrainProgress:
+    """Reported after every optimizer step."""
+
+    step: int  # optimizer steps done, 1..total_steps
+    total_steps: int
+    epoch: float  # fractional epochs done
+    loss: float  # mean loss over the pairs of this step
+    elapsed_s: float
+    eta_s: float  # seconds left, extrapolated from the mean step time so far
+
+
+@dataclass
+class TrainResult:
+    model: Any  # the trained PreTrainedModel, in eval mode
+    tokenizer: Any
+    history: list[dict] = field(default_factory=list)  # one JSON-ready dict per optimizer step
+    train_pairs: int = 0
+    seconds: float = 0.0  # the training loop only, not model loading or tokenisation
+    pairs_per_second: float = 0.0  # pairs seen (all epochs) per second of the loop
+
+
+def train_reward_model(
+    pairs: Sequence[PreferencePair],
+    config: TrainConfig,
+    *,
+    init_path: str | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
+) -> TrainResult:
+    """Fit a scalar reward so that r(chosen) > r(rejected) for each pair.
+
+    Starts from ``init_path`` (a previous checkpoint, to warm-start) when
+    given, else from ``config.backbone_path``. AdamW with linear warmup then
+    linear decay to zero. Deterministic for a given config and data on a given
+    device. ``progress`` is called synchronously after every optimizer step,
+    so a slow callback slows training; throttle writes on the caller's side.
+    """
+    if not pairs:
+        raise ValueError("cannot train a reward model on zero preference pairs")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)  # the new scalar head and dropout draw from this
+    model, tokenizer = load_reward_model(init_path or config.backbone_path, device)
+    if config.disable_dropout:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+    on_cuda = device.type == "cuda"
+    if config.gradient_checkpointing and on_cuda:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    use_bf16 = on_cuda and (
+        config.bf16 is True or (config.bf16 == "auto" and torch.cuda.is_bf16_supported())
+    )
+
+    encoded = encode_pairs(tokenizer, pairs, config.max_length)
+    micro_batches_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    steps_per_epoch = math.ceil(micro_batches_per_epoch / config.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * config.num_epochs
+    warmup_steps = math.ceil(config.warmup_ratio * total_steps)
+
+    optimizer = torch.optim.AdamW(
+        _parameter_groups(model, config.weight_decay), lr=config.learning_rate
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _linear_schedule(step, warmup_steps, total_steps)
+    )
+
+    history: list[dict] = []
+    model.train()
+    step = 0
+    started = time.perf_counter()
+    for epoch in range(config.num_epochs):
+        batches = batch_order(
+            encoded, config.batch_size, seed=config.seed + epoch, group_by_length=config.group_by_length
+        )
+        for first in range(0, len(batches), config.gradient_accumulation_steps):
+            group = batches[first : first + config.gradient_accumulation_steps]
+            group_pairs = sum(len(batch) for batch in group)
+            step_loss = 0.0
+            for batch in group:
+                inputs = collate_pairs(
+                    [encoded[i] for i in batch], tokenizer.pad_token_id, tokenizer.padding_side
+                )
+                inputs = {name: tensor.to(device) for name, tensor in inputs.items()}
+                autocast = (
+                    torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+                )
+                with autocast:
+                    logits = model(
+                        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+                    ).logits  # (2B, 1)
+                rewards = logits.squeeze(-1).float()  # (2B,)
+                chosen, rejected = rewards.chunk(2)  # (B,), (B,)
+                loss = bradley_terry_loss(
+                    chosen,
+                    rejected,
+                    margin=inputs["margin"] if config.use_margin else None,
+                    center_rewards_coefficient=config.center_rewards_coefficient,
+                )
+                # Weight by pairs so the step's gradient is the mean over all
+                # its pairs, even when the last micro-batch is short.
+                (loss * len(batch) / group_pairs).backward()
+                step_loss += loss.item() * len(batch) / group_pairs
+            if config.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            learning_rate = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            step += 1
+            elapsed = time.perf_counter() - started
+            report = TrainProgress(
+                step=step,
+                total_steps=total_steps,
+                epoch=epoch + (first + len(group)) / len(batches),
+                loss=step_loss,
+                elapsed_s=elapsed,
+                eta_s=elapsed / step * (total_steps - step),
+            )
+            history.append(
+                {"step": step, "epoch": report.epoch, "loss": step_loss, "learning_rate": learning_rate,
+                 "elapsed_s": elapsed}
+            )
+            if progress is not None:
+                progress(report)
+
+    seconds = time.perf_counter() - started
+    model.eval()
+    return TrainResult(
+        model=model,
+        tokenizer=tokenizer,
+        history=history,
+        train_pairs=len(pairs),
+        seconds=seconds,
+        pairs_per_second=len(pairs) * config.num_epochs / seconds if seconds > 0 else 0.0,
+    )
+
+
+def _linear_schedule(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Learning-rate multiplier: 0 -> 1 over warmup, then 1 -> 0 at the end."""
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices only; biases and LayerNorm weights (1-D) are exempt, as in HF Trainer."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.dim() >= 2 else no_decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
