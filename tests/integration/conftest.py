@@ -34,14 +34,46 @@ def tiny_backbone(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny-backbone"))
 
 
+class WorkerProcess:
+    """A ``celery worker`` subprocess consuming all three queues (solo pool: one process)."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
+             "-Q", "default,training,scoring", "--hostname", f"integration-{os.getpid()}@%h", "--without-heartbeat",
+             "--without-gossip", "--without-mingle"],
+            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no acknowledgement, exactly like an OOM kill or a lost machine."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
 @pytest.fixture
-def celery_worker_process(transactional_db, tiny_backbone, tmp_path, settings):
-    """Start ``celery worker`` on all three queues; yields a callable that returns its log so far."""
+def start_worker(transactional_db, tiny_backbone, tmp_path, settings):
+    """Start workers against the test database; each call may override environment variables."""
     require_real_services()
     db = connection.settings_dict
     database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     settings.MODEL_STORE_DIR = tmp_path / "models"
-    env = {
+    base_env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
@@ -54,25 +86,20 @@ def celery_worker_process(transactional_db, tiny_backbone, tmp_path, settings):
         "HF_HUB_OFFLINE": "1",
     }
     celery_app.control.purge()  # leftovers from an earlier, interrupted run
-    log_path = tmp_path / "worker.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
-         "-Q", "default,training,scoring", "--hostname", f"integration-{os.getpid()}@%h", "--without-heartbeat",
-         "--without-gossip", "--without-mingle"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    workers = []
+
+    def start(**env_overrides) -> WorkerProcess:
+        worker = WorkerProcess({**base_env, **env_overrides}, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
     try:
-        yield lambda: log_path.read_text(errors="replace")
+        yield start
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        # The worker's connections must be gone before pytest-django flushes the test database.
+        for worker in workers:
+            worker.stop()
+        celery_app.control.purge()
+        # The workers' connections must be gone before pytest-django flushes the test database.
         connection.close()
 
 

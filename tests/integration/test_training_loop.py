@@ -18,12 +18,10 @@ GOOD = ["a good helpful answer", "a clear correct answer", "a polite useful answ
 BAD = ["a bad rude answer", "a wrong useless answer", "a mean unclear answer", "a terrible harmful answer"]
 
 
-def test_labels_trigger_training_on_a_real_worker_and_scores_come_back(
-    celery_worker_process, settings, django_user_model
-):
-    settings.RETRAIN_EVERY_N_LABELS = 12
-    annotator = django_user_model.objects.create_user("worker-test", password="x" * 12)
-    project = project_create(name="Loop", labels_per_item=1, annotators=[annotator])
+def labelled_toy_project(django_user_model, *, name="Loop", prompts=12):
+    """A project whose annotator always prefers the polite, helpful response."""
+    annotator = django_user_model.objects.create_user(f"{name}-annotator", password="x" * 12)
+    project = project_create(name=name, labels_per_item=1, annotators=[annotator])
     lines = [
         json.dumps({
             "external_id": f"p{index}",
@@ -33,24 +31,28 @@ def test_labels_trigger_training_on_a_real_worker_and_scores_come_back(
                 {"text": f"{BAD[index % 4]} {index}", "model": "bad-model"},
             ],
         })
-        for index in range(12)
+        for index in range(prompts)
     ]
     project_import_jsonl(project=project, lines=lines, source="loop.jsonl")
-
-    # Label like a consistent annotator would: the "good" response wins.
     while (assignment := assignment_claim_next(project=project, annotator=annotator)) is not None:
         good_position = next(
             position for position, response_id in zip("AB", assignment.display_order)
             if Response.objects.get(id=response_id).model_name == "good-model"
         )
         label_submit(assignment_id=assignment.id, annotator=annotator, choice=good_position, client_id=uuid.uuid4())
+    return project
+
+
+def test_labels_trigger_training_on_a_real_worker_and_scores_come_back(start_worker, settings, django_user_model):
+    settings.RETRAIN_EVERY_N_LABELS = 12
+    project = labelled_toy_project(django_user_model)
     assert Label.objects.filter(item__project=project).count() == 12
 
     # The 12th label crossed RETRAIN_EVERY_N_LABELS: a run was queued after commit.
     run = TrainingRun.objects.get(project=project)
     assert run.trigger == TrainingRun.Trigger.LABEL_COUNT
 
-    log = celery_worker_process
+    log = start_worker().log
     wait_for(lambda: TrainingRun.objects.get(id=run.id).status in {"succeeded", "failed"}, timeout=240,
              what="the worker to finish the training run", log=log)
     run.refresh_from_db()
