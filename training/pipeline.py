@@ -55,11 +55,14 @@ def train_config_for(run: TrainingRun) -> TrainConfig:
     return TrainConfig(backbone_path=settings.REWARD_BACKBONE_PATH, **settings.REWARD_TRAINING)
 
 
-def _progress_reporter(run_id: int):
+def _progress_reporter(run_id: int, also=None):
+    """Write progress to the run (throttled) and pass every update to ``also`` (the CLI's bar)."""
     last_write = 0.0
 
     def report(progress: TrainProgress) -> None:
         nonlocal last_write
+        if also is not None:
+            also(progress)
         now = time.monotonic()
         if now - last_write < PROGRESS_EVERY_SECONDS and progress.step < progress.total_steps:
             return
@@ -78,7 +81,7 @@ def _progress_reporter(run_id: int):
     return report
 
 
-def execute_training_run(run_id: int) -> ModelVersion | None:
+def execute_training_run(run_id: int, *, on_progress=None) -> ModelVersion | None:
     """Carry out a queued run. Returns the new version, or ``None`` if the run was not queued.
 
     On any failure the run is marked failed with the reason and the exception
@@ -91,7 +94,7 @@ def execute_training_run(run_id: int) -> ModelVersion | None:
         return None
     try:
         with RunHeartbeat(run.id):
-            return _train_and_record(run)
+            return _train_and_record(run, on_progress=on_progress)
     except Exception as exc:  # noqa: BLE001 - recorded on the run, then re-raised for Celery
         services.training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -111,7 +114,7 @@ def incremental_training_pairs(
     return new + random.Random(seed).sample(old, replay_count)
 
 
-def _train_and_record(run: TrainingRun) -> ModelVersion:
+def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
     config = train_config_for(run)
     policy = services.training_policy_for(run.project)
     spec = PairSpec(
@@ -156,7 +159,7 @@ def _train_and_record(run: TrainingRun) -> ModelVersion:
         if not train_pairs:
             raise NotEnoughData("No new labels since the champion was trained; nothing to learn incrementally.")
 
-    result = train_reward_model(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id))
+    result = train_reward_model(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
     metrics = evaluate_reward_model(result.model, result.tokenizer, eval_pairs, config)
     metrics.update(train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2), mode=run.mode)
 

@@ -28,10 +28,22 @@ class Command(BaseCommand):
         if wait:
             from training.pipeline import execute_training_run
 
-            version = execute_training_run(run.id)
+            version = execute_training_run(run.id, on_progress=self._draw_progress)
+            self.stdout.write("")
             if version is None:
                 self.stdout.write("A worker picked the run up first; follow it in the results page.")
                 return
             self.stdout.write(
                 self.style.SUCCESS(f"Model v{version.version}: {version.status}; held-out metrics {version.metrics}")
             )
+
+    def _draw_progress(self, progress) -> None:
+        width = 30
+        done = int(width * progress.step / max(progress.total_steps, 1))
+        bar = "#" * done + "-" * (width - done)
+        self.stdout.write(
+            f"\r[{bar}] step {progress.step}/{progress.total_steps}  loss {progress.loss:.4f}  "
+            f"ETA {progress.eta_s:5.0f}s",
+            ending="",
+        )
+        self.stdout.flush()
