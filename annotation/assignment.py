@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Assignment, ComparisonItem, Project
@@ -44,37 +45,50 @@ def lease_duration() -> timedelta:
     return timedelta(seconds=settings.ASSIGNMENT_LEASE_SECONDS)
 
 
-def _holding_filter(now) -> Q:
+def _holding(now) -> Q:
     """Assignments that occupy one of an item's slots right now."""
-    return Q(assignments__status=Assignment.Status.SUBMITTED) | Q(
-        assignments__status=Assignment.Status.ACTIVE, assignments__expires_at__gt=now
+    return Q(status=Assignment.Status.SUBMITTED) | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
+
+
+def _seen_by(annotator, now) -> Q:
+    """The annotator finished or skipped the item, or holds an unexpired lease on it."""
+    return Q(annotator=annotator) & (
+        Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
+        | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
     )
+
+
+def unfinished_items_for(*, project: Project, annotator, now) -> QuerySet:
+    """Items still short of labels that ``annotator`` has not seen (own lapsed leases count as unseen).
+
+    ``label_count`` prunes finished items through an index, so the cost follows the
+    open part of the queue, not the project's history.
+    """
+    seen = Assignment.objects.filter(_seen_by(annotator, now), item=OuterRef("pk"))
+    return ComparisonItem.objects.filter(project=project, label_count__lt=project.labels_per_item).exclude(Exists(seen))
 
 
 def open_items_for(*, project: Project, annotator, now) -> QuerySet:
-    """Items of ``project`` that still need labels and that ``annotator`` neither finished,
-    skipped, nor holds an unexpired lease on (their own lapsed leases are claimable again)."""
-    done_by_annotator = (
-        Assignment.objects.filter(annotator=annotator, item__project=project)
-        .filter(
-            Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
-            | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
-        )
-        .values("item_id")
+    """Unfinished items with a free slot right now (not all slots leased to others)."""
+    holding = (
+        Assignment.objects.filter(_holding(now), item=OuterRef("pk"))
+        .order_by()
+        .values("item")
+        .annotate(count=Count("id"))
+        .values("count")
     )
-    return (
-        ComparisonItem.objects.filter(project=project)
-        .exclude(id__in=done_by_annotator)
-        .annotate(holding=Count("assignments", filter=_holding_filter(now)))
-        .filter(holding__lt=project.labels_per_item)
-    )
+    # A correlated subquery, not a JOIN + GROUP BY: with ORDER BY id LIMIT n,
+    # PostgreSQL stops after the first n open items instead of grouping them all.
+    return unfinished_items_for(project=project, annotator=annotator, now=now).annotate(
+        holding=Coalesce(Subquery(holding), 0)
+    ).filter(holding__lt=project.labels_per_item)
 
 
 def _item_has_room(item: ComparisonItem, *, annotator, wanted: int, now) -> bool:
     holding = (
         Assignment.objects.filter(item=item)
         .exclude(annotator=annotator)
-        .filter(Q(status=Assignment.Status.SUBMITTED) | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now))
+        .filter(_holding(now))
         .count()
     )
     return holding < wanted

@@ -92,10 +92,14 @@ class ComparisonItem(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="items")
     responses = models.ManyToManyField(Response, through="ComparisonItemResponse", related_name="items")
+    label_count = models.PositiveIntegerField(
+        default=0, help_text="Submitted labels, kept by label_submit/label_undo so claims skip finished items cheaply."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["project", "label_count", "id"], name="item_project_open_idx")]
 
 
 class ComparisonItemResponse(models.Model):

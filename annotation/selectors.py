@@ -4,8 +4,8 @@ from datetime import datetime, time
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from annotation.assignment import open_items_for
-from annotation.models import Assignment, Label, Project
+from annotation.assignment import unfinished_items_for
+from annotation.models import Assignment, ComparisonItemResponse, Label, Project
 from annotation.rendering import render_markdown
 from config.errors import NotFoundError, PermissionDeniedError
 
@@ -51,14 +51,16 @@ def annotator_progress(*, project: Project, annotator) -> dict:
     start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
     done_today = Label.objects.filter(item__project=project, annotator=annotator, created_at__gte=start_of_day).count()
     done_total = Label.objects.filter(item__project=project, annotator=annotator).count()
-    remaining = open_items_for(project=project, annotator=annotator, now=now).count()
+    # "Remaining" counts items still short of labels that this annotator has not seen;
+    # cheaper than asking which of them are leased to someone else at this instant.
+    remaining = unfinished_items_for(project=project, annotator=annotator, now=now).count()
     return {"done_today": done_today, "done_total": done_total, "remaining": remaining}
 
 
 def assignment_payload(assignment: Assignment) -> dict:
     """What the annotator's client sees: blind (no model names, no response ids), in display order."""
     item = assignment.item
-    texts = dict(item.slots.values_list("response_id", "response__text"))
+    texts = dict(ComparisonItemResponse.objects.filter(item_id=item.id).values_list("response_id", "response__text"))
     positions = "ABCDEFGHI"
     return {
         "id": assignment.id,

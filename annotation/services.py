@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from annotation.assignment import assignment_still_holds_slot, lease_duration
@@ -219,6 +220,7 @@ def label_submit(
             assignment.status = Assignment.Status.SUBMITTED
             assignment.finished_at = now
             assignment.save(update_fields=["status", "finished_at"])
+            ComparisonItem.objects.filter(id=assignment.item_id).update(label_count=F("label_count") + 1)
             transaction.on_commit(lambda: _after_label(project.id))
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: return its label.
@@ -246,6 +248,7 @@ def label_undo(*, label_id: int, annotator) -> Assignment:
             raise ConflictError(f"Labels can be undone for {settings.LABEL_UNDO_SECONDS} seconds; this one is older.")
         assignment = label.assignment
         label.delete()
+        ComparisonItem.objects.filter(id=assignment.item_id).update(label_count=F("label_count") - 1)
         assignment.status = Assignment.Status.ACTIVE
         assignment.finished_at = None
         assignment.expires_at = timezone.now() + lease_duration()
