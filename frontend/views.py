@@ -1,0 +1,64 @@
+"""Pages. Each view checks access with the annotation selectors and renders a template;
+the pages then talk to the JSON API (same origin, session auth) for everything else.
+
+``ensure_csrf_cookie`` on the app pages: their scripts POST to the API and read the
+token from the ``csrftoken`` cookie, which Django only sets once a form asked for it.
+"""
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from annotation import selectors
+from annotation.rendering import render_markdown
+from config.errors import NotFoundError, PermissionDeniedError
+
+
+def _api_root() -> str:
+    # The scripts build the documented API paths ("projects/3/next-item/", ...) on top of
+    # this, so the pages keep working if the API is mounted elsewhere (or under a prefix).
+    return reverse("project-list").removesuffix("projects/")
+
+
+@login_required
+def home(request):
+    projects = selectors.projects_for_user(request.user)
+    return render(
+        request,
+        "frontend/home.html",
+        {"projects": projects, "is_admin": selectors.user_is_project_admin(request.user)},
+    )
+
+
+@login_required
+@ensure_csrf_cookie
+def annotate(request, project_id: int):
+    try:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
+    return render(
+        request,
+        "frontend/annotate.html",
+        {
+            "project": project,
+            # render_markdown sanitises with an allow-list (nh3), so the result is safe to embed.
+            "guidelines_html": mark_safe(render_markdown(project.guidelines)),  # noqa: S308
+            "api_root": _api_root(),
+        },
+    )
+
+
+@login_required
+@ensure_csrf_cookie
+def results(request, project_id: int):
+    try:
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(exc.message) from exc
+    return render(request, "frontend/results.html", {"project": project, "api_root": _api_root()})

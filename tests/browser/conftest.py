@@ -1,0 +1,82 @@
+"""Fixtures for the browser tests: one headless Chromium per session, a fresh context per test.
+
+The tests run the real app in pytest-django's ``live_server`` thread and drive it through
+Playwright's sync API. That API runs an event loop in the test thread, which trips Django's
+async-safety check on every ORM call the test makes; the tests never share a connection
+with the loop, so the check is switched off here.
+"""
+import os
+
+import pytest
+
+from tests.browser.helpers import PASSWORD
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    playwright = sync_api.sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def browser_user(django_user_model):
+    def make(username: str, *, admin: bool = False):
+        return django_user_model.objects.create_user(username=username, password=PASSWORD, is_staff=admin)
+
+    return make
+
+
+@pytest.fixture
+def login(page, live_server):
+    """Signs ``user`` in through the login form, as a person would."""
+
+    def sign_in(user):
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        return page
+
+    return sign_in
+
+
+@pytest.fixture
+def make_browser_project():
+    from annotation.services import project_create, project_import_jsonl
+
+    def make(*, name: str = "Browser project", annotators=(), lines: list[str]):
+        project = project_create(name=name, guidelines="Prefer **correct** answers.", labels_per_item=1, annotators=annotators)
+        project_import_jsonl(project=project, lines=lines, source="test.jsonl")
+        return project
+
+    return make
