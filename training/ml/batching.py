@@ -16,13 +16,25 @@ MEGA_CHUNK_BATCHES = 50
 
 
 def pad_sequences(
-    sequences: Sequence[Sequence[int]], pad_token_id: int, padding_side: str = "right"
+    sequences: Sequence[Sequence[int]],
+    pad_token_id: int,
+    padding_side: str = "right",
+    *,
+    multiple_of: int | None = None,
+    max_width: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad to the longest sequence of this batch, not to max_length.
 
-    Returns input_ids and attention_mask, both (N, T) int64.
+    With ``multiple_of`` the width is rounded up to a multiple of it, but not
+    beyond ``max_width`` (nor below the longest sequence), so that a run sees
+    few distinct shapes. Returns input_ids and attention_mask, both (N, T) int64.
     """
-    width = max(len(sequence) for sequence in sequences)
+    longest = max(len(sequence) for sequence in sequences)
+    width = longest
+    if multiple_of:
+        width = -(-longest // multiple_of) * multiple_of
+        if max_width is not None:
+            width = max(longest, min(width, max_width))
     input_ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, sequence in enumerate(sequences):
@@ -33,15 +45,23 @@ def pad_sequences(
 
 
 def collate_pairs(
-    batch: Sequence[EncodedPair], pad_token_id: int, padding_side: str = "right"
+    batch: Sequence[EncodedPair],
+    pad_token_id: int,
+    padding_side: str = "right",
+    *,
+    multiple_of: int | None = None,
+    max_width: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Stack a batch of B pairs so ONE forward pass scores chosen and rejected.
 
     Returns input_ids (2B, T) and attention_mask (2B, T), rows 0..B-1 chosen
-    and rows B..2B-1 rejected, and margin (B,) float32.
+    and rows B..2B-1 rejected, and margin (B,) float32. Padding as in
+    ``pad_sequences``.
     """
     sequences = [pair.chosen_ids for pair in batch] + [pair.rejected_ids for pair in batch]
-    input_ids, attention_mask = pad_sequences(sequences, pad_token_id, padding_side)
+    input_ids, attention_mask = pad_sequences(
+        sequences, pad_token_id, padding_side, multiple_of=multiple_of, max_width=max_width
+    )
     margin = torch.tensor([pair.margin for pair in batch], dtype=torch.float32)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "margin": margin}
 

@@ -11,6 +11,11 @@ import torch
 from training.ml.batching import pad_sequences
 from training.ml.data import Message, encode_scored_texts
 
+# On CUDA, batch widths are rounded up to a multiple of this: sorted by
+# length, nearly every batch would otherwise have a new shape, and each new
+# shape costs kernel planning (see TrainConfig.pad_to_multiple_of).
+SHAPE_MULTIPLE = 16
+
 
 def score_responses(
     model: Any,
@@ -49,7 +54,11 @@ def score_responses(
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 input_ids, attention_mask = pad_sequences(
-                    [sequences[i] for i in chunk], tokenizer.pad_token_id, tokenizer.padding_side
+                    [sequences[i] for i in chunk],
+                    tokenizer.pad_token_id,
+                    tokenizer.padding_side,
+                    multiple_of=SHAPE_MULTIPLE if device.type == "cuda" else None,
+                    max_width=max_length,
                 )  # (N, T) each
                 logits = model(
                     input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)

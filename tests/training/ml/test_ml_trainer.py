@@ -1,0 +1,80 @@
+import dataclasses
+
+import pytest
+import torch
+
+from training.ml.checkpoint import save_checkpoint
+from training.ml.evaluation import evaluate_reward_model
+from training.ml.model import load_reward_model
+from training.ml.scoring import score_responses
+from training.ml.split import split_by_prompt
+from training.ml.trainer import TrainProgress, train_reward_model
+
+
+def test_tiny_model_learns_the_toy_preference(tiny_model_path, tiny_config, toy_pairs):
+    train, held_out = split_by_prompt(toy_pairs, 0.25, seed=0)
+    assert len(train) >= 40 and len(held_out) >= 8
+    initial, _ = load_reward_model(tiny_model_path)
+    reports: list[TrainProgress] = []
+
+    result = train_reward_model(train, tiny_config, progress=reports.append)
+
+    losses = [row["loss"] for row in result.history]
+    assert sum(losses[-3:]) / 3 < 0.5 * sum(losses[:3]) / 3
+    metrics = evaluate_reward_model(result.model, result.tokenizer, held_out, tiny_config)
+    assert metrics["accuracy"] > 0.9
+    trained = result.model.state_dict()
+    changed = [name for name, value in initial.state_dict().items() if not torch.equal(value, trained[name])]
+    assert "classifier.weight" in changed and any("encoder" in name for name in changed)
+    assert result.train_pairs == len(train) and result.pairs_per_second > 0
+    assert not result.model.training
+
+    assert [r.step for r in reports] == list(range(1, reports[0].total_steps + 1))
+    assert reports[-1].epoch == pytest.approx(tiny_config.num_epochs)
+    assert reports[-1].eta_s == 0
+
+
+def test_same_seed_same_result(tiny_config, toy_pairs):
+    config = dataclasses.replace(tiny_config, num_epochs=2)
+    first = train_reward_model(toy_pairs, config)
+    second = train_reward_model(toy_pairs, config)
+    assert [row["loss"] for row in first.history] == [row["loss"] for row in second.history]
+    other = train_reward_model(toy_pairs, dataclasses.replace(config, seed=1))
+    assert other.history[-1]["loss"] != first.history[-1]["loss"]
+
+
+def test_gradient_accumulation_matches_a_larger_batch(tiny_config, toy_pairs):
+    # 64 pairs: batch 8 x 1 and batch 4 x 2 see the same pairs per optimizer step.
+    big = dataclasses.replace(tiny_config, num_epochs=1, batch_size=8)
+    accumulated = dataclasses.replace(big, batch_size=4, gradient_accumulation_steps=2)
+    big_losses = [row["loss"] for row in train_reward_model(toy_pairs, big).history]
+    accumulated_losses = [row["loss"] for row in train_reward_model(toy_pairs, accumulated).history]
+    assert accumulated_losses == pytest.approx(big_losses, abs=1e-4)
+
+
+def test_warm_start_begins_from_the_given_checkpoint(tiny_config, toy_pairs, tmp_path):
+    trained = train_reward_model(toy_pairs, tiny_config)
+    checkpoint = save_checkpoint(trained.model, trained.tokenizer, tmp_path / "v1", {"seed": 0})
+    items = [(pair.context, pair.chosen) for pair in toy_pairs[:4]]
+    before = score_responses(trained.model, trained.tokenizer, items, max_length=32)
+
+    # A vanishing learning rate leaves the warm-started weights where they were.
+    nudge = dataclasses.replace(tiny_config, learning_rate=1e-12, num_epochs=1)
+    warm = train_reward_model(toy_pairs, nudge, init_path=str(checkpoint))
+    cold = train_reward_model(toy_pairs, nudge)
+    assert score_responses(warm.model, warm.tokenizer, items, max_length=32) == pytest.approx(before, abs=1e-4)
+    assert score_responses(cold.model, cold.tokenizer, items, max_length=32) != pytest.approx(before, abs=1e-4)
+
+
+def test_learning_rate_warms_up_then_decays(tiny_config, toy_pairs):
+    history = train_reward_model(toy_pairs, dataclasses.replace(tiny_config, num_epochs=3)).history
+    rates = [row["learning_rate"] for row in history]
+    peak = rates.index(max(rates))
+    assert max(rates) == pytest.approx(tiny_config.learning_rate)
+    assert rates[:peak] == sorted(rates[:peak]) and rates[0] > 0
+    assert rates[peak:] == sorted(rates[peak:], reverse=True) and rates[-1] > 0
+
+
+def test_no_pairs_is_a_clear_error(tiny_config):
+    with pytest.raises(ValueError, match="zero preference pairs"):
+        train_reward_model([], tiny_config)
