@@ -221,21 +221,43 @@
     }
     clearErrors("versions");
     if (!versions.length) {
-      ui.versions.replaceChildren(el("tr", null, el("td", { colSpan: 3, className: "muted" }, "No model versions yet.")));
+      ui.versions.replaceChildren(el("tr", null, el("td", { colSpan: 4, className: "muted" }, "No model versions yet.")));
       return;
     }
+    const percent = (metrics) => (metrics && typeof metrics.accuracy === "number" ? (metrics.accuracy * 100).toFixed(1) + "%" : "—");
+    const champion = versions.find((version) => version.is_champion);
     ui.versions.replaceChildren(
-      ...versions.map((version) =>
-        el("tr", { className: version.is_champion ? "is-champion" : "" }, [
-          el("td", { className: "nowrap" }, [
+      ...versions.map((version) => {
+        // Promoting an older version is a rollback; a rejected one, an override of the gate.
+        const label = champion && version.version < champion.version ? "Roll back" : "Promote";
+        const action = version.is_champion
+          ? null
+          : el("button", { type: "button", className: "btn btn--sm", dataset: { testid: "promote-" + version.id, action: "promote", versionId: String(version.id), versionName: "v" + version.version } }, label);
+        return el("tr", { className: version.is_champion ? "is-champion" : "" }, [
+          el("td", { className: "nowrap", title: "Created " + formatDate(version.created_at, true) }, [
             el("span", { className: "strong" }, "v" + version.version),
             el("span", { className: "badge badge--" + (VERSION_CLASS[version.status] || "muted") }, version.status),
           ]),
-          el("td", { className: "num mono" }, version.metrics && typeof version.metrics.accuracy === "number" ? (version.metrics.accuracy * 100).toFixed(1) + "%" : "—"),
-          el("td", { className: "muted small nowrap" }, formatDate(version.created_at, true)),
-        ])
-      )
+          el("td", { className: "num mono" }, percent(version.metrics)),
+          el("td", { className: "num mono muted" }, Object.keys(version.champion_metrics || {}).length ? percent(version.champion_metrics) : "—"),
+          el("td", { className: "version-action" }, action),
+        ]);
+      })
     );
+  }
+
+  async function promote(button) {
+    const name = button.dataset.versionName;
+    if (!window.confirm("Make " + name + " the champion? Scores switch to it once it has scored every response.")) return;
+    button.disabled = true;
+    try {
+      await api("POST", apiRoot + "model-versions/" + button.dataset.versionId + "/promote/");
+      toast(name + " is now the champion.", "success");
+    } catch (error) {
+      toast(error.detail);
+    }
+    await loadVersions();
+    await poll();
   }
 
   /* --------------------------------------------------------------- poll */
@@ -294,6 +316,10 @@
   }
 
   ui.trainButton.addEventListener("click", trainNow);
+  ui.versions.addEventListener("click", (event) => {
+    const button = event.target.closest('[data-action="promote"]');
+    if (button) promote(button);
+  });
   ui.sortButton.addEventListener("click", () => {
     sortOrder = sortOrder === null ? "desc" : sortOrder === "desc" ? "asc" : null;
     renderResponses();

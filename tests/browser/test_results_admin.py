@@ -1,0 +1,69 @@
+"""Admins manage model versions and the training policy from the results page.
+
+With WORKBENCH_SCREENSHOTS naming a folder, the rollback test also saves results.png there.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.browser.helpers import record
+from training import services
+from training.models import ModelVersion, TrainingPolicy
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def finished_version(project, *, version: int, promote: bool, accuracy: float):
+    run, _ = services.training_run_request(project=project, trigger="manual")
+    services.training_run_start(run_id=run.id)
+    return services.training_run_complete(
+        run_id=run.id, version=version, checkpoint_path=f"project-{project.id}/v{version}",
+        metrics={"accuracy": accuracy, "loss": 0.5, "pairs": 4}, champion_metrics={}, promote=promote,
+        config={}, seed=0, code_version="test",
+    )
+
+
+def test_admin_rolls_back_to_an_older_version(page, live_server, login, browser_user, make_browser_project, monkeypatch):
+    monkeypatch.setattr(services, "_enqueue_training", lambda run_id: None)
+    monkeypatch.setattr(services, "_enqueue_scoring", lambda version_id: None)
+    admin = browser_user("root", admin=True)
+    project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+    v1 = finished_version(project, version=1, promote=True, accuracy=0.8)
+    finished_version(project, version=2, promote=True, accuracy=0.7)
+
+    login(admin)
+    page.goto(f"{live_server.url}/projects/{project.id}/results/")
+    page.wait_for_function("document.querySelector('[data-testid=champion-version]').textContent === 'v2'")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"[data-testid=promote-{v1.id}]")
+    page.wait_for_function("document.querySelector('[data-testid=champion-version]').textContent === 'v1'")
+    assert ModelVersion.objects.get(status="champion") == v1
+    if os.environ.get("WORKBENCH_SCREENSHOTS"):
+        page.wait_for_function("document.querySelector('[name=nightly_at]').value !== ''")
+        page.screenshot(path=str(Path(os.environ["WORKBENCH_SCREENSHOTS"]) / "results.png"), full_page=True)
+
+
+def test_admin_edits_the_training_policy(page, live_server, login, browser_user, make_browser_project):
+    admin = browser_user("root", admin=True)
+    annotator = browser_user("noisy")
+    project = make_browser_project(annotators=[annotator], lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+
+    login(admin)
+    page.goto(f"{live_server.url}/projects/{project.id}/results/")
+    page.wait_for_function("document.querySelector('[name=nightly_at]').value !== ''")  # defaults loaded
+    page.select_option("[name=mode]", "incremental")
+    page.fill("[data-testid=policy-nightly-at]", "04:30")
+    page.fill("[name=retrain_every_n_labels]", "50")
+    page.check(f"[name=excluded_annotator_ids][value='{annotator.id}']")
+    page.click("[data-testid=save-policy]")
+    page.wait_for_selector("text=Training policy saved.")
+
+    policy = TrainingPolicy.objects.get(project=project)
+    assert (policy.mode, policy.nightly_at.strftime("%H:%M"), policy.retrain_every_n_labels) == ("incremental", "04:30", 50)
+    assert list(policy.excluded_annotators.all()) == [annotator]
+
+    page.fill("[name=promotion_tolerance]", "5")
+    page.click("[data-testid=save-policy]")
+    page.wait_for_selector("[data-region=policy-error]:not([hidden])")
+    assert "promotion tolerance" in page.inner_text("[data-region=policy-error]")
