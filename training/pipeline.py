@@ -14,6 +14,7 @@ import time
 
 from django.conf import settings
 
+from annotation.agreement import project_agreement
 from training import model_store, services
 from training.ml.config import TrainConfig
 from training.ml.data import PreferencePair
@@ -162,6 +163,14 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
     result = train_reward_model(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
     metrics = evaluate_reward_model(result.model, result.tokenizer, eval_pairs, config)
     metrics.update(train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2), mode=run.mode)
+    # The annotators' own agreement on the held-out prompts: the ceiling for accuracy.
+    metrics.update(
+        project_agreement(
+            project_id=run.project_id,
+            prompt_ids={int(pair.prompt_id) for pair in eval_pairs},
+            excluded_annotator_ids=spec.excluded_annotator_ids,
+        )
+    )
 
     champion_metrics = {}
     if champion is not None:

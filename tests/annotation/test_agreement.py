@@ -1,0 +1,35 @@
+import uuid
+
+import pytest
+
+from annotation.agreement import agreement_rate, project_agreement, verdicts
+from annotation.assignment import assignment_claim_next
+from annotation.services import label_submit
+
+
+def test_verdicts_cover_every_pair_with_winner_or_tie():
+    assert verdicts([[1], [2, 3]]) == {frozenset({1, 2}): 1, frozenset({1, 3}): 1, frozenset({2, 3}): "tie"}
+
+
+def test_agreement_rate_counts_matching_verdicts_on_shared_pairs():
+    same, flipped, tie = [[1], [2]], [[2], [1]], [[1, 2]]
+    # item 1: three labels -> 3 label pairs, one agreeing (same/same); item 2: one pair, disagreeing.
+    assert agreement_rate([[same, same, flipped], [tie, same]]) == (1 / 4, 4)
+    assert agreement_rate([[same]]) == (None, 0)
+
+
+@pytest.mark.django_db
+def test_project_agreement_over_all_or_some_prompts(make_project, make_user):
+    users = [make_user(f"u{i}") for i in range(3)]
+    project = make_project(annotators=users, prompts=2, labels_per_item=3)
+    for user, choices in zip(users, (["A", "A"], ["A", "B"], ["both_bad", "A"]), strict=True):
+        for choice in choices:
+            assignment = assignment_claim_next(project=project, annotator=user)
+            assignment.display_order = sorted(assignment.display_order)
+            assignment.save()
+            label_submit(assignment_id=assignment.id, annotator=user, choice=choice, client_id=uuid.uuid4())
+
+    # Prompt 1: u0 A, u1 A (u2 both-bad is left out) -> 1/1. Prompt 2: A, B, A -> 1 of 3 pairs agree.
+    assert project_agreement(project_id=project.id) == {"annotator_agreement": 2 / 4, "agreement_comparisons": 4}
+    first_prompt = project.prompts.order_by("id").first().id
+    assert project_agreement(project_id=project.id, prompt_ids={first_prompt})["annotator_agreement"] == 1.0
