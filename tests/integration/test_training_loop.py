@@ -62,7 +62,7 @@ def test_labels_trigger_training_on_a_real_worker_and_scores_come_back(start_wor
 
     version = ModelVersion.objects.get(project=project)
     assert version.status == "champion" and version.version == 1
-    assert set(version.metrics) >= {"accuracy", "loss", "ece", "pairs"}
+    assert set(version.metrics) >= {"accuracy", "loss", "ece", "pairs", "accuracy_by_strength", "annotator_agreement"}
     assert version.data_sha256 == run.snapshot_sha256
     checkpoint = Path(settings.MODEL_STORE_DIR) / version.checkpoint_path
     assert (checkpoint / "model.safetensors").is_file() and (checkpoint / "reward_metadata.json").is_file()
