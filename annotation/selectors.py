@@ -1,13 +1,14 @@
 """Reads for the annotation side. Every lookup is scoped to the requesting user."""
 from datetime import datetime, time
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from annotation.assignment import unfinished_items_for
 from annotation.models import Assignment, ComparisonItemResponse, Label, Project
 from annotation.rendering import render_markdown
-from config.errors import NotFoundError, PermissionDeniedError
+from config.errors import DomainError, NotFoundError, PermissionDeniedError
 
 
 def user_is_project_admin(user) -> bool:
@@ -29,6 +30,20 @@ def project_get_for_user(*, user, project_id: int) -> Project:
     if project is None:
         raise NotFoundError("No such project for this user.")
     return project
+
+
+def require_admin(user) -> None:
+    if not user_is_project_admin(user):
+        raise PermissionDeniedError("Only project admins can do this.")
+
+
+def users_by_username(usernames: list[str]) -> list:
+    """The users named, or a DomainError naming the ones that do not exist."""
+    users = list(get_user_model().objects.filter(username__in=usernames))
+    missing = sorted(set(usernames) - {user.username for user in users})
+    if missing:
+        raise DomainError(f"No such user: {', '.join(missing)}.", fields={"annotators": [f"unknown: {', '.join(missing)}"]})
+    return users
 
 
 def project_get_for_admin(*, user, project_id: int) -> Project:

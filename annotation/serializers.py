@@ -24,6 +24,18 @@ class ProjectSerializer(serializers.ModelSerializer):
         return bool(self.context["request"].user.is_staff)
 
 
+class ProjectWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    labels_per_item = serializers.IntegerField(min_value=1, max_value=50, required=False, default=1)
+    label_format = serializers.ChoiceField(choices=Project.LabelFormat.choices, required=False, default="pairwise")
+    criteria = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    rationale_mode = serializers.ChoiceField(choices=Project.RationaleMode.choices, required=False, default="optional")
+    annotators = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Usernames of the annotators (replaces the list)."
+    )
+
+
 class MessageSerializer(serializers.Serializer):
     role = serializers.CharField()
     content = serializers.CharField()

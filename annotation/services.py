@@ -58,6 +58,15 @@ def _checked_criteria(criteria) -> list[dict]:
     return checked
 
 
+def _check_project_settings(*, labels_per_item: int, label_format: str, rationale_mode: str) -> None:
+    if not 1 <= labels_per_item <= 50:
+        raise DomainError("labels_per_item must be between 1 and 50.", fields={"labels_per_item": ["1 to 50"]})
+    if label_format not in Project.LabelFormat.values:
+        raise DomainError("label_format must be 'pairwise' or 'ranking'.", fields={"label_format": ["unknown format"]})
+    if rationale_mode not in Project.RationaleMode.values:
+        raise DomainError("rationale_mode must be off, optional or required.", fields={"rationale_mode": ["unknown"]})
+
+
 def project_create(
     *,
     name: str,
@@ -68,12 +77,9 @@ def project_create(
     criteria: list[dict] | None = None,
     rationale_mode: str = Project.RationaleMode.OPTIONAL,
 ) -> Project:
-    if not 1 <= labels_per_item <= 50:
-        raise DomainError("labels_per_item must be between 1 and 50.", fields={"labels_per_item": ["1 to 50"]})
-    if label_format not in Project.LabelFormat.values:
-        raise DomainError("label_format must be 'pairwise' or 'ranking'.", fields={"label_format": ["unknown format"]})
-    if rationale_mode not in Project.RationaleMode.values:
-        raise DomainError("rationale_mode must be off, optional or required.", fields={"rationale_mode": ["unknown"]})
+    _check_project_settings(labels_per_item=labels_per_item, label_format=label_format, rationale_mode=rationale_mode)
+    if Project.objects.filter(name=name).exists():
+        raise ConflictError(f"A project named {name!r} already exists.", fields={"name": ["already taken"]})
     with transaction.atomic():
         project = Project.objects.create(
             name=name,
@@ -84,6 +90,38 @@ def project_create(
             rationale_mode=rationale_mode,
         )
         project.annotators.add(*annotators)
+    return project
+
+
+PROJECT_EDITABLE_FIELDS = ("name", "guidelines", "labels_per_item", "label_format", "criteria", "rationale_mode")
+
+
+def project_update(*, project: Project, annotators=None, **changes) -> Project:
+    """Change a project's settings; ``annotators`` (if given) replaces the member list.
+
+    The label format is fixed once items exist: they were built for it (pairs
+    versus one item per prompt).
+    """
+    unknown = set(changes) - set(PROJECT_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown project fields: {sorted(unknown)}")
+    if "label_format" in changes and changes["label_format"] != project.label_format and project.items.exists():
+        raise ConflictError(
+            "The label format cannot change once items are imported.", fields={"label_format": ["items exist"]}
+        )
+    if "name" in changes and Project.objects.filter(name=changes["name"]).exclude(id=project.id).exists():
+        raise ConflictError(f"A project named {changes['name']!r} already exists.", fields={"name": ["already taken"]})
+    if "criteria" in changes:
+        changes["criteria"] = _checked_criteria(changes["criteria"])
+    for name, value in changes.items():
+        setattr(project, name, value)
+    _check_project_settings(
+        labels_per_item=project.labels_per_item, label_format=project.label_format, rationale_mode=project.rationale_mode
+    )
+    with transaction.atomic():
+        project.save()
+        if annotators is not None:
+            project.annotators.set(annotators)
     return project
 
 

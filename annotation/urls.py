@@ -4,6 +4,7 @@ from annotation import views
 
 urlpatterns = [
     path("projects/", views.ProjectListView.as_view(), name="project-list"),
+    path("projects/<int:project_id>/", views.ProjectDetailView.as_view(), name="project-detail"),
     path("projects/<int:project_id>/next-item/", views.NextItemView.as_view(), name="next-item"),
     path("projects/<int:project_id>/labels/", views.LabelListView.as_view(), name="label-list"),
     path("projects/<int:project_id>/imports/", views.ImportView.as_view(), name="project-import"),

@@ -15,6 +15,7 @@ from annotation.serializers import (
     NextItemRequestSerializer,
     NextItemSerializer,
     ProjectSerializer,
+    ProjectWriteSerializer,
     ReopenedSerializer,
     SkipSerializer,
     SubmitResultSerializer,
@@ -27,6 +28,33 @@ class ProjectListView(APIView):
     def get(self, request):
         projects = selectors.projects_for_user(request.user)
         return Response(ProjectSerializer(projects, many=True, context={"request": request}).data)
+
+    @extend_schema(request=ProjectWriteSerializer, responses={201: ProjectSerializer}, summary="Create a project (admins)")
+    def post(self, request):
+        selectors.require_admin(request.user)
+        serializer = ProjectWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        annotators = selectors.users_by_username(data.pop("annotators", []))
+        project = services.project_create(annotators=annotators, **data)
+        return Response(ProjectSerializer(project, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(responses=ProjectSerializer, summary="One project")
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response(ProjectSerializer(project, context={"request": request}).data)
+
+    @extend_schema(request=ProjectWriteSerializer(partial=True), responses=ProjectSerializer, summary="Change a project's settings (admins)")
+    def patch(self, request, project_id: int):
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        serializer = ProjectWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        annotators = selectors.users_by_username(data.pop("annotators")) if "annotators" in data else None
+        project = services.project_update(project=project, annotators=annotators, **data)
+        return Response(ProjectSerializer(project, context={"request": request}).data)
 
 
 class NextItemView(APIView):

@@ -187,3 +187,35 @@ def test_openapi_schema_lists_the_annotation_and_training_endpoints(client):
         "/api/projects/{project_id}/training-runs/",
     ):
         assert path in schema["paths"], path
+
+
+def test_admins_create_and_configure_projects(api_client_for, admin_user, annotator, make_user):
+    admin = api_client_for(admin_user)
+    body = {
+        "name": "Coding help", "guidelines": "Prefer **working** code.", "labels_per_item": 3,
+        "label_format": "ranking", "criteria": [{"key": "correctness", "scale": 7, "required": True}],
+        "rationale_mode": "required", "annotators": ["ann"],
+    }
+    assert api_client_for(annotator).post("/api/projects/", body, format="json").status_code == 403
+    created = admin.post("/api/projects/", body, format="json")
+    assert created.status_code == 201, created.content
+    project = created.json()
+    assert (project["label_format"], project["criteria"][0]["label"]) == ("ranking", "Correctness")
+    assert admin.post("/api/projects/", body, format="json").status_code == 409  # the name is taken
+
+    # The annotator now sees it; a bad username changes nothing.
+    assert [p["name"] for p in api_client_for(annotator).get("/api/projects/").json()] == ["Coding help"]
+    bad = admin.patch(f"/api/projects/{project['id']}/", {"annotators": ["ann", "ghost"]}, format="json")
+    assert bad.status_code == 400 and bad.json()["detail"] == "No such user: ghost."
+
+    make_user("newcomer")
+    changed = admin.patch(
+        f"/api/projects/{project['id']}/", {"annotators": ["newcomer"], "labels_per_item": 1}, format="json"
+    )
+    assert changed.status_code == 200 and changed.json()["labels_per_item"] == 1
+    assert api_client_for(annotator).get(f"/api/projects/{project['id']}/").status_code == 404
+
+
+def test_label_format_is_fixed_once_items_exist(api_client_for, admin_user, project):
+    response = api_client_for(admin_user).patch(f"/api/projects/{project.id}/", {"label_format": "ranking"}, format="json")
+    assert response.status_code == 409 and "cannot change" in response.json()["detail"]
