@@ -67,3 +67,27 @@ def test_admin_edits_the_training_policy(page, live_server, login, browser_user,
     page.click("[data-testid=save-policy]")
     page.wait_for_selector("[data-region=policy-error]:not([hidden])")
     assert "promotion tolerance" in page.inner_text("[data-region=policy-error]")
+
+
+def test_admin_imports_a_file_and_sees_bad_lines(page, live_server, login, browser_user, make_browser_project, tmp_path):
+    from annotation.models import Prompt
+
+    admin = browser_user("root", admin=True)
+    project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+    login(admin)
+    page.goto(f"{live_server.url}/projects/{project.id}/results/")
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(record("p2", "Q2?", [("a", "m1"), ("b", "m2")]) + "\n" + '{"external_id": "p3", "prompt": "Q3"}\n')
+    page.set_input_files("[data-testid=import-file]", str(bad))
+    page.click("[data-testid=import-submit]")
+    page.wait_for_selector("[data-region=import-errors]:not([hidden])")
+    assert "Line 2, responses: must be a list of 2 to 9 responses" in page.inner_text("[data-region=import-errors]")
+    assert Prompt.objects.filter(project=project).count() == 1
+
+    good = tmp_path / "good.jsonl"
+    good.write_text(record("p2", "Q2?", [("a", "m1"), ("b", "m2")]) + "\n")
+    page.set_input_files("[data-testid=import-file]", str(good))
+    page.click("[data-testid=import-submit]")
+    page.wait_for_selector("text=Imported 1 prompts, 2 responses, 1 items.")
+    assert Prompt.objects.filter(project=project).count() == 2
