@@ -4,6 +4,7 @@ the pages then talk to the JSON API (same origin, session auth) for everything e
 ``ensure_csrf_cookie`` on the app pages: their scripts POST to the API and read the
 token from the ``csrftoken`` cookie, which Django only sets once a form asked for it.
 """
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -21,6 +22,15 @@ def _api_root() -> str:
     # The scripts build the documented API paths ("projects/3/next-item/", ...) on top of
     # this, so the pages keep working if the API is mounted elsewhere (or under a prefix).
     return reverse("project-list").removesuffix("projects/")
+
+
+def _heartbeat_seconds() -> float:
+    # Renew well inside the lease so one lost heartbeat does not cost the item.
+    # WORKBENCH_HEARTBEAT_SECONDS is optional (tests set it high to let a lease lapse).
+    configured = getattr(settings, "WORKBENCH_HEARTBEAT_SECONDS", None)
+    if configured:
+        return float(configured)
+    return max(1.0, min(60.0, settings.ASSIGNMENT_LEASE_SECONDS / 3))
 
 
 @login_required
@@ -48,6 +58,15 @@ def annotate(request, project_id: int):
             # render_markdown sanitises with an allow-list (nh3), so the result is safe to embed.
             "guidelines_html": mark_safe(render_markdown(project.guidelines)),  # noqa: S308
             "api_root": _api_root(),
+            # What the workbench script needs to build the right controls, embedded so the
+            # first item can render without a second request for the project.
+            "workbench_config": {
+                "label_format": project.label_format,
+                "criteria": project.criteria,
+                "rationale_mode": project.rationale_mode,
+                "heartbeat_ms": int(_heartbeat_seconds() * 1000),
+                "undo_seconds": settings.LABEL_UNDO_SECONDS,
+            },
         },
     )
 
@@ -61,4 +80,8 @@ def results(request, project_id: int):
         raise Http404(exc.message) from exc
     except PermissionDeniedError as exc:
         raise PermissionDenied(exc.message) from exc
-    return render(request, "frontend/results.html", {"project": project, "api_root": _api_root()})
+    return render(
+        request,
+        "frontend/results.html",
+        {"project": project, "api_root": _api_root(), "annotators": project.annotators.order_by("username")},
+    )

@@ -43,8 +43,16 @@ def page(chromium):
     context = chromium.new_context(viewport={"width": 1440, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))  # an uncaught page exception fails the test
     yield page
+    # Stop the page's timers (heartbeats, prefetch) and let requests already on the live
+    # server finish: one still running when the test database is flushed can deadlock
+    # with the flush's TRUNCATE.
+    page.goto("about:blank")
+    page.wait_for_timeout(150)
     context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
 
 
 @pytest.fixture
@@ -74,8 +82,10 @@ def login(page, live_server):
 def make_browser_project():
     from annotation.services import project_create, project_import_jsonl
 
-    def make(*, name: str = "Browser project", annotators=(), lines: list[str]):
-        project = project_create(name=name, guidelines="Prefer **correct** answers.", labels_per_item=1, annotators=annotators)
+    def make(*, name: str = "Browser project", annotators=(), lines: list[str], **options):
+        """``options`` go to project_create: label_format, criteria, rationale_mode, labels_per_item."""
+        options.setdefault("labels_per_item", 1)
+        project = project_create(name=name, guidelines="Prefer **correct** answers.", annotators=annotators, **options)
         project_import_jsonl(project=project, lines=lines, source="test.jsonl")
         return project
 

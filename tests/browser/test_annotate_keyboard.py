@@ -118,9 +118,12 @@ def test_skip_moves_on_without_a_label(page, live_server, login, browser_user, m
     assignment_id = wait_for_assignment(page)
 
     page.keyboard.press("s")
+    assert page.is_visible("#skip-dialog")
+    page.keyboard.press("1")  # "Unclear prompt"
     assert wait_for_assignment(page, previous=assignment_id) == ""
     assert not Label.objects.filter(annotator=annotator).exists()
-    assert Assignment.objects.get(id=assignment_id).status == Assignment.Status.SKIPPED
+    skipped = Assignment.objects.get(id=assignment_id)
+    assert (skipped.status, skipped.skip_reason) == (Assignment.Status.SKIPPED, "Unclear prompt")
 
 
 def test_model_names_never_reach_the_page(page, live_server, login, browser_user, make_browser_project):

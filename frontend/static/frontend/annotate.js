@@ -1,22 +1,32 @@
-/* Annotator workbench: shows one leased comparison item, sends the judgement, moves on
- * without a page reload.
+/* Annotator workbench: the flow. Leases items, keeps the next one prefetched, sends
+ * judgements, undoes the last one, and routes every key.
  *
- * Flow: fetchNext() asks the API for a lease and returns its payload; show() puts a payload
- * on screen. They are separate so a later version can prefetch the following item while
- * the annotator reads this one and hand it straight to show().
+ * Speed: while an item is on screen the following one is already leased and built
+ * (`state.queue`). A submit then swaps the prefetched item in at once and sends the label
+ * in the background; if the server refuses it (400, network) the item comes back with the
+ * errors shown; 409/404 (lease lost, item gone) are reported and the flow moves on. With
+ * nothing prefetched, the submit is sent first and the page waits, as before.
+ * `#workbench[data-last-switch-ms]` records keypress-to-next-item-laid-out for the last
+ * switch; `data-queue` counts prefetched items and `data-pending` submits still in flight.
  *
- * Idempotency: each item on screen gets one client_id (a UUID). A submit that is retried
- * after a network error sends the same id, so the server stores at most one label.
+ * Idempotency: each item on screen gets one client_id (a UUID). A submit retried after a
+ * network error sends the same id, so the server stores at most one label.
+ *
+ * Pieces (workbench/): items.js (item model and DOM, diff display, synced scroll),
+ * fields.js (ratings, flags, rationale, field errors), pairwise.js and ranking.js (the
+ * format's controls, same interface), input.js (keys, clicks, panels), diff.js (word LCS).
  */
 (function () {
   "use strict";
 
-  const { api, toast, el } = window.Studio;
+  const { api, toast } = window.Studio;
+  const Workbench = window.Workbench;
+  const items = Workbench.items;
+  const fields = Workbench.fields;
   const root = document.getElementById("workbench");
   if (!root) return;
 
-  const HEARTBEAT_MS = 60 * 1000;
-  const SKIP_REASON = "skipped";
+  const config = JSON.parse(document.getElementById("workbench-config").textContent);
   const apiRoot = root.dataset.apiRoot;
   const projectId = root.dataset.projectId;
   const urls = {
@@ -24,202 +34,98 @@
     submit: (id) => apiRoot + "assignments/" + id + "/submit/",
     skip: (id) => apiRoot + "assignments/" + id + "/skip/",
     heartbeat: (id) => apiRoot + "assignments/" + id + "/heartbeat/",
+    undo: (labelId) => apiRoot + "labels/" + labelId + "/undo/",
   };
 
   const region = (name) => root.querySelector('[data-region="' + name + '"]');
   const ui = {
+    root: root,
     task: region("task"),
     conversation: region("conversation"),
-    responses: { A: region("response-A"), B: region("response-B") },
+    responses: region("responses"),
     rationale: region("rationale"),
     progress: root.querySelector('[data-testid="progress"]'),
     empty: root.querySelector('[data-testid="empty-state"]'),
     emptySummary: region("empty-summary"),
     error: region("error"),
     errorDetail: region("error-detail"),
+    undoBar: root.querySelector('[data-testid="undo-bar"]'),
+    undoText: region("undo-text"),
+    undoTime: region("undo-time"),
     guidelines: document.getElementById("guidelines"),
     help: document.getElementById("help"),
-    strengthButtons: Array.from(root.querySelectorAll("[data-strength]")),
+    skipDialog: document.getElementById("skip-dialog"),
+    skipOther: document.querySelector('#skip-dialog [data-region="skip-other"]'),
   };
 
-  /** Seconds spent on one item while the tab was visible; the clock stops while it is hidden. */
-  class ActiveClock {
-    constructor() {
-      this.totalMs = 0;
-      this.since = document.hidden ? null : performance.now();
-    }
-    pause() {
-      if (this.since === null) return;
-      this.totalMs += performance.now() - this.since;
-      this.since = null;
-    }
-    resume() {
-      if (this.since === null) this.since = performance.now();
-    }
-    seconds() {
-      const runningMs = this.since === null ? 0 : performance.now() - this.since;
-      return Math.round(this.totalMs + runningMs) / 1000;
-    }
-  }
+  const state = {
+    current: null, // the item on screen
+    queue: [], // prefetched items, leases held, next first
+    jobs: new Set(), // submit/skip requests in flight
+    prefetching: null, // the prefetch in flight, if any
+    exhausted: false, // the last prefetch found nothing; retried when a new item is shown
+    busy: false, // a blocking request (load, undo) is running
+    lastSaved: null, // {labelId, item, savedAt}: what U undoes
+    doneTotal: 0,
+    diff: false,
+    sync: false,
+  };
 
-  function newClientId() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
-    // randomUUID needs a secure context (https or localhost); getRandomValues does not.
-    const bytes = window.crypto.getRandomValues(new Uint8Array(16));
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
-  }
+  const format = Workbench.formats[config.label_format]({
+    root: root,
+    responsesRegion: ui.responses,
+    toast: toast,
+    submit: submit,
+    clearError: fields.clearError,
+    onFocusChange: (item) => {
+      if (state.diff && item === state.current) items.applyDiff(item, true, format.diffBase(item));
+    },
+  });
 
-  // The item on screen: {assignment, clientId, clock, strength}; null when there is none.
-  let current = null;
-  let busy = false;
-  let heartbeatTimer = null;
-  let doneTotal = 0;
+  /* ---------------------------------------------------------------- showing items */
 
-  /* ---------------------------------------------------------------- API */
-
-  /** Leases the next item. Resolves with {assignment: A | null, progress}. */
-  async function fetchNext() {
-    const { data } = await api("POST", urls.next());
-    return data;
-  }
-
-  /** Runs one request at a time; a second key press while one is in flight is dropped. */
-  async function exclusive(task) {
-    if (busy) return;
-    busy = true;
-    root.classList.add("is-busy");
-    root.setAttribute("aria-busy", "true");
-    try {
-      await task();
-    } finally {
-      busy = false;
-      root.classList.remove("is-busy");
-      root.removeAttribute("aria-busy");
-    }
-  }
-
-  async function advance() {
-    stopHeartbeat();
-    let data;
-    try {
-      data = await fetchNext();
-    } catch (error) {
-      showLoadError(error);
-      return;
-    }
-    show(data);
-  }
-
-  function choose(choice) {
-    if (!current) return;
-    const item = current;
-    return exclusive(async () => {
-      flash(choice);
-      const body = {
-        choice: choice,
-        strength: choice === "tie" ? null : item.strength,
-        rationale: ui.rationale.value.trim(),
-        seconds_spent: item.clock.seconds(),
-        client_id: item.clientId,
-      };
-      try {
-        const { data } = await api("POST", urls.submit(item.assignment.id), body);
-        renderProgress(data.progress);
-      } catch (error) {
-        toast(error.detail);
-        // 409: the lease lapsed and someone else may hold the item; 404: it is gone.
-        // Either way this judgement cannot be stored, so move on. Anything else
-        // (network, validation) keeps the item and its client_id for a retry.
-        if (error.status !== 409 && error.status !== 404) return;
-      }
-      await advance();
-    });
-  }
-
-  function skip() {
-    if (!current) return;
-    const item = current;
-    return exclusive(async () => {
-      try {
-        await api("POST", urls.skip(item.assignment.id), { reason: SKIP_REASON });
-      } catch (error) {
-        toast(error.detail);
-        if (error.status !== 409 && error.status !== 404) return;
-      }
-      await advance();
-    });
-  }
-
-  function reload() {
-    return exclusive(advance);
-  }
-
-  /* ---------------------------------------------------------- heartbeat */
-
-  function startHeartbeat() {
-    stopHeartbeat();
-    heartbeatTimer = window.setInterval(heartbeat, HEARTBEAT_MS);
-  }
-
-  function stopHeartbeat() {
-    if (heartbeatTimer !== null) window.clearInterval(heartbeatTimer);
-    heartbeatTimer = null;
-  }
-
-  async function heartbeat() {
-    if (!current) return;
-    const item = current;
-    try {
-      const { data } = await api("POST", urls.heartbeat(item.assignment.id));
-      item.assignment.expires_at = data.expires_at;
-    } catch (error) {
-      if (current === item) toast(error.detail);
-    }
-  }
-
-  /* ------------------------------------------------------------ render */
-
-  function show(data) {
-    renderProgress(data.progress);
+  function present(item, startedAt) {
+    if (state.current && state.current !== item) state.current.clock.pause();
+    state.current = item;
+    // Never keep a second copy of the item on screen in the queue (an answer can race a reopen).
+    state.queue = state.queue.filter((queued) => queued.assignment.id !== item.assignment.id);
+    state.exhausted = false;
+    if (document.activeElement && root.contains(document.activeElement)) document.activeElement.blur();
+    items.mount(item, ui);
+    format.present(item);
+    if (state.diff) items.applyDiff(item, true, format.diffBase(item));
+    autosize(ui.rationale);
     root.classList.remove("is-loading");
     ui.error.hidden = true;
-
-    if (!data.assignment) {
-      current = null;
-      ui.task.hidden = true;
-      ui.empty.hidden = false;
-      ui.emptySummary.textContent =
-        "You have labelled " + doneTotal + " item" + (doneTotal === 1 ? "" : "s") +
-        " in this project. New items appear here when they are imported.";
-      root.dataset.assignmentId = "";
-      return;
-    }
-
-    const assignment = data.assignment;
-    if (assignment.responses.length !== 2) {
-      // Ranking items (3+ responses) need a different control; never show a partial item as a pair.
-      showLoadError({ detail: "This item has " + assignment.responses.length + " responses; this workbench only labels pairs." });
-      return;
-    }
-    current = { assignment: assignment, clientId: newClientId(), clock: new ActiveClock(), strength: null };
-    renderConversation(assignment.conversation);
-    renderResponses(assignment.responses);
-    ui.rationale.value = "";
-    autosize(ui.rationale);
-    renderStrength();
     ui.empty.hidden = true;
     ui.task.hidden = false;
+    item.clock.resume();
     // Set last: tests (and anything else watching) read the new item once the id changes.
-    root.dataset.assignmentId = String(assignment.id);
-    startHeartbeat();
+    root.dataset.assignmentId = String(item.assignment.id);
+    if (startedAt !== undefined) {
+      void root.offsetHeight; // include style and layout of the new item, not just the DOM swap
+      root.dataset.lastSwitchMs = (performance.now() - startedAt).toFixed(1);
+    }
+    updateQueueMarker();
+    schedulePrefetch();
+  }
+
+  function showEmpty() {
+    if (state.current) state.current.clock.pause();
+    state.current = null;
+    root.classList.remove("is-loading");
+    ui.task.hidden = true;
+    ui.error.hidden = true;
+    ui.empty.hidden = false;
+    ui.emptySummary.textContent =
+      "You have labelled " + state.doneTotal + " item" + (state.doneTotal === 1 ? "" : "s") +
+      " in this project. New items appear here when they are imported.";
+    root.dataset.assignmentId = "";
   }
 
   function showLoadError(error) {
+    state.current = null;
     root.classList.remove("is-loading");
-    current = null;
     ui.task.hidden = true;
     ui.empty.hidden = true;
     ui.error.hidden = false;
@@ -230,157 +136,300 @@
 
   function renderProgress(progress) {
     if (!progress) return;
-    doneTotal = progress.done_total;
+    state.doneTotal = progress.done_total;
     ui.progress.textContent = progress.done_today + " done today · " + progress.remaining + " remaining";
     ui.progress.title = progress.done_total + " labelled in total";
   }
 
-  const ROLE_NAMES = { user: "User", assistant: "Assistant", system: "System" };
-
-  function renderConversation(conversation) {
-    const messages = conversation.map((message) => {
-      const role = Object.prototype.hasOwnProperty.call(ROLE_NAMES, message.role) ? message.role : "other";
-      const body = el("div", { className: "msg__body md" });
-      // Sanitised on the server (annotation.rendering): the one place HTML from the API is trusted.
-      body.innerHTML = message.html;
-      return el("div", { className: "msg msg--" + role }, [
-        el("div", { className: "msg__role" }, ROLE_NAMES[role] || message.role),
-        body,
-      ]);
-    });
-    ui.conversation.replaceChildren(...messages);
-    ui.conversation.parentElement.scrollTop = ui.conversation.parentElement.scrollHeight;
-  }
-
-  function renderResponses(responses) {
-    for (const position of Object.keys(ui.responses)) {
-      const response = responses.find((r) => r.position === position);
-      const target = ui.responses[position];
-      target.innerHTML = response ? response.html : ""; // sanitised server-side, see above
-      target.scrollTop = 0;
-    }
-  }
-
-  function renderStrength() {
-    const selected = current ? current.strength : null;
-    for (const button of ui.strengthButtons) {
-      button.setAttribute("aria-checked", String(Number(button.dataset.strength) === selected));
-    }
-  }
-
-  function flash(choice) {
-    const button = root.querySelector('[data-choice="' + choice + '"]');
-    if (!button) return;
-    button.classList.add("is-chosen");
-    window.setTimeout(() => button.classList.remove("is-chosen"), 350);
+  function updateQueueMarker() {
+    root.dataset.queue = String(state.queue.length);
   }
 
   function autosize(textarea) {
+    if (!textarea) return;
     textarea.style.height = "auto";
     textarea.style.height = Math.min(textarea.scrollHeight, 160) + "px";
   }
 
-  /* ---------------------------------------------------- panels + input */
+  /* ---------------------------------------------------------------- leases */
 
-  function toggleGuidelines(force) {
-    const open = force === undefined ? ui.guidelines.hidden : force;
-    ui.guidelines.hidden = !open;
-    for (const button of document.querySelectorAll('[data-action="guidelines"][aria-controls]')) {
-      button.setAttribute("aria-expanded", String(open));
+  function heldIds() {
+    return [state.current].concat(state.queue).filter(Boolean).map((item) => item.assignment.id);
+  }
+
+  /** Leases an item. Without `exclude` the server returns our open lease first (reload-safe). */
+  async function fetchNext(exclude) {
+    const { data } = await api("POST", urls.next(), { exclude: exclude || [] });
+    return data;
+  }
+
+  function settledJobs() {
+    return Promise.all(Array.from(state.jobs));
+  }
+
+  /**
+   * Lease and build the item after this one while the annotator reads. Waits for submits in
+   * flight: the server allows two open leases per annotator, and an unsent label still holds one.
+   */
+  function schedulePrefetch() {
+    if (state.prefetching || state.exhausted || !state.current || state.queue.length) return;
+    state.prefetching = (async () => {
+      try {
+        await settledJobs();
+        if (!state.current || state.queue.length) return;
+        root.dataset.prefetch = "loading";
+        const data = await fetchNext(heldIds());
+        if (data.assignment && !heldIds().includes(data.assignment.id)) {
+          state.queue.push(items.create(data.assignment, config, format));
+        } else if (!data.assignment) {
+          state.exhausted = true;
+        }
+        renderProgress(data.progress);
+      } catch (error) {
+        // Only an optimisation: the next submit falls back to loading in the foreground.
+        state.exhausted = true;
+      } finally {
+        state.prefetching = null;
+        root.dataset.prefetch = "done";
+        updateQueueMarker();
+      }
+    })();
+  }
+
+  /** Loads the next item in the foreground (nothing prefetched). */
+  async function advance(startedAt) {
+    await settledJobs();
+    if (!state.queue.length && state.prefetching) await state.prefetching;
+    if (state.queue.length) {
+      present(state.queue.shift(), startedAt);
+      return;
     }
+    let data;
     try {
-      window.sessionStorage.setItem("guidelines-open:" + projectId, open ? "1" : "");
-    } catch (storageError) {
-      /* private mode: the panel just starts closed next time */
+      data = await fetchNext([]);
+    } catch (error) {
+      showLoadError(error);
+      return;
+    }
+    renderProgress(data.progress);
+    if (data.assignment) present(items.create(data.assignment, config, format), startedAt);
+    else showEmpty();
+  }
+
+  /** Runs one blocking task at a time; a key pressed meanwhile is dropped. */
+  async function exclusive(task) {
+    if (state.busy) return;
+    state.busy = true;
+    root.classList.add("is-busy");
+    root.setAttribute("aria-busy", "true");
+    try {
+      await task();
+    } finally {
+      state.busy = false;
+      root.classList.remove("is-busy");
+      root.removeAttribute("aria-busy");
     }
   }
 
-  function toggleHelp(force) {
-    const open = force === undefined ? ui.help.hidden : force;
-    ui.help.hidden = !open;
+  function startHeartbeat() {
+    window.setInterval(heartbeatAll, config.heartbeat_ms);
   }
 
-  function isTyping(target) {
-    if (!target || !(target instanceof Element)) return false;
-    return target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
+  /** Renews every lease we hold: the item on screen and the prefetched ones. */
+  function heartbeatAll() {
+    for (const item of [state.current].concat(state.queue)) {
+      if (item && !item.sending) heartbeat(item);
+    }
   }
 
-  function onKeydown(event) {
-    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-    if (isTyping(event.target)) {
-      if (event.key === "Escape") event.target.blur();
+  async function heartbeat(item) {
+    try {
+      const { data } = await api("POST", urls.heartbeat(item.assignment.id));
+      item.assignment.expires_at = data.expires_at;
+    } catch (error) {
+      if (error.status !== 409 && error.status !== 404) return; // transient; the next beat retries
+      const queued = state.queue.indexOf(item);
+      if (queued !== -1) {
+        // A prefetched lease lapsed and someone took the item: quietly fetch another.
+        state.queue.splice(queued, 1);
+        updateQueueMarker();
+        schedulePrefetch();
+      } else if (item === state.current && !item.leaseLost) {
+        item.leaseLost = true;
+        toast(error.detail);
+      }
+    }
+  }
+
+  /* ---------------------------------------------------------------- submit, skip, undo */
+
+  /** Called by the format controls once the annotator has chosen. */
+  function submit(item, startedAt) {
+    if (item !== state.current || state.busy) return;
+    const errors = Object.assign({}, format.validate(item), fields.validate(item, config));
+    if (Object.keys(errors).length) {
+      item.errors = errors;
+      fields.renderErrors(item, root);
+      fields.focusFirstError(item, ui);
+      toast("Not submitted yet: fix the fields marked in red.", "error", 3000);
       return;
     }
-    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
-    if (key === "Escape") {
-      toggleHelp(false);
-      toggleGuidelines(false);
-      return;
-    }
-    if (key === "?") {
-      toggleHelp();
-    } else if (key === "g") {
-      toggleGuidelines();
-    } else if (!ui.help.hidden || event.repeat) {
-      // No judgement while the shortcut list covers the item, and a held key is not a second vote.
-      return;
-    } else if (key === "1" || key === "a") {
-      choose("A");
-    } else if (key === "2" || key === "b") {
-      choose("B");
-    } else if (key === "t") {
-      choose("tie");
-    } else if (key === "s") {
-      skip();
+    const body = Object.assign(format.answer(item), fields.extras(item, config), {
+      seconds_spent: item.clock.seconds(),
+      client_id: item.clientId,
+    });
+    dispatch(item, "submit", body, startedAt);
+  }
+
+  function skip(item, reason, startedAt) {
+    if (item !== state.current || state.busy) return;
+    dispatch(item, "skip", { reason: reason }, startedAt);
+  }
+
+  /** Sends a submit or skip; switches at once when the next item is ready. */
+  function dispatch(item, kind, body, startedAt) {
+    item.clock.pause();
+    item.sending = true;
+    const job = send(item, kind, body);
+    if (state.queue.length) {
+      present(state.queue.shift(), startedAt);
+      job.then((outcome) => settle(item, kind, outcome, false));
     } else {
-      return;
+      exclusive(async () => {
+        const outcome = await job;
+        if (settle(item, kind, outcome, true)) await advance(startedAt);
+      });
     }
-    event.preventDefault();
   }
 
-  function onClick(event) {
-    const target = event.target.closest("[data-choice], [data-action], [data-strength]");
-    if (!target) return;
-    if (target.dataset.choice) {
-      choose(target.dataset.choice);
-    } else if (target.dataset.strength) {
-      if (!current) return;
-      const level = Number(target.dataset.strength);
-      current.strength = current.strength === level ? null : level;
-      renderStrength();
-    } else if (target.dataset.action === "skip") {
-      skip();
-    } else if (target.dataset.action === "reload") {
-      reload();
-    } else if (target.dataset.action === "guidelines") {
-      toggleGuidelines();
-    } else if (target.dataset.action === "help") {
-      toggleHelp();
+  /** Resolves with {data} or {error}; never rejects. Tracked so prefetch and undo can wait for it. */
+  function send(item, kind, body) {
+    const url = kind === "skip" ? urls.skip(item.assignment.id) : urls.submit(item.assignment.id);
+    const job = api("POST", url, body).then(
+      (response) => ({ data: response.data }),
+      (error) => ({ error: error })
+    );
+    state.jobs.add(job);
+    root.dataset.pending = String(state.jobs.size);
+    job.then(() => {
+      state.jobs.delete(job);
+      root.dataset.pending = String(state.jobs.size);
+      item.sending = false;
+      schedulePrefetch();
+    });
+    return job;
+  }
+
+  /**
+   * Deals with the server's answer to a submit/skip. Returns true when the item is done with
+   * (stored, or lost for good) and false when it stays (or comes back) on screen.
+   */
+  function settle(item, kind, outcome, blocking) {
+    if (!outcome.error) {
+      if (kind === "submit") {
+        renderProgress(outcome.data.progress);
+        offerUndo(item, outcome.data.label.id);
+      } else {
+        toast("Skipped.", "info", 1500);
+      }
+      return true;
     }
+    const error = outcome.error;
+    const verb = kind === "skip" ? "Not skipped: " : "Not saved: ";
+    // 409: the lease lapsed and someone else may hold the item; 404: it is gone. Either way
+    // this judgement cannot be stored, so move on. Anything else (validation, network) keeps
+    // the item and its client_id, so fixing or retrying stores it exactly once.
+    if (error.status === 409 || error.status === 404) {
+      toast(verb + error.detail);
+      return true;
+    }
+    item.errors = error.fields || {};
+    if (!blocking) {
+      if (state.current) state.queue.unshift(state.current);
+      present(item);
+      toast(verb + error.detail + " The item is back on screen.");
+    } else {
+      item.clock.resume();
+      toast(verb + error.detail);
+    }
+    fields.renderErrors(item, root);
+    fields.focusFirstError(item, ui);
+    return false;
+  }
+
+  let undoTimer = null;
+
+  function offerUndo(item, labelId) {
+    state.lastSaved = { labelId: labelId, item: item, savedAt: Date.now() };
+    ui.undoText.textContent = "Saved: " + format.describe(item);
+    ui.undoBar.hidden = false;
+    window.clearInterval(undoTimer);
+    const tick = () => {
+      const left = Math.ceil(config.undo_seconds - (Date.now() - state.lastSaved.savedAt) / 1000);
+      if (left <= 0) return hideUndo();
+      ui.undoTime.textContent = left + " s";
+    };
+    tick();
+    undoTimer = window.setInterval(tick, 1000);
+  }
+
+  function hideUndo() {
+    window.clearInterval(undoTimer);
+    undoTimer = null;
+    ui.undoBar.hidden = true;
+    state.lastSaved = null;
+  }
+
+  /** U: take back the last label; its item returns with the answers given, ready to change. */
+  function undo() {
+    return exclusive(async () => {
+      await settledJobs(); // a submit still in flight becomes undoable once it lands
+      // A prefetch sent before the undo lands could be answered with the reopened lease.
+      if (state.prefetching) await state.prefetching;
+      const saved = state.lastSaved;
+      if (!saved) {
+        toast("Nothing to undo: only the last submit, within " + config.undo_seconds + " s.", "info");
+        return;
+      }
+      let data;
+      try {
+        ({ data } = await api("POST", urls.undo(saved.labelId)));
+      } catch (error) {
+        toast(error.detail);
+        if (error.status === 409 || error.status === 404) hideUndo();
+        return;
+      }
+      hideUndo();
+      renderProgress(data.progress);
+      if (state.current) state.queue.unshift(state.current);
+      present(items.create(data.assignment, config, format, { answer: saved.item.answer, ms: saved.item.clock.ms() }));
+      toast("Label taken back: change it and submit again.", "info", 2500);
+    });
   }
 
   function onVisibilityChange() {
-    if (!current) return;
+    if (!state.current) return;
     if (document.hidden) {
-      current.clock.pause();
+      state.current.clock.pause();
     } else {
-      current.clock.resume();
-      heartbeat(); // the interval may have been throttled while the tab was in the background
+      state.current.clock.resume();
+      heartbeatAll(); // the interval may have been throttled while the tab was in the background
     }
   }
 
-  document.addEventListener("keydown", onKeydown);
-  document.addEventListener("click", onClick);
   document.addEventListener("visibilitychange", onVisibilityChange);
-  ui.help.addEventListener("click", (event) => {
-    if (event.target === ui.help) toggleHelp(false);
+  window.addEventListener("beforeunload", (event) => {
+    // A label still on its way would be lost with the page.
+    if (state.jobs.size) event.preventDefault();
   });
-  ui.rationale.addEventListener("input", () => autosize(ui.rationale));
-
-  try {
-    if (window.sessionStorage.getItem("guidelines-open:" + projectId)) toggleGuidelines(true);
-  } catch (storageError) {
-    /* ignore */
-  }
-  reload();
+  Workbench.input.install({
+    root: root,
+    ui: ui,
+    state: state,
+    format: format,
+    projectId: projectId,
+    flow: { skip: skip, undo: undo, reload: () => exclusive(advance), autosize: autosize },
+  });
+  startHeartbeat();
+  exclusive(advance);
 })();
