@@ -66,9 +66,10 @@ def annotator_progress(*, project: Project, annotator) -> dict:
     start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
     done_today = Label.objects.filter(item__project=project, annotator=annotator, created_at__gte=start_of_day).count()
     done_total = Label.objects.filter(item__project=project, annotator=annotator).count()
-    # "Remaining" counts items still short of labels that this annotator has not seen;
-    # cheaper than asking which of them are leased to someone else at this instant.
-    remaining = unfinished_items_for(project=project, annotator=annotator, now=now).count()
+    # "Remaining" counts items still short of labels that this annotator has not finished
+    # or skipped, their own open leases included; cheaper than asking which of them are
+    # leased to someone else at this instant.
+    remaining = unfinished_items_for(project=project, annotator=annotator, now=now, include_own_leases=True).count()
     return {"done_today": done_today, "done_total": done_total, "remaining": remaining}
 
 

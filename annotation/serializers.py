@@ -109,6 +109,10 @@ class LeaseSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
+class SkipResultSerializer(LeaseSerializer):
+    progress = ProgressSerializer()
+
+
 class LabelSerializer(serializers.ModelSerializer):
     annotator = serializers.CharField(source="annotator.username")
 

@@ -239,7 +239,7 @@ def label_submit(
             )
             ComparisonItem.objects.select_for_update().filter(id=assignment.item_id).first()
             if not assignment_still_holds_slot(assignment, now=now):
-                raise ConflictError("Your lease on this item expired and someone else took it. Load the next item.")
+                raise ConflictError("Your lease on this item expired and someone else took it.")
             label = Label.objects.create(
                 item=assignment.item,
                 annotator=annotator,
@@ -323,7 +323,7 @@ def assignment_heartbeat(*, assignment_id: int, annotator) -> Assignment:
         ComparisonItem.objects.select_for_update().filter(id=assignment.item_id).first()
         now = timezone.now()
         if not assignment_still_holds_slot(assignment, now=now):
-            raise ConflictError("Your lease on this item expired and someone else took it. Load the next item.")
+            raise ConflictError("Your lease on this item expired and someone else took it.")
         assignment.expires_at = now + lease_duration()
         assignment.save(update_fields=["expires_at"])
     return assignment

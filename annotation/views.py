@@ -17,6 +17,7 @@ from annotation.serializers import (
     ProjectSerializer,
     ProjectWriteSerializer,
     ReopenedSerializer,
+    SkipResultSerializer,
     SkipSerializer,
     SubmitResultSerializer,
     SubmitSerializer,
@@ -99,12 +100,17 @@ class SubmitView(APIView):
 
 
 class SkipView(APIView):
-    @extend_schema(request=SkipSerializer, responses=LeaseSerializer, summary="Skip a leased item and return it to the pool")
+    @extend_schema(request=SkipSerializer, responses=SkipResultSerializer, summary="Skip a leased item and return it to the pool")
     def post(self, request, assignment_id: int):
         serializer = SkipSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assignment = services.assignment_skip(assignment_id=assignment_id, annotator=request.user, **serializer.validated_data)
-        return Response(LeaseSerializer(assignment).data)
+        body = {
+            "id": assignment.id,
+            "expires_at": assignment.expires_at,
+            "progress": selectors.annotator_progress(project=assignment.item.project, annotator=request.user),
+        }
+        return Response(SkipResultSerializer(body).data)
 
 
 class HeartbeatView(APIView):

@@ -189,6 +189,9 @@ REWARD_TRAINING = {
     "seed": env_int("REWARD_SEED", 0),
 }
 REWARD_EVAL_FRACTION = env_float("REWARD_EVAL_FRACTION", 0.2)
+# Data-parallel processes per training run (torchrun): the GPU count of a training
+# worker. 1 trains inside the Celery worker process.
+TRAINING_PROCESSES = env_int("TRAINING_PROCESSES", 1)
 # A challenger replaces the champion unless its held-out accuracy is lower by
 # more than this (on the same held-out pairs).
 PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0)
@@ -198,6 +201,8 @@ PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0)
 # abandoned tab frees its items within minutes.
 ASSIGNMENT_LEASE_SECONDS = env_int("ASSIGNMENT_LEASE_SECONDS", 180)
 LABEL_UNDO_SECONDS = env_int("LABEL_UNDO_SECONDS", 60)
+# How often the workbench renews its leases; 0 = a third of the lease, at most a minute.
+WORKBENCH_HEARTBEAT_SECONDS = env_float("WORKBENCH_HEARTBEAT_SECONDS", 0)
 
 LOGGING = {
     "version": 1,

@@ -26,10 +26,9 @@ def _api_root() -> str:
 
 def _heartbeat_seconds() -> float:
     # Renew well inside the lease so one lost heartbeat does not cost the item.
-    # WORKBENCH_HEARTBEAT_SECONDS is optional (tests set it high to let a lease lapse).
-    configured = getattr(settings, "WORKBENCH_HEARTBEAT_SECONDS", None)
-    if configured:
-        return float(configured)
+    # WORKBENCH_HEARTBEAT_SECONDS overrides it (tests set it high to let a lease lapse).
+    if settings.WORKBENCH_HEARTBEAT_SECONDS:
+        return float(settings.WORKBENCH_HEARTBEAT_SECONDS)
     return max(1.0, min(60.0, settings.ASSIGNMENT_LEASE_SECONDS / 3))
 
 

@@ -219,3 +219,10 @@ def test_admins_create_and_configure_projects(api_client_for, admin_user, annota
 def test_label_format_is_fixed_once_items_exist(api_client_for, admin_user, project):
     response = api_client_for(admin_user).patch(f"/api/projects/{project.id}/", {"label_format": "ranking"}, format="json")
     assert response.status_code == 409 and "cannot change" in response.json()["detail"]
+
+
+def test_skip_answers_with_progress(api_client_for, project, annotator):
+    client = api_client_for(annotator)
+    held = claim(client, project)["assignment"]
+    body = client.post(f"/api/assignments/{held['id']}/skip/", {"reason": "broken"}, format="json").json()
+    assert body["progress"] == {"done_today": 0, "done_total": 0, "remaining": 2}

@@ -139,9 +139,15 @@ def test_prefetch_leases_a_second_item_and_no_more(claim, project):
     assert claim(project)["id"] == current["id"]  # a reload gets the same lease back
     prefetched = claim(project, exclude=[current["id"]])
     assert prefetched["id"] != current["id"] and prefetched["item_id"] != current["item_id"]
-    assert claim(project, exclude=[current["id"], prefetched["id"]]) is None  # at most two open leases
+    # The fixture project has 3 items: a third lease takes the last one, then the cap
+    # (on screen + prefetched + one submit in flight) is reached anyway.
+    third_lease = claim(project, exclude=[current["id"], prefetched["id"]])
+    assert third_lease is not None
+    assert claim(project, exclude=[current["id"], prefetched["id"], third_lease["id"]]) is None
+    # Progress counts the items on screen and prefetched as still to do.
+    assert claim.client.post(f"/api/projects/{project.id}/next-item/", {}, format="json").json()["progress"]["remaining"] == 3
+    for lease in (prefetched, third_lease):
+        claim.client.post(f"/api/assignments/{lease['id']}/skip/", {"reason": "test"}, format="json")
 
     assert post_submit(claim.client, current["id"], choice="A").status_code == 201
-    # The prefetched lease is now the one on screen; prefetching again moves to the third item.
-    third = claim(project, exclude=[prefetched["id"]])
-    assert third["item_id"] not in {current["item_id"], prefetched["item_id"]}
+    assert claim(project) is None  # the other two were skipped: nothing left for this annotator
