@@ -7,7 +7,9 @@ SKIP LOCKED`` on PostgreSQL) and recount under the lock, so concurrent claimers
 never over-assign; on SQLite the IMMEDIATE transaction serialises writers.
 
 Selection order is pluggable: ``ORDERINGS`` maps a name to a function that orders
-the open-candidates queryset. Add an entry to change how items are picked.
+the open-candidates queryset, and each project names one (``Project.selection_order``).
+Register a new entry (e.g. an active-learning order that annotates candidates with
+the reward model's uncertainty) with ``register_ordering``.
 """
 import random
 from collections.abc import Callable
@@ -40,6 +42,11 @@ ORDERINGS: dict[str, Callable[[QuerySet], QuerySet]] = {
     "sequential": _sequential,
     "random": _random,
 }
+
+
+def register_ordering(name: str, order: Callable[[QuerySet], QuerySet]) -> None:
+    """Make ``order`` selectable as a project's ``selection_order``."""
+    ORDERINGS[name] = order
 
 
 def lease_duration() -> timedelta:

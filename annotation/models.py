@@ -26,6 +26,9 @@ class Project(models.Model):
         help_text='Per-response ratings: [{"key": "helpfulness", "label": "Helpfulness", "scale": 5, "required": false}].',
     )
     rationale_mode = models.CharField(max_length=16, choices=RationaleMode.choices, default=RationaleMode.OPTIONAL)
+    selection_order = models.CharField(
+        max_length=32, default="sequential", help_text="Name of an entry in annotation.assignment.ORDERINGS."
+    )
     guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
     labels_per_item = models.PositiveSmallIntegerField(
         default=1, help_text="How many distinct annotators label each comparison item."

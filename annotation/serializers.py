@@ -12,7 +12,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "guidelines", "guidelines_html", "labels_per_item", "label_format", "criteria",
-            "rationale_mode", "is_admin", "created_at",
+            "rationale_mode", "selection_order", "is_admin", "created_at",
         ]
 
     def get_guidelines_html(self, project) -> str:
@@ -31,6 +31,9 @@ class ProjectWriteSerializer(serializers.Serializer):
     label_format = serializers.ChoiceField(choices=Project.LabelFormat.choices, required=False, default="pairwise")
     criteria = serializers.ListField(child=serializers.DictField(), required=False, default=list)
     rationale_mode = serializers.ChoiceField(choices=Project.RationaleMode.choices, required=False, default="optional")
+    selection_order = serializers.CharField(
+        required=False, default="sequential", help_text="sequential, random, or another registered ordering."
+    )
     annotators = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Usernames of the annotators (replaces the list)."
     )

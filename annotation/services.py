@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotation.assignment import assignment_still_holds_slot, lease_duration
+from annotation.assignment import ORDERINGS, assignment_still_holds_slot, lease_duration
 from annotation.importing import LineError, ImportValidationError, parse_jsonl
 from annotation.submission import build_submission
 from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project, Prompt, Response
@@ -58,7 +58,14 @@ def _checked_criteria(criteria) -> list[dict]:
     return checked
 
 
-def _check_project_settings(*, labels_per_item: int, label_format: str, rationale_mode: str) -> None:
+def _check_project_settings(
+    *, labels_per_item: int, label_format: str, rationale_mode: str, selection_order: str = "sequential"
+) -> None:
+    if selection_order not in ORDERINGS:
+        raise DomainError(
+            f"selection_order must be one of {', '.join(sorted(ORDERINGS))}.",
+            fields={"selection_order": ["unknown ordering"]},
+        )
     if not 1 <= labels_per_item <= 50:
         raise DomainError("labels_per_item must be between 1 and 50.", fields={"labels_per_item": ["1 to 50"]})
     if label_format not in Project.LabelFormat.values:
@@ -76,8 +83,14 @@ def project_create(
     label_format: str = Project.LabelFormat.PAIRWISE,
     criteria: list[dict] | None = None,
     rationale_mode: str = Project.RationaleMode.OPTIONAL,
+    selection_order: str = "sequential",
 ) -> Project:
-    _check_project_settings(labels_per_item=labels_per_item, label_format=label_format, rationale_mode=rationale_mode)
+    _check_project_settings(
+        labels_per_item=labels_per_item,
+        label_format=label_format,
+        rationale_mode=rationale_mode,
+        selection_order=selection_order,
+    )
     if Project.objects.filter(name=name).exists():
         raise ConflictError(f"A project named {name!r} already exists.", fields={"name": ["already taken"]})
     with transaction.atomic():
@@ -88,12 +101,15 @@ def project_create(
             label_format=label_format,
             criteria=_checked_criteria(criteria or []),
             rationale_mode=rationale_mode,
+            selection_order=selection_order,
         )
         project.annotators.add(*annotators)
     return project
 
 
-PROJECT_EDITABLE_FIELDS = ("name", "guidelines", "labels_per_item", "label_format", "criteria", "rationale_mode")
+PROJECT_EDITABLE_FIELDS = (
+    "name", "guidelines", "labels_per_item", "label_format", "criteria", "rationale_mode", "selection_order",
+)
 
 
 def project_update(*, project: Project, annotators=None, **changes) -> Project:
@@ -116,7 +132,10 @@ def project_update(*, project: Project, annotators=None, **changes) -> Project:
     for name, value in changes.items():
         setattr(project, name, value)
     _check_project_settings(
-        labels_per_item=project.labels_per_item, label_format=project.label_format, rationale_mode=project.rationale_mode
+        labels_per_item=project.labels_per_item,
+        label_format=project.label_format,
+        rationale_mode=project.rationale_mode,
+        selection_order=project.selection_order,
     )
     with transaction.atomic():
         project.save()

@@ -72,7 +72,10 @@ class NextItemView(APIView):
         serializer = NextItemRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assignment = assignment_claim_next(
-            project=project, annotator=request.user, exclude_ids=serializer.validated_data["exclude"]
+            project=project,
+            annotator=request.user,
+            exclude_ids=serializer.validated_data["exclude"],
+            ordering=project.selection_order,
         )
         body = {
             "assignment": selectors.assignment_payload(assignment) if assignment else None,

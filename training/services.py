@@ -207,6 +207,20 @@ def model_version_next_number(*, project: Project) -> int:
     return (ModelVersion.objects.filter(project=project).aggregate(top=Max("version"))["top"] or 0) + 1
 
 
+def passes_promotion_gate(*, challenger: dict, champion: dict | None, tolerance: float) -> bool:
+    """Whether a challenger may replace the champion, both evaluated on the same held-out pairs.
+
+    Promoted unless its accuracy is lower than the champion's by more than
+    ``tolerance`` (accuracy points, 0..1). A first model is always promoted; a
+    challenger with no held-out accuracy never replaces one that has it.
+    """
+    if not champion or champion.get("accuracy") is None:
+        return True
+    if challenger.get("accuracy") is None:
+        return False
+    return challenger["accuracy"] >= champion["accuracy"] - tolerance
+
+
 def training_run_complete(
     *,
     run_id: int,

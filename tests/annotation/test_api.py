@@ -226,3 +226,20 @@ def test_skip_answers_with_progress(api_client_for, project, annotator):
     held = claim(client, project)["assignment"]
     body = client.post(f"/api/assignments/{held['id']}/skip/", {"reason": "broken"}, format="json").json()
     assert body["progress"] == {"done_today": 0, "done_total": 0, "remaining": 2}
+
+
+def test_selection_order_is_a_project_setting(api_client_for, admin_user, make_project, annotator, monkeypatch):
+    from annotation import assignment
+    from annotation.assignment import register_ordering
+
+    monkeypatch.setattr(assignment, "ORDERINGS", dict(assignment.ORDERINGS))  # keep the registry clean
+    monkeypatch.setattr("annotation.services.ORDERINGS", assignment.ORDERINGS)
+
+    project = make_project(annotators=[annotator], prompts=5)
+    admin = api_client_for(admin_user)
+    assert admin.patch(f"/api/projects/{project.id}/", {"selection_order": "vibes"}, format="json").status_code == 400
+
+    register_ordering("newest_first", lambda items: items.order_by("-id"))
+    assert admin.patch(f"/api/projects/{project.id}/", {"selection_order": "newest_first"}, format="json").status_code == 200
+    first = claim(api_client_for(annotator), project)["assignment"]
+    assert first["item_id"] == project.items.order_by("-id").first().id

@@ -188,3 +188,19 @@ def test_policy_and_promotion_api_are_admin_only(api_client_for, project, annota
     promoted = admin.post(f"/api/model-versions/{version.id}/promote/")
     assert promoted.status_code == 200 and promoted.json()["is_champion"] is True
     assert admin.post(f"/api/model-versions/{version.id}/promote/").status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "tolerance", "promoted"),
+    [
+        ({"accuracy": 0.70}, {}, 0.0, True),                        # first model
+        ({"accuracy": 0.70}, {"accuracy": 0.70}, 0.0, True),        # not worse
+        ({"accuracy": 0.69}, {"accuracy": 0.70}, 0.0, False),       # worse
+        ({"accuracy": 0.69}, {"accuracy": 0.70}, 0.02, True),       # worse, within tolerance
+        ({"accuracy": 0.67}, {"accuracy": 0.70}, 0.02, False),      # worse beyond tolerance
+        ({"accuracy": None}, {"accuracy": 0.70}, 0.5, False),       # no held-out pairs to judge by
+        ({"accuracy": 0.40}, {"accuracy": None}, 0.0, True),        # champion has no accuracy
+    ],
+)
+def test_promotion_gate(challenger, champion, tolerance, promoted):
+    assert services.passes_promotion_gate(challenger=challenger, champion=champion, tolerance=tolerance) is promoted
