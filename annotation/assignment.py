@@ -58,22 +58,21 @@ def _holding(now) -> Q:
     return Q(status=Assignment.Status.SUBMITTED) | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
 
 
-def _seen_by(annotator, now, *, include_own_leases: bool = False) -> Q:
-    """The annotator finished or skipped the item, or (unless ``include_own_leases``) holds an unexpired lease on it."""
-    done = Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
-    if include_own_leases:
-        return Q(annotator=annotator) & done
-    return Q(annotator=annotator) & (done | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now))
+def _seen_by(annotator, now) -> Q:
+    """The annotator finished or skipped the item, or holds an unexpired lease on it."""
+    return Q(annotator=annotator) & (
+        Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
+        | Q(status=Assignment.Status.ACTIVE, expires_at__gt=now)
+    )
 
 
-def unfinished_items_for(*, project: Project, annotator, now, include_own_leases: bool = False) -> QuerySet:
+def unfinished_items_for(*, project: Project, annotator, now) -> QuerySet:
     """Items still short of labels that ``annotator`` has not seen (own lapsed leases count as unseen).
 
-    ``include_own_leases`` keeps the items the annotator holds right now (for progress).
     ``label_count`` prunes finished items through an index, so the cost follows the
     open part of the queue, not the project's history.
     """
-    seen = Assignment.objects.filter(_seen_by(annotator, now, include_own_leases=include_own_leases), item=OuterRef("pk"))
+    seen = Assignment.objects.filter(_seen_by(annotator, now), item=OuterRef("pk"))
     return ComparisonItem.objects.filter(project=project, label_count__lt=project.labels_per_item).exclude(Exists(seen))
 
 

@@ -5,8 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from annotation.assignment import unfinished_items_for
-from annotation.models import Assignment, ComparisonItemResponse, Label, Project
+from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project
 from annotation.rendering import render_markdown
 from config.errors import DomainError, NotFoundError, PermissionDeniedError
 
@@ -67,9 +66,17 @@ def annotator_progress(*, project: Project, annotator) -> dict:
     done_today = Label.objects.filter(item__project=project, annotator=annotator, created_at__gte=start_of_day).count()
     done_total = Label.objects.filter(item__project=project, annotator=annotator).count()
     # "Remaining" counts items still short of labels that this annotator has not finished
-    # or skipped, their own open leases included; cheaper than asking which of them are
-    # leased to someone else at this instant.
-    remaining = unfinished_items_for(project=project, annotator=annotator, now=now, include_own_leases=True).count()
+    # or skipped (their own open leases included), as the difference of two counts: an
+    # index-only count of unfinished items and a count of this annotator's few finished
+    # ones among them. An anti-join per item cost several ms per request on big projects.
+    unfinished = ComparisonItem.objects.filter(project=project, label_count__lt=project.labels_per_item)
+    done_among_unfinished = Assignment.objects.filter(
+        annotator=annotator,
+        status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED],
+        item__project=project,
+        item__label_count__lt=project.labels_per_item,
+    ).count()
+    remaining = unfinished.count() - done_among_unfinished
     return {"done_today": done_today, "done_total": done_total, "remaining": remaining}
 
 
