@@ -7,10 +7,19 @@ memory (process RSS; CUDA allocator peak on GPU) and held-out metrics on the
 dev split. With ``--compare-trl`` it also trains TRL's RewardTrainer on the
 same tokens (our left-truncated ids, so TRL drops nothing), backbone, head
 initialisation, batch size, schedule and seed, each trainer in its own
-process so peak memory is not shared, and prints both and the ratio.
+process so peak memory is not shared, and prints both, the ratio and a
+PASS/FAIL line against the target (ours >= ``--target`` x TRL's pairs/s with
+equal or better mean dev accuracy). ``--seeds`` repeats the comparison per
+seed: dev accuracy after a small training budget is noisy, so it is averaged
+over seeds; the speed ratio is the median of back-to-back (same seed) pairs
+of runs, which cancels slow drifts in the machine's load.
 
     .venv/bin/python benchmarks/train_reward.py --max-pairs 256
+    .venv/bin/python benchmarks/train_reward.py --device cpu --compare-trl --max-pairs 256 \\
+        --max-length 256 --seeds 0 1 2 --repeats 1
     .venv/bin/python benchmarks/train_reward.py --device cuda --compare-trl
+
+See docs/benchmarks.md for measured figures.
 
 The data stays outside the repository: ``--data-dir`` (default
 ``../shared/data/hh-rlhf-harmless`` beside the repository root) holds
@@ -257,17 +266,24 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-group-by-length", action="store_true")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--compare-trl", action="store_true", help="also train TRL's RewardTrainer")
-    parser.add_argument("--repeats", type=int, default=2, help="with --compare-trl: runs per trainer, best kept")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None,
+        help="with --compare-trl: compare once per seed (default: --seed only)",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="with --compare-trl: runs per trainer and seed")
+    parser.add_argument(
+        "--target", type=float, default=1.5, help="with --compare-trl: speed-up over TRL asked for (PASS/FAIL)"
+    )
     parser.add_argument("--engine", choices=sorted(ENGINES), default="ours", help=argparse.SUPPRESS)
     parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON")
     return parser.parse_args(argv)
 
 
-def child_argv(args: argparse.Namespace, engine: str, json_out: Path) -> list[str]:
+def child_argv(args: argparse.Namespace, engine: str, seed: int, json_out: Path) -> list[str]:
     argv = [
         "--data-dir", str(args.data_dir), "--backbone", args.backbone, "--epochs", str(args.epochs),
         "--max-length", str(args.max_length), "--batch-size", str(args.batch_size),
-        "--learning-rate", str(args.learning_rate), "--seed", str(args.seed), "--device", args.device,
+        "--learning-rate", str(args.learning_rate), "--seed", str(seed), "--device", args.device,
         "--engine", engine, "--json-out", str(json_out),
     ]  # fmt: skip
     if args.max_pairs is not None:
@@ -285,36 +301,83 @@ def compare(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("trl") is None:
         print(TRL_INSTALL_HINT, file=sys.stderr)
         return 1
-    runs: dict[str, list[dict]] = {"ours": [], "trl": []}
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    runs: list[dict[str, dict]] = []  # one {"ours": result, "trl": result} per seed and repeat
     with tempfile.TemporaryDirectory() as scratch:
-        for repeat in range(args.repeats):
-            # Alternate who goes first: the first process on a machine also
-            # pays for reading the CUDA libraries from a cold disk cache.
-            order = ("ours", "trl") if repeat % 2 == 0 else ("trl", "ours")
-            for engine in order:
-                json_out = Path(scratch) / f"{engine}-{repeat}.json"
-                subprocess.run([sys.executable, __file__, *child_argv(args, engine, json_out)], check=True)
-                runs[engine].append(json.loads(json_out.read_text()))
-    results = {engine: max(done, key=lambda run: run["pairs_per_second"]) for engine, done in runs.items()}
-    ours, trl = results["ours"], results["trl"]
-    print(f"\n== comparison (same tokens, backbone, batch size, schedule, seed; best of {args.repeats}) ==")
-    for engine, done in runs.items():
-        print(f"{engine} pairs/s per run: " + ", ".join(f"{run['pairs_per_second']:.1f}" for run in done))
-    print(describe(ours))
-    print(describe(trl))
+        for seed in seeds:
+            for repeat in range(args.repeats):
+                # Alternate who goes first: the first process on a machine also
+                # pays for reading the libraries from a cold disk cache.
+                order = ("ours", "trl") if (len(runs) % 2 == 0) else ("trl", "ours")
+                pair = {}
+                for engine in order:
+                    json_out = Path(scratch) / f"{engine}-{seed}-{repeat}.json"
+                    command = [sys.executable, __file__, *child_argv(args, engine, seed, json_out)]
+                    subprocess.run(command, check=True)
+                    pair[engine] = json.loads(json_out.read_text())
+                runs.append(pair)
+    summary = summarize(runs, args.target)
+    print_comparison(runs, summary, seeds, args.repeats)
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps({"summary": summary, "runs": runs}, indent=2))
+    return 0
+
+
+def summarize(runs: list[dict[str, dict]], target: float) -> dict[str, Any]:
+    """Speed ratio (median of same-seed, back-to-back pairs of runs), mean dev
+    accuracies, and the verdict against ``target``."""
+    ratios = sorted(run["ours"]["pairs_per_second"] / run["trl"]["pairs_per_second"] for run in runs)
+    middle = len(ratios) // 2
+    median_ratio = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    accuracy = {
+        engine: sum(run[engine]["dev"]["accuracy"] for run in runs) / len(runs) for engine in ("ours", "trl")
+    }
+    fast_enough = median_ratio >= target
+    accurate_enough = accuracy["ours"] >= accuracy["trl"]
+    return {
+        "speed_ratios": ratios,
+        "median_speed_ratio": median_ratio,
+        "mean_dev_accuracy": accuracy,
+        "target": target,
+        "passed": fast_enough and accurate_enough,
+        "fast_enough": fast_enough,
+        "accurate_enough": accurate_enough,
+    }
+
+
+def print_comparison(runs: list[dict[str, dict]], summary: dict[str, Any], seeds: list[int], repeats: int) -> None:
     print(
-        f"training.ml / TRL: throughput x{ours['pairs_per_second'] / trl['pairs_per_second']:.2f}, "
-        f"peak RSS x{ours['peak_rss_mib'] / trl['peak_rss_mib']:.2f}"
+        f"\n== comparison: same tokens, backbone, max_length, batch size, schedule and seed; "
+        f"seeds {seeds}, {repeats} run(s) each =="
+    )
+    for run in runs:
+        ours, trl = run["ours"], run["trl"]
+        print(
+            f"seed {ours['config']['seed']}: ours {ours['pairs_per_second']:.2f} pairs/s, dev accuracy "
+            f"{ours['dev']['accuracy']:.4f} | TRL {trl['pairs_per_second']:.2f} pairs/s, dev accuracy "
+            f"{trl['dev']['accuracy']:.4f} | x{ours['pairs_per_second'] / trl['pairs_per_second']:.2f}"
+        )
+    fastest = {engine: max((run[engine] for run in runs), key=lambda r: r["pairs_per_second"]) for engine in ("ours", "trl")}
+    print("fastest run of each:")
+    print(describe(fastest["ours"]))
+    print(describe(fastest["trl"]))
+    ours, trl = fastest["ours"], fastest["trl"]
+    print(
+        f"training.ml / TRL: peak RSS x{ours['peak_rss_mib'] / trl['peak_rss_mib']:.2f}"
         + (
             f", peak CUDA x{ours['peak_cuda_mib'] / trl['peak_cuda_mib']:.2f}"
             if ours["peak_cuda_mib"] and trl["peak_cuda_mib"]
             else ""
         )
-        + f", dev accuracy {ours['dev']['accuracy']:.4f} vs {trl['dev']['accuracy']:.4f}"
     )
-    if args.json_out is not None:
-        args.json_out.write_text(json.dumps(runs, indent=2))
-    return 0
+    accuracy = summary["mean_dev_accuracy"]
+    verdict = "PASS" if summary["passed"] else "FAIL"
+    print(
+        f"{verdict}: throughput x{summary['median_speed_ratio']:.2f} TRL's (median of "
+        f"{len(summary['speed_ratios'])}; target x{summary['target']:.2f}: "
+        f"{'met' if summary['fast_enough'] else 'missed'}), mean dev accuracy {accuracy['ours']:.4f} vs "
+        f"{accuracy['trl']:.4f} ({'equal or better' if summary['accurate_enough'] else 'worse'})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(train)} train / {len(dev)} dev pairs (skipped {skipped} / {dev_skipped} unparseable); "
         f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-        f"max_length {config.max_length}, batch {config.batch_size}, {config.num_epochs} epoch(s)",
+        f"max_length {config.max_length}, batch {config.batch_size}, {config.num_epochs} epoch(s); "
+        f"load average {' '.join(f'{load:.2f}' for load in os.getloadavg())} on {os.cpu_count()} CPUs",
         flush=True,
     )
     result = ENGINES[args.engine](train, dev, config)

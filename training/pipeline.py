@@ -10,6 +10,7 @@ import os
 import random
 import socket
 import subprocess
+import tempfile
 import time
 
 from django.conf import settings
@@ -101,6 +102,19 @@ def execute_training_run(run_id: int, *, on_progress=None) -> ModelVersion | Non
         raise
 
 
+def _train(pairs: list[PreferencePair], config: TrainConfig, *, init_path, progress):
+    """In this process, or data-parallel over TRAINING_PROCESSES processes (GPUs) via torchrun."""
+    if settings.TRAINING_PROCESSES <= 1:
+        return train_reward_model(pairs, config, init_path=init_path, progress=progress)
+    from training.ml.distributed import train_distributed
+
+    # The trained weights come back loaded in memory; the folder rank 0 wrote is scratch.
+    with tempfile.TemporaryDirectory(prefix="reward-ddp-") as scratch:
+        return train_distributed(
+            pairs, config, nproc=settings.TRAINING_PROCESSES, output_dir=scratch, init_path=init_path, progress=progress
+        )
+
+
 def incremental_training_pairs(
     train_pairs: list[PreferencePair], label_ids: list[int], *, after_label_id: int, replay_ratio: float, seed: int
 ) -> list[PreferencePair]:
@@ -160,7 +174,7 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
         if not train_pairs:
             raise NotEnoughData("No new labels since the champion was trained; nothing to learn incrementally.")
 
-    result = train_reward_model(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
+    result = _train(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
     metrics = evaluate_reward_model(result.model, result.tokenizer, eval_pairs, config)
     metrics.update(train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2), mode=run.mode)
     # The annotators' own agreement on the held-out prompts: the ceiling for accuracy.
@@ -178,7 +192,7 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
         champion_metrics = evaluate_reward_model(champion_model, champion_tokenizer, eval_pairs, config)
         del champion_model
     tolerance = policy.promotion_tolerance if policy.promotion_tolerance is not None else settings.PROMOTION_TOLERANCE
-    promote = not champion_metrics or metrics["accuracy"] >= champion_metrics["accuracy"] - tolerance
+    promote = services.passes_promotion_gate(challenger=metrics, champion=champion_metrics, tolerance=tolerance)
 
     version = services.model_version_next_number(project=run.project)
     checkpoint = model_store.save(

@@ -8,12 +8,14 @@ from training.models import ModelVersion, TrainingRun
 
 
 @pytest.mark.django_db
-def test_cli_trains_and_records_a_champion(django_user_model, settings, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("processes", [1, 2], ids=["in-process", "torchrun-2-cpu-processes"])
+def test_cli_trains_and_records_a_champion(django_user_model, settings, tmp_path, capsys, monkeypatch, processes):
     from training import services
 
     monkeypatch.setattr(services, "_enqueue_training", lambda run_id: None)
     monkeypatch.setattr(services, "_enqueue_scoring", lambda version_id: None)
     settings.RETRAIN_EVERY_N_LABELS = 0
+    settings.TRAINING_PROCESSES = processes  # 2: data-parallel over two gloo processes, as on a 2-GPU worker
     settings.MODEL_STORE_DIR = tmp_path / "models"
     settings.REWARD_BACKBONE_PATH = build_tiny_model(tmp_path / "tiny")
     settings.REWARD_TRAINING = {"num_epochs": 2, "batch_size": 4, "learning_rate": 5e-4, "seed": 0, "max_length": 64}

@@ -55,34 +55,48 @@ def collate_pairs(
     """Stack a batch of B pairs so ONE forward pass scores chosen and rejected.
 
     Returns input_ids (2B, T) and attention_mask (2B, T), rows 0..B-1 chosen
-    and rows B..2B-1 rejected, and margin (B,) float32. Padding as in
-    ``pad_sequences``.
+    and rows B..2B-1 rejected, margin (B,) float32 and tie (B,) bool.
+    Padding as in ``pad_sequences``.
     """
     sequences = [pair.chosen_ids for pair in batch] + [pair.rejected_ids for pair in batch]
     input_ids, attention_mask = pad_sequences(
         sequences, pad_token_id, padding_side, multiple_of=multiple_of, max_width=max_width
     )
     margin = torch.tensor([pair.margin for pair in batch], dtype=torch.float32)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "margin": margin}
+    tie = torch.tensor([pair.tie for pair in batch], dtype=torch.bool)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "margin": margin, "tie": tie}
 
 
 def batch_order(
-    pairs: Sequence[EncodedPair], batch_size: int, *, seed: int, group_by_length: bool
+    pairs: Sequence[EncodedPair],
+    batch_size: int,
+    *,
+    seed: int,
+    group_by_length: bool,
+    batches_per_step: int = 1,
 ) -> list[list[int]]:
     """Indices into ``pairs``, cut into batches of at most ``batch_size``.
 
     Prompts are shuffled as units, so one prompt's pairs stay adjacent (they
     share context, hence length) and only split where a batch boundary falls.
     With ``group_by_length`` the prompts inside each mega-chunk are sorted
-    longest first, as HF's LengthGroupedSampler does; the first batch of the
-    epoch is then the longest one, so an out-of-memory failure shows at step 1
-    rather than hours in. Deterministic for a given seed.
+    longest first, as HF's LengthGroupedSampler does, and cut into batches.
+    Unlike HF's sampler, the optimizer steps (runs of ``batches_per_step``
+    batches: gradient accumulation x processes) are then shuffled, so an
+    epoch does not run from long to short pairs (on a small data set one
+    chunk is the whole epoch, and the decaying learning rate would meet only
+    the short ones); the step holding the longest batch goes first, that
+    batch leading, so an out-of-memory failure shows at step 1 rather than
+    hours in, and a short last step stays last. Shuffling whole steps keeps
+    the pairs of each step those of a run with ``batches_per_step`` times
+    larger batches. Deterministic for a given seed.
     """
+    rng = random.Random(seed)
     units: dict[str, list[int]] = {}
     for index, pair in enumerate(pairs):
         units.setdefault(pair.prompt_id, []).append(index)
     order = list(units.values())
-    random.Random(seed).shuffle(order)
+    rng.shuffle(order)
 
     if group_by_length:
         def unit_length(unit: list[int]) -> int:
@@ -98,9 +112,22 @@ def batch_order(
         if chunk:
             chunks.append(chunk)
         chunks = [sorted(chunk, key=unit_length, reverse=True) for chunk in chunks]
-        longest = max(range(len(chunks)), key=lambda i: unit_length(chunks[i][0]))
-        chunks[0], chunks[longest] = chunks[longest], chunks[0]
         order = [unit for chunk in chunks for unit in chunk]
 
     flat = [index for unit in order for index in unit]
-    return [flat[start : start + batch_size] for start in range(0, len(flat), batch_size)]
+    batches = [flat[start : start + batch_size] for start in range(0, len(flat), batch_size)]
+    if not group_by_length:
+        return batches
+
+    def width(batch: list[int]) -> int:
+        return max(pairs[index].length for index in batch)
+
+    steps = [batches[start : start + batches_per_step] for start in range(0, len(batches), batches_per_step)]
+    short_last = [steps.pop()] if len(steps[-1]) < batches_per_step else []
+    rng.shuffle(steps)
+    steps += short_last
+    first = max(range(len(steps)), key=lambda i: max(width(batch) for batch in steps[i]))
+    steps[0], steps[first] = steps[first], steps[0]
+    lead = max(range(len(steps[0])), key=lambda i: width(steps[0][i]))
+    steps[0][0], steps[0][lead] = steps[0][lead], steps[0][0]
+    return [batch for step in steps for batch in step]

@@ -22,7 +22,8 @@ Message = Mapping[str, str]
 @dataclass(frozen=True)
 class PreferencePair:
     """One human judgement: ``chosen`` was preferred to ``rejected`` as the
-    next assistant turn after ``context``.
+    next assistant turn after ``context``; or, with ``tie``, the two were
+    judged equally good (then which is ``chosen`` means nothing).
 
     ``prompt_id`` groups pairs that share a prompt: the train/eval split never
     separates them, and batching keeps them next to each other.
@@ -37,6 +38,10 @@ class PreferencePair:
     margin: float = 0.0
     # The annotator's preference strength, for accuracy-by-strength; None when unknown.
     strength: int | None = None
+    # The two responses were judged equally good: training pulls their rewards
+    # together (see loss.bradley_terry_loss) and evaluation reports them apart
+    # from the preferences. A tie has no margin.
+    tie: bool = False
 
     def __post_init__(self) -> None:
         context = tuple(_checked_message(message) for message in self.context)
@@ -47,6 +52,8 @@ class PreferencePair:
             raise ValueError("chosen and rejected must be strings")
         if not self.margin >= 0:  # also rejects NaN
             raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if self.tie and self.margin != 0:
+            raise ValueError(f"a tie has no margin, got {self.margin}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, one line of a snapshot file."""
@@ -57,10 +64,13 @@ class PreferencePair:
             "rejected": self.rejected,
             "margin": self.margin,
             "strength": self.strength,
+            "tie": self.tie,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreferencePair:
+        """Inverse of ``to_dict``. Keys it does not know (a snapshot's
+        ``label_id``) are ignored; a record without ``tie`` is a preference."""
         return cls(
             prompt_id=data["prompt_id"],
             context=tuple(data.get("context") or ()),
@@ -68,6 +78,7 @@ class PreferencePair:
             rejected=data["rejected"],
             margin=float(data.get("margin", 0.0)),
             strength=data.get("strength"),
+            tie=bool(data.get("tie", False)),
         )
 
 
@@ -173,6 +184,7 @@ class EncodedPair:
     rejected_ids: list[int]
     margin: float
     strength: int | None
+    tie: bool = False
 
     @property
     def length(self) -> int:
@@ -186,6 +198,6 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], max_length: in
     ids = encode_scored_texts(tokenizer, items, max_length)
     n = len(pairs)
     return [
-        EncodedPair(pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength)
+        EncodedPair(pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength, pair.tie)
         for i, pair in enumerate(pairs)
     ]

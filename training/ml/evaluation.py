@@ -19,8 +19,8 @@ def evaluate_reward_model(
     """Score both sides of every pair and summarise (see ``preference_metrics``).
 
     Uses ``config.max_length`` and scores ``2 * config.batch_size`` texts per
-    forward pass. Returns a JSON-serialisable dict; with no pairs every metric
-    is None.
+    forward pass. Returns a JSON-serialisable dict; with no preference pairs
+    every preference metric is None.
     """
     items = [(pair.context, pair.chosen) for pair in pairs]
     items += [(pair.context, pair.rejected) for pair in pairs]
@@ -28,17 +28,25 @@ def evaluate_reward_model(
         model, tokenizer, items, max_length=config.max_length, batch_size=2 * config.batch_size
     )
     n = len(pairs)
-    return preference_metrics(scores[:n], scores[n:], [pair.strength for pair in pairs])
+    return preference_metrics(
+        scores[:n], scores[n:], [pair.strength for pair in pairs], ties=[pair.tie for pair in pairs]
+    )
 
 
 def preference_metrics(
     chosen_scores: Sequence[float],
     rejected_scores: Sequence[float],
     strengths: Sequence[int | None] | None = None,
+    *,
+    ties: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
     """Metrics of reward differences d = r_chosen - r_rejected, pair by pair.
 
-    accuracy: share with d > 0, a tie counting 0.5.
+    Pairs flagged in ``ties`` (judged equally good) have no right answer, so
+    every metric below but the last two is over the other pairs only, and
+    ``pairs`` counts those.
+
+    accuracy: share with d > 0, equal scores (d == 0) counting 0.5.
     loss: mean Bradley-Terry loss -log sigmoid(d), without margin.
     ece: expected calibration error of sigmoid(d) read as P(chosen wins):
       each pair's confidence is the probability given to its predicted winner,
@@ -47,15 +55,28 @@ def preference_metrics(
       mean confidence_bin|.
     mean_margin: mean of d.
     accuracy_by_strength: {str(strength): accuracy} over pairs whose strength is known.
+    tie_pairs: how many tie pairs there were.
+    tie_mean_abs_gap: mean |d| over the tie pairs (0 is ideal); None without ties.
     """
     if len(chosen_scores) != len(rejected_scores):
         raise ValueError("chosen_scores and rejected_scores differ in length")
-    n = len(chosen_scores)
-    strengths = list(strengths) if strengths is not None else [None] * n
+    total = len(chosen_scores)
+    strengths = list(strengths) if strengths is not None else [None] * total
+    ties = list(ties) if ties is not None else [False] * total
+    if not len(strengths) == len(ties) == total:
+        raise ValueError("strengths and ties must have one entry per pair")
+    all_differences = [c - r for c, r in zip(chosen_scores, rejected_scores)]
+    tie_gaps = [abs(d) for d, tie in zip(all_differences, ties) if tie]
+    tie_metrics = {
+        "tie_pairs": len(tie_gaps),
+        "tie_mean_abs_gap": sum(tie_gaps) / len(tie_gaps) if tie_gaps else None,
+    }
+    differences = [d for d, tie in zip(all_differences, ties) if not tie]
+    strengths = [strength for strength, tie in zip(strengths, ties) if not tie]
+    n = len(differences)
     if not n:
         return {"pairs": 0, "accuracy": None, "loss": None, "ece": None, "mean_margin": None,
-                "accuracy_by_strength": {}}
-    differences = [c - r for c, r in zip(chosen_scores, rejected_scores)]
+                "accuracy_by_strength": {}, **tie_metrics}
     correct = [1.0 if d > 0 else 0.5 if d == 0 else 0.0 for d in differences]
 
     bins: list[list[tuple[float, float]]] = [[] for _ in range(ECE_BINS)]
@@ -82,6 +103,7 @@ def preference_metrics(
         "accuracy_by_strength": {
             key: sum(values) / len(values) for key, values in sorted(by_strength.items())
         },
+        **tie_metrics,
     }
 
 

@@ -74,3 +74,27 @@ def make_toy_pairs(num_prompts: int = 32, pairs_per_prompt: int = 2, seed: int =
 @pytest.fixture
 def toy_pairs() -> list[PreferencePair]:
     return make_toy_pairs()
+
+
+@pytest.fixture
+def toy_ties(toy_pairs) -> list[PreferencePair]:
+    """One tie per prompt of ``toy_pairs``: its first chosen ("good") response
+    and a plain one made of filler words only, judged equally good.
+
+    Preferences alone never place plain responses, so their reward lands
+    anywhere; the ties are what pulls it up to the good ones.
+    """
+    rng = random.Random(1)
+    first_of_prompt = {}
+    for pair in toy_pairs:
+        first_of_prompt.setdefault(pair.prompt_id, pair)
+    return [
+        PreferencePair(
+            prompt_id=pair.prompt_id,
+            context=pair.context,
+            chosen=pair.chosen,
+            rejected=" ".join(rng.sample(FILLER, 5) + [pair.chosen.split()[-1]]),
+            tie=True,
+        )
+        for pair in first_of_prompt.values()
+    ]

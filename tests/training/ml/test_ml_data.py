@@ -89,10 +89,28 @@ def test_pair_round_trips_through_dict_and_jsonl(tmp_path):
     assert write_pairs_jsonl([pair], tmp_path / "c.jsonl") != digest
 
 
+def test_tie_round_trips_and_snapshot_extras_are_ignored():
+    tie = PreferencePair("p1", CONTEXT, "one answer", "another answer", tie=True)
+    assert tie.to_dict()["tie"] is True
+    assert PreferencePair.from_dict(tie.to_dict()) == tie
+    # What training/pairs.py writes: tie and label_id; older snapshots lack tie.
+    record = {**tie.to_dict(), "label_id": 42}
+    assert PreferencePair.from_dict(record) == tie
+    del record["tie"]
+    assert PreferencePair.from_dict(record).tie is False
+
+
+def test_encoded_pair_carries_the_tie_flag(tiny_model):
+    _, tokenizer = tiny_model
+    pairs = [PreferencePair("p", (), "good", "bad"), PreferencePair("p", (), "kind", "clear", tie=True)]
+    assert [e.tie for e in encode_pairs(tokenizer, pairs, max_length=16)] == [False, True]
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"margin": -1.0},
+        {"margin": 0.5, "tie": True},
         {"margin": float("nan")},
         {"context": ({"role": "robot", "content": "hi"},)},
         {"context": ({"role": "user", "content": None},)},

@@ -39,6 +39,29 @@ def test_ece_averages_within_a_bin():
 def test_no_pairs_gives_empty_metrics():
     metrics = preference_metrics([], [])
     assert metrics["pairs"] == 0 and metrics["accuracy"] is None
+    assert metrics["tie_pairs"] == 0 and metrics["tie_mean_abs_gap"] is None
+
+
+def test_ties_are_reported_apart_from_the_preferences():
+    # differences d = 2, -1 (preferences), then ties at -0.5 and 1.5, and 3 (preference)
+    chosen, rejected = [2.0, 0.0, 1.0, 2.0, 0.0], [0.0, 1.0, 1.5, 0.5, -3.0]
+    strengths = [1, 2, None, None, 1]
+    ties = [False, False, True, True, False]
+    metrics = preference_metrics(chosen, rejected, strengths, ties=ties)
+    without = preference_metrics([2.0, 0.0, 0.0], [0.0, 1.0, -3.0], [1, 2, 1])
+    assert metrics["tie_pairs"] == 2
+    assert metrics["tie_mean_abs_gap"] == pytest.approx((0.5 + 1.5) / 2)
+    assert metrics["pairs"] == 3
+    for key in ("accuracy", "loss", "ece", "mean_margin", "accuracy_by_strength"):
+        assert metrics[key] == without[key]
+    assert metrics["accuracy"] == pytest.approx(2 / 3)
+    assert without["tie_pairs"] == 0 and without["tie_mean_abs_gap"] is None
+
+
+def test_only_ties_leaves_the_preference_metrics_empty():
+    metrics = preference_metrics([1.0], [0.0], ties=[True])
+    assert metrics["pairs"] == 0 and metrics["accuracy"] is None and metrics["accuracy_by_strength"] == {}
+    assert metrics["tie_pairs"] == 1 and metrics["tie_mean_abs_gap"] == pytest.approx(1.0)
 
 
 def test_evaluate_reward_model_scores_both_sides(tiny_model, tiny_config):
@@ -46,6 +69,7 @@ def test_evaluate_reward_model_scores_both_sides(tiny_model, tiny_config):
     pairs = [
         PreferencePair("a", ({"role": "user", "content": "hi"},), "good answer", "bad answer", strength=2),
         PreferencePair("b", (), "kind poem", "rude poem", strength=None),
+        PreferencePair("b", (), "kind poem", "clear poem", tie=True),
     ]
     metrics = evaluate_reward_model(model, tokenizer, pairs, tiny_config)
     json.dumps(metrics)
@@ -55,9 +79,10 @@ def test_evaluate_reward_model_scores_both_sides(tiny_model, tiny_config):
         [(p.context, p.chosen) for p in pairs] + [(p.context, p.rejected) for p in pairs],
         max_length=tiny_config.max_length,
     )
-    expected = preference_metrics(scores[:2], scores[2:], [2, None])
+    expected = preference_metrics(scores[:3], scores[3:], [2, None, None], ties=[False, False, True])
     assert metrics.keys() == expected.keys()
-    for key in ("pairs", "accuracy", "accuracy_by_strength"):
+    assert metrics["pairs"] == 2 and metrics["tie_pairs"] == 1
+    for key in ("pairs", "accuracy", "accuracy_by_strength", "tie_pairs"):
         assert metrics[key] == expected[key]
-    for key in ("loss", "ece", "mean_margin"):
+    for key in ("loss", "ece", "mean_margin", "tie_mean_abs_gap"):
         assert metrics[key] == pytest.approx(expected[key], abs=1e-6)

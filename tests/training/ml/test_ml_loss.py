@@ -49,6 +49,41 @@ def test_gradient_pushes_chosen_up_and_rejected_down():
     assert rejected.grad.item() == pytest.approx(0.5)
 
 
+def test_ties_pull_both_ways_and_share_the_mean_with_preferences():
+    chosen = torch.tensor([1.0, 0.0, 2.0, 0.5])
+    rejected = torch.tensor([0.0, 1.0, -1.0, 0.5])
+    margin = torch.tensor([0.5, 3.0, 0.0, 0.0])  # a tie ignores its margin
+    tie = torch.tensor([False, True, True, True])
+    loss = bradley_terry_loss(chosen, rejected, margin=margin, tie=tie)
+    # d = 1 (preference, minus margin 0.5), then ties at d = -1, 3, 0:
+    # a tie costs 0.5 * (softplus(-d) + softplus(d)); one mean over all 4 pairs
+    expected = (
+        softplus(-0.5)
+        + 0.5 * (softplus(1) + softplus(-1))
+        + 0.5 * (softplus(-3) + softplus(3))
+        + 0.5 * (softplus(0) + softplus(0))
+    ) / 4
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    assert loss.item() == pytest.approx(0.8822683, abs=1e-6)
+
+
+def test_tie_gradient_closes_the_gap_and_vanishes_at_equal_rewards():
+    chosen = torch.tensor([2.0, 0.3], requires_grad=True)
+    rejected = torch.tensor([0.0, 0.3], requires_grad=True)
+    bradley_terry_loss(chosen, rejected, tie=torch.tensor([True, True])).backward()
+    # d/dr_a of 0.5 * (softplus(-d) + softplus(d)) is 0.5 * (2 sigmoid(d) - 1), over B = 2
+    slope = 0.5 * (2 / (1 + math.exp(-2.0)) - 1) / 2
+    assert chosen.grad.tolist() == pytest.approx([slope, 0.0], abs=1e-6)
+    assert rejected.grad.tolist() == pytest.approx([-slope, 0.0], abs=1e-6)
+
+
+def test_no_tie_flags_is_the_plain_loss():
+    chosen, rejected = torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.5])
+    assert bradley_terry_loss(chosen, rejected, tie=torch.tensor([False, False])).item() == pytest.approx(
+        bradley_terry_loss(chosen, rejected).item(), abs=1e-7
+    )
+
+
 def test_mismatched_shapes_are_rejected():
     with pytest.raises(ValueError):
         bradley_terry_loss(torch.zeros(2), torch.zeros(3))

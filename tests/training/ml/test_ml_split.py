@@ -28,6 +28,18 @@ def test_split_is_deterministic_and_disjoint_by_prompt():
     assert 20 <= len(prompt_ids(evaluation)) <= 60  # about 40 of 200 prompts
 
 
+def test_tie_pairs_follow_their_prompt():
+    pairs = pairs_for([f"prompt-{i}" for i in range(60)])
+    ties = [
+        PreferencePair(prompt_id=f"prompt-{i}", context=(), chosen="x", rejected="y", tie=True) for i in range(60)
+    ]
+    train, evaluation = split_by_prompt(pairs + ties, 0.3, seed=0)
+    plain_train, plain_eval = split_by_prompt(pairs, 0.3, seed=0)
+    assert [p for p in train if not p.tie] == plain_train
+    assert {p.prompt_id for p in evaluation if p.tie} == prompt_ids(plain_eval)
+    assert {p.prompt_id for p in train if p.tie} == prompt_ids(plain_train)
+
+
 def test_split_keeps_input_order():
     pairs = pairs_for([f"prompt-{i}" for i in range(50)])
     train, evaluation = split_by_prompt(pairs, 0.3, seed=0)

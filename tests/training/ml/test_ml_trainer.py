@@ -78,3 +78,18 @@ def test_learning_rate_warms_up_then_decays(tiny_config, toy_pairs):
 def test_no_pairs_is_a_clear_error(tiny_config):
     with pytest.raises(ValueError, match="zero preference pairs"):
         train_reward_model([], tiny_config)
+
+
+def test_tie_pairs_pull_tied_rewards_together(tiny_config, toy_pairs, toy_ties):
+    train, held_out = split_by_prompt(toy_pairs + toy_ties, 0.25, seed=0)
+    assert any(pair.tie for pair in train) and any(pair.tie for pair in held_out)
+    config = dataclasses.replace(tiny_config, num_epochs=16)
+    with_ties = train_reward_model(train, config)
+    without_ties = train_reward_model([pair for pair in train if not pair.tie], config)
+    metrics = evaluate_reward_model(with_ties.model, with_ties.tokenizer, held_out, config)
+    baseline = evaluate_reward_model(without_ties.model, without_ties.tokenizer, held_out, config)
+    assert metrics["tie_pairs"] == baseline["tie_pairs"] == sum(pair.tie for pair in held_out)
+    assert metrics["pairs"] == len(held_out) - metrics["tie_pairs"]
+    # Preferences alone leave plain responses far from good ones; ties close the gap.
+    assert metrics["tie_mean_abs_gap"] < 0.1 * baseline["tie_mean_abs_gap"]
+    assert metrics["accuracy"] > 0.9
