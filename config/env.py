@@ -1,9 +1,11 @@
 """Reading typed values out of the environment.
 
-Settings are the only caller; nothing else in the project reads os.environ for
-configuration, so every knob is listed in one place (config/settings.py).
+Settings are the only caller of the ``env_*`` readers; nothing else in the project
+reads os.environ for configuration, so every knob is listed in one place
+(config/settings.py). The URL parsers are pure and also check overridden settings.
 """
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -95,3 +97,30 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {parts.scheme!r} is not supported (use sqlite:/// or postgres://)."
     )
+
+
+# S3's rules for new bucket names: 3-63 lowercase letters, digits, dots and hyphens.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def s3_location(name: str, url: str) -> tuple[str, str]:
+    """``s3://bucket/optional/prefix`` -> ``(bucket, prefix)``, the prefix without outer slashes.
+
+    ``name`` is the setting, for the message of the ImproperlyConfigured raised
+    on anything else.
+    """
+    parts = urlsplit(url)
+    prefix = parts.path.strip("/")
+    if parts.scheme != "s3":
+        problem = "the scheme must be s3://"
+    elif not parts.netloc:
+        problem = "there is no bucket name"
+    elif not _BUCKET_NAME.fullmatch(parts.netloc):
+        problem = f"{parts.netloc!r} is not a bucket name (3-63 lowercase letters, digits, dots and hyphens)"
+    elif parts.query or parts.fragment:
+        problem = "it has a query or fragment"
+    elif prefix and any(segment in {"", ".", ".."} for segment in prefix.split("/")):
+        problem = f"the prefix {prefix!r} has an empty, '.' or '..' segment"
+    else:
+        return parts.netloc, prefix
+    raise ImproperlyConfigured(f"{name}={url!r}: {problem}. Use s3://bucket or s3://bucket/prefix.")

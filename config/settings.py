@@ -9,10 +9,11 @@ deployment. ``DJANGO_ENV=production`` refuses to start without a secret key.
 import datetime
 import importlib.util
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
+from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str, s3_location
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("RLHF_VAR_DIR", str(BASE_DIR / "var")))
@@ -175,6 +176,20 @@ def _default_backbone() -> str:
 
 
 MODEL_STORE_DIR = Path(env_str("MODEL_STORE_DIR", str(VAR_DIR / "models")))
+# Unset: checkpoints live in the folder MODEL_STORE_DIR. s3://bucket/optional/prefix:
+# in S3-compatible object storage (the endpoint for MinIO, R2, Ceph...; credentials
+# from boto3's chain, e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), downloaded
+# on each machine into MODEL_CACHE_DIR.
+MODEL_STORE_URL = env_str("MODEL_STORE_URL", "")
+if MODEL_STORE_URL:
+    s3_location("MODEL_STORE_URL", MODEL_STORE_URL)  # fail at start, not at the first checkpoint
+MODEL_STORE_S3_ENDPOINT_URL = env_str("MODEL_STORE_S3_ENDPOINT_URL", "")
+if MODEL_STORE_S3_ENDPOINT_URL and urlsplit(MODEL_STORE_S3_ENDPOINT_URL).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(
+        f"MODEL_STORE_S3_ENDPOINT_URL={MODEL_STORE_S3_ENDPOINT_URL!r} must be an http:// or https:// URL."
+    )
+MODEL_STORE_S3_REGION = env_str("MODEL_STORE_S3_REGION", "")
+MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(VAR_DIR / "model-cache")))
 REWARD_BACKBONE_PATH = env_str("REWARD_BACKBONE_PATH", _default_backbone())
 RETRAIN_EVERY_N_LABELS = env_int("RETRAIN_EVERY_N_LABELS", 20)
 # The pipeline's heartbeat thread writes every TRAINING_HEARTBEAT_SECONDS; a run

@@ -12,10 +12,15 @@ from config.env import database_from_url
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_settings(**env):
-    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_ENV"}}
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60)
+PRINT_DATABASE_AND_BROKER = "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
+OWN_VARIABLES = {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_ENV", "MODEL_STORE_URL", "MODEL_STORE_S3_ENDPOINT_URL"}
+
+
+def run_settings(code: str = PRINT_DATABASE_AND_BROKER, **env):
+    """Run ``code`` in a fresh interpreter after django.setup(), with ``env`` instead of this process's settings variables."""
+    script = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); " + code
+    clean = {k: v for k, v in os.environ.items() if k not in OWN_VARIABLES}
+    return subprocess.run([sys.executable, "-c", script], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60)
 
 
 def test_embedded_defaults_need_no_servers(tmp_path):

@@ -88,7 +88,7 @@ def execute_training_run(run_id: int, *, on_progress=None) -> ModelVersion | Non
 
     On any failure the run is marked failed with the reason and the exception
     propagates; the champion and its scores are untouched, and no checkpoint
-    becomes visible (checkpoints are written to a temporary folder and renamed).
+    becomes visible (the model store publishes a checkpoint whole or not at all).
     """
     run = services.training_run_start(run_id=run_id, worker=f"{socket.gethostname()}:{os.getpid()}")
     if run is None:
