@@ -263,7 +263,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=defaults["learning_rate"])
     parser.add_argument("--seed", type=int, default=defaults["seed"])
     parser.add_argument("--device", default=defaults["device"])
-    parser.add_argument("--no-group-by-length", action="store_true")
+    parser.add_argument(
+        "--group-by-length", action=argparse.BooleanOptionalAction, default=defaults["group_by_length"],
+        help="batch pairs of similar length together (TrainConfig.group_by_length)",
+    )
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--compare-trl", action="store_true", help="also train TRL's RewardTrainer")
     parser.add_argument(
@@ -290,8 +293,7 @@ def child_argv(args: argparse.Namespace, engine: str, seed: int, json_out: Path)
         argv += ["--max-pairs", str(args.max_pairs)]
     if args.max_dev_pairs is not None:
         argv += ["--max-dev-pairs", str(args.max_dev_pairs)]
-    if args.no_group_by_length:
-        argv.append("--no-group-by-length")
+    argv.append("--group-by-length" if args.group_by_length else "--no-group-by-length")
     if args.gradient_checkpointing:
         argv.append("--gradient-checkpointing")
     return argv
@@ -404,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         num_epochs=args.epochs,
         seed=args.seed,
         device=args.device,
-        group_by_length=not args.no_group_by_length,
+        group_by_length=args.group_by_length,
         gradient_checkpointing=args.gradient_checkpointing,
     )
     import torch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
@@ -13,6 +14,12 @@ from training.ml.data import EncodedPair
 # cuts padding while the chunk boundaries keep batches random. 50 is HF's
 # LengthGroupedSampler default.
 MEGA_CHUNK_BATCHES = 50
+
+# What one more forward pass costs, in padded tokens, when ``plan_passes``
+# weighs it against the padding it saves. Measured for MiniLM-L6 on 2 CPU
+# cores: a random batch of 16 texts (max_length 256) trained fastest in 4 to
+# 8 passes, and 16 single-text passes were slower than 4.
+PASS_COST_TOKENS = 128
 
 
 def pad_sequences(
@@ -131,3 +138,30 @@ def batch_order(
     lead = max(range(len(steps[0])), key=lambda i: width(steps[0][i]))
     steps[0][0], steps[0][lead] = steps[0][lead], steps[0][0]
     return [batch for step in steps for batch in step]
+
+
+def plan_passes(lengths: Sequence[int], pass_cost_tokens: int = PASS_COST_TOKENS) -> list[tuple[list[int], int]]:
+    """Split a batch's rows into forward passes that pad less than one pass would.
+
+    ``lengths`` are the rows' token counts. Rows are sorted longest first and
+    cut into runs; each run becomes one pass, (row indices, width = its
+    longest row). The cut minimises padded tokens (rows x width, summed over
+    passes) + ``pass_cost_tokens`` per pass, exactly (dynamic programming over
+    the sorted rows; fine for the tens of rows of a batch). The passes cover
+    every row once; equal lengths never need a second pass.
+    """
+    order = sorted(range(len(lengths)), key=lambda row: (-lengths[row], row))
+    n = len(order)
+    # best[j]: cheapest cost of the first j sorted rows; cut[j]: where its last pass starts.
+    best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            cost = best[i] + (j - i) * lengths[order[i]] + pass_cost_tokens
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    passes, j = [], n
+    while j > 0:
+        i = cut[j]
+        passes.append((order[i:j], lengths[order[i]]))
+        j = i
+    return passes[::-1]

@@ -54,8 +54,13 @@ class TrainConfig:
     # Trade compute for activation memory; only applied on CUDA.
     gradient_checkpointing: bool = False
     # Batch pairs of similar length together (less padding), like HF's
-    # LengthGroupedSampler.
-    group_by_length: bool = True
+    # LengthGroupedSampler. Off by default: length-alike batches learned
+    # measurably slower per step (HH-RLHF, MiniLM, 1024 pairs, one epoch: dev
+    # mean reward margin 0.063 against 0.108 with random batches, accuracy
+    # 0.588 against 0.625), and on CPU the trainer already scores each batch
+    # in passes of similar length (batching.plan_passes), which saves most of
+    # the padding without changing what a batch holds.
+    group_by_length: bool = False
     # On CUDA, round each batch's width up to a multiple of this (capped at
     # max_length). Every new (batch, width) shape costs kernel planning
     # (cuDNN attention: ~0.1 s each), and length-grouped batches would

@@ -6,10 +6,11 @@
 ``training.ml.distributed.train_distributed`` builds that command; see it for
 the contract. Every rank loads the same model (same seed, same head), encodes
 all pairs and computes the same batch order; ``trainer.run_training_loop``
-gives each rank its share of every step. Rank 0 alone prints progress (one
-``PROGRESS_PREFIX`` + JSON line per optimizer step on stdout), saves the
-model and tokenizer with ``save_pretrained`` into ``--output-dir``, and writes
-the loop's history and timing to ``--result``.
+wraps the model in DistributedDataParallel and gives each rank its share of
+every step. Rank 0 alone prints progress (one ``PROGRESS_PREFIX`` + JSON line
+per optimizer step on stdout), saves the model and tokenizer with
+``save_pretrained`` into ``--output-dir``, and writes the loop's history and
+timing to ``--result``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import record
-from torch.nn.parallel import DistributedDataParallel
 
 from training.ml.config import TrainConfig
 from training.ml.data import encode_pairs, read_pairs_jsonl
@@ -60,15 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         model, tokenizer = prepare_model(config, device, init_path=args.init_path)
         encoded = encode_pairs(tokenizer, pairs, config.max_length)
-        device_ids = [device.index] if device.type == "cuda" else None
-        # BERT's buffers (position ids) never change: nothing to broadcast each forward.
-        wrapped = DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
 
         def report(progress: TrainProgress) -> None:
             print(PROGRESS_PREFIX + json.dumps(dataclasses.asdict(progress)), flush=True)
 
         history, seconds = run_training_loop(
-            wrapped,
+            model,
             tokenizer,
             encoded,
             config,
@@ -83,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             result = {"history": history, "seconds": seconds, "train_pairs": len(pairs), "world_size": world_size}
             args.result.write_text(json.dumps(result), encoding="utf-8")
         # No rank exits (tearing the group down) before rank 0 has saved.
-        dist.barrier(device_ids=device_ids)
+        dist.barrier(device_ids=[device.index] if device.type == "cuda" else None)
     finally:
         dist.destroy_process_group()
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
-from training.ml.batching import batch_order, collate_pairs
+from training.ml.batching import batch_order, collate_pairs, plan_passes
 from training.ml.config import TrainConfig
 from training.ml.data import EncodedPair, PreferencePair, encode_pairs
 from training.ml.loss import bradley_terry_loss
@@ -112,10 +113,10 @@ def run_training_loop(
     gradient_accumulation_steps`` batches, and process ``rank`` runs every
     ``world_size``-th of them (batch i on rank i % world_size), so one
     prompt's pairs are split across processes only where a batch boundary
-    falls, as in one process. With ``world_size`` > 1, ``model`` must be
-    wrapped in DistributedDataParallel (which averages gradients over ranks)
-    and the default process group must be up; the step loss in ``history``
-    and ``progress`` is then the mean over the pairs of all ranks. The
+    falls, as in one process. With ``world_size`` > 1 the default process
+    group must be up; the loop wraps the model in DistributedDataParallel
+    (which averages gradients over ranks) itself, and the step loss in
+    ``history`` and ``progress`` is then the mean over the pairs of all ranks. The
     gradient of a step is the mean over its pairs whatever the number of
     processes, so 2 processes with batch B step like 1 process with batch B
     and 2 accumulation steps.
@@ -124,6 +125,12 @@ def run_training_loop(
     use_bf16 = on_cuda and (
         config.bf16 is True or (config.bf16 == "auto" and torch.cuda.is_bf16_supported())
     )
+    scorer: torch.nn.Module = PairScorer(model, left_padded=tokenizer.padding_side == "left")
+    if world_size > 1:
+        # BERT's buffers (position ids) never change: nothing to broadcast each forward.
+        scorer = DistributedDataParallel(
+            scorer, device_ids=[device.index] if on_cuda else None, broadcast_buffers=False
+        )
     micro_batches_per_epoch = math.ceil(len(encoded) / config.batch_size)
     batches_per_step = config.gradient_accumulation_steps * world_size
     steps_per_epoch = math.ceil(micro_batches_per_epoch / batches_per_step)
@@ -141,7 +148,7 @@ def run_training_loop(
     )
 
     history: list[dict] = []
-    model.train()
+    scorer.train()
     step = 0
     started = time.perf_counter()
     for epoch in range(config.num_epochs):
@@ -165,26 +172,33 @@ def run_training_loop(
                 mine, weights = mine + [group[0]], weights + [0.0]
             step_loss = torch.zeros((), device=device)
             for position, (batch, weight) in enumerate(zip(mine, weights)):
+                batch_pairs = [encoded[i] for i in batch]
                 inputs = collate_pairs(
-                    [encoded[i] for i in batch],
+                    batch_pairs,
                     tokenizer.pad_token_id,
                     tokenizer.padding_side,
                     multiple_of=config.pad_to_multiple_of if on_cuda else None,
                     max_width=config.max_length,
                 )
                 inputs = {name: tensor.to(device, non_blocking=True) for name, tensor in inputs.items()}
+                # On CPU a step costs what its padded tokens cost, so the
+                # batch's texts go through in passes of similar length; on
+                # CUDA a pass costs more in launches than padding does.
+                passes = None
+                if not on_cuda:
+                    lengths = [len(pair.chosen_ids) for pair in batch_pairs]
+                    lengths += [len(pair.rejected_ids) for pair in batch_pairs]
+                    passes = plan_passes(lengths)  # rows as collated: chosen, then rejected
                 autocast = (
                     torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
                 )
                 # Gradients are all-reduced once per step, on its last backward.
                 last = position == len(mine) - 1
-                sync = contextlib.nullcontext() if world_size == 1 or last else model.no_sync()
+                sync = contextlib.nullcontext() if world_size == 1 or last else scorer.no_sync()
                 with sync:
                     with autocast:
-                        logits = model(
-                            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
-                        ).logits  # (2B, 1)
-                    rewards = logits.squeeze(-1).float()  # (2B,)
+                        rewards = scorer(inputs["input_ids"], inputs["attention_mask"], passes)  # (2B,)
+                    rewards = rewards.float()
                     chosen, rejected = rewards.chunk(2)  # (B,), (B,)
                     loss = bradley_terry_loss(
                         chosen,
@@ -201,7 +215,7 @@ def run_training_loop(
             if world_size > 1:
                 torch.distributed.all_reduce(step_loss)
             if config.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                _clip_gradients(model, config.max_grad_norm, on_cuda=on_cuda)
             learning_rate = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
@@ -226,6 +240,63 @@ def run_training_loop(
                 progress(report)
 
     return history, time.perf_counter() - started
+
+
+class PairScorer(torch.nn.Module):
+    """The reward of each row of a collated batch, (2B, T) ids -> (2B,) rewards.
+
+    With ``passes`` (see ``batching.plan_passes``) the rows are scored in
+    several forward passes, each cut to its own width; the rewards, and so
+    the loss and its gradient, are those of one pass over the padded batch
+    (up to float rounding), in the batch's row order. It is one module call
+    however many passes, so DistributedDataParallel, which expects one
+    forward per backward, can wrap it.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, left_padded: bool = False):
+        super().__init__()
+        self.model = model
+        self.left_padded = left_padded
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        passes: list[tuple[list[int], int]] | None = None,
+    ) -> torch.Tensor:
+        if passes is None:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits.squeeze(-1)
+        total_width = input_ids.shape[1]
+        parts, order = [], []
+        for rows, width in passes:
+            index = torch.tensor(rows, device=input_ids.device)
+            columns = slice(total_width - width, total_width) if self.left_padded else slice(0, width)
+            logits = self.model(
+                input_ids=input_ids[index, columns], attention_mask=attention_mask[index, columns]
+            ).logits  # (rows, 1)
+            parts.append(logits.squeeze(-1))
+            order.extend(rows)
+        inverse = torch.empty(len(order), dtype=torch.long, device=input_ids.device)
+        inverse[torch.tensor(order, device=input_ids.device)] = torch.arange(len(order), device=input_ids.device)
+        return torch.cat(parts)[inverse]
+
+
+def _clip_gradients(model: torch.nn.Module, max_norm: float, *, on_cuda: bool) -> None:
+    """Clip the global gradient norm to ``max_norm``.
+
+    torch's clip_grad_norm_ always multiplies every gradient (by 1 when the
+    norm is small), which spares CUDA a host sync; on CPU there is no sync to
+    spare, and the multiply rewrites the 30k x 384 embedding gradient for
+    nothing on most steps.
+    """
+    parameters = [parameter for parameter in model.parameters() if parameter.grad is not None]
+    if on_cuda:
+        torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+        return
+    grads = [parameter.grad for parameter in parameters]
+    total_norm = torch.nn.utils.get_total_norm(grads)
+    if total_norm > max_norm:
+        torch.nn.utils.clip_grads_with_norm_(parameters, max_norm, total_norm)
 
 
 def _linear_schedule(step: int, warmup_steps: int, total_steps: int) -> float:

@@ -1,6 +1,6 @@
 import torch
 
-from training.ml.batching import batch_order, collate_pairs, pad_sequences
+from training.ml.batching import batch_order, collate_pairs, pad_sequences, plan_passes
 from training.ml.data import EncodedPair
 
 
@@ -116,3 +116,15 @@ def test_steps_of_small_batches_hold_the_pairs_of_one_large_batch():
     odd = batch_order(pairs, 8, seed=3, group_by_length=True, batches_per_step=3)
     widths = [max(pairs[i].length for i in batch) for batch in odd]
     assert widths[0] == max(widths) and widths[-1] == min(widths) < min(widths[:-1])
+
+
+def test_passes_trade_padding_against_a_cost_per_pass():
+    lengths = [100, 10, 12, 98, 11, 100]
+    # One pass pads 6 x 100 = 600 tokens; splitting off the three short rows
+    # pads 3 x 100 + 3 x 12 = 336, worth a second pass that costs 128.
+    assert plan_passes(lengths, pass_cost_tokens=128) == [([0, 5, 3], 100), ([2, 4, 1], 12)]
+    # A pass dearer than the padding it saves: one pass, longest row first.
+    assert plan_passes(lengths, pass_cost_tokens=1000) == [([0, 5, 3, 2, 4, 1], 100)]
+    # Free passes: every distinct length alone (equal lengths never split).
+    assert plan_passes([5, 7, 5], pass_cost_tokens=0) == [([1], 7), ([0, 2], 5)]
+    assert plan_passes([]) == []

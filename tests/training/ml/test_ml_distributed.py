@@ -37,9 +37,11 @@ def test_two_processes_train_like_one_with_accumulation(ddp_config, toy_pairs, t
 
     # Rank r runs batch i when i % 2 == r and gradients are averaged over
     # pairs, so this is one process accumulating 2 batches per step.
+    # Rounding differs (all-reduce vs local sums) and, at this learning rate,
+    # grows from ~1e-7 at step 10 to ~1e-3 by step 20.
     single = train_reward_model(pairs, dataclasses.replace(ddp_config, gradient_accumulation_steps=2))
-    assert losses[:8] == pytest.approx([row["loss"] for row in single.history][:8], abs=1e-5)
-    assert losses == pytest.approx([row["loss"] for row in single.history], abs=1e-3)
+    assert losses[:12] == pytest.approx([row["loss"] for row in single.history][:12], abs=1e-5)
+    assert losses == pytest.approx([row["loss"] for row in single.history], abs=5e-3)
 
     # What rank 0 saved loads on its own and scores as the returned model does.
     reloaded, tokenizer = load_reward_model(tmp_path / "a", "cpu")

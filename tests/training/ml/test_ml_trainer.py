@@ -3,12 +3,14 @@ import dataclasses
 import pytest
 import torch
 
+from training.ml.batching import collate_pairs, plan_passes
 from training.ml.checkpoint import save_checkpoint
+from training.ml.data import PreferencePair, encode_pairs
 from training.ml.evaluation import evaluate_reward_model
 from training.ml.model import load_reward_model
 from training.ml.scoring import score_responses
 from training.ml.split import split_by_prompt
-from training.ml.trainer import TrainProgress, train_reward_model
+from training.ml.trainer import PairScorer, TrainProgress, train_reward_model
 
 
 def test_tiny_model_learns_the_toy_preference(tiny_model_path, tiny_config, toy_pairs):
@@ -93,3 +95,46 @@ def test_tie_pairs_pull_tied_rewards_together(tiny_config, toy_pairs, toy_ties):
     # Preferences alone leave plain responses far from good ones; ties close the gap.
     assert metrics["tie_mean_abs_gap"] < 0.1 * baseline["tie_mean_abs_gap"]
     assert metrics["accuracy"] > 0.9
+
+
+def scorer_case(tiny_model, padding_side):
+    model, tokenizer = tiny_model
+    tokenizer.padding_side = padding_side
+    words = "here is a good and very helpful answer about the poem".split()
+    pairs = [
+        PreferencePair(f"p{k}", ({"role": "user", "content": "hi"},), " ".join(words[: 2 + k]), " ".join(words[k:]))
+        for k in range(6)
+    ]
+    encoded = encode_pairs(tokenizer, pairs, max_length=32)
+    inputs = collate_pairs(encoded, tokenizer.pad_token_id, padding_side)
+    rows = [p.chosen_ids for p in encoded] + [p.rejected_ids for p in encoded]
+    return model, inputs, rows, PairScorer(model, left_padded=padding_side == "left")
+
+
+def test_scoring_in_several_passes_gives_one_pass_rewards_and_gradients(tiny_model):
+    model, inputs, rows, scorer = scorer_case(tiny_model, "right")
+    passes = plan_passes([len(row) for row in rows], pass_cost_tokens=0)
+    assert len(passes) > 2
+
+    def rewards_and_gradient(passes):
+        model.zero_grad(set_to_none=True)
+        rewards = scorer(inputs["input_ids"], inputs["attention_mask"], passes)  # (2B,)
+        (rewards * torch.arange(1.0, 13.0)).sum().backward()
+        return rewards.detach(), model.classifier.weight.grad.clone()
+
+    one_rewards, one_gradient = rewards_and_gradient(None)
+    split_rewards, split_gradient = rewards_and_gradient(passes)
+    assert split_rewards.shape == (12,)
+    assert torch.allclose(split_rewards, one_rewards, atol=1e-5)
+    assert torch.allclose(split_gradient, one_gradient, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_each_pass_is_cut_to_its_own_rows_tokens(tiny_model, padding_side):
+    # Free passes group rows of equal length only, so no pass holds padding:
+    # every reward is that of its text scored alone.
+    model, inputs, rows, scorer = scorer_case(tiny_model, padding_side)
+    with torch.no_grad():
+        rewards = scorer(inputs["input_ids"], inputs["attention_mask"], plan_passes([len(r) for r in rows], 0))
+        alone = [model(input_ids=torch.tensor([row])).logits.item() for row in rows]
+    assert rewards.tolist() == pytest.approx(alone, abs=1e-5)
