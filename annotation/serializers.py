@@ -146,3 +146,25 @@ class ImportSummarySerializer(serializers.Serializer):
     prompts = serializers.IntegerField()
     responses = serializers.IntegerField()
     items = serializers.IntegerField()
+
+
+class AnnotatorQualityRowSerializer(serializers.Serializer):
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField()
+    labels = serializers.IntegerField(help_text="Preference labels (both-bad labels carry none).")
+    comparisons = serializers.IntegerField(help_text="Verdicts compared with another annotator's on the same pair.")
+    agreement_rate = serializers.FloatField(allow_null=True, help_text="Share of those comparisons that agreed.")
+    accuracy = serializers.FloatField(
+        allow_null=True,
+        help_text="Estimated probability of a right verdict (one-coin model; see docs/training.md). "
+        "Weighted aggregation weighs votes by its log-odds.",
+    )
+
+
+class AnnotatorQualitySerializer(serializers.Serializer):
+    agreement_rate = serializers.FloatField(allow_null=True, help_text="Inter-annotator agreement over the project.")
+    comparisons = serializers.IntegerField()
+    pool_accuracy = serializers.FloatField(
+        allow_null=True, help_text="Mean annotator accuracy implied by the agreement; null at or below chance."
+    )
+    annotators = AnnotatorQualityRowSerializer(many=True)

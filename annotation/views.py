@@ -7,7 +7,9 @@ from rest_framework.views import APIView
 
 from annotation import selectors, services
 from annotation.assignment import assignment_claim_next
+from annotation.quality import project_annotator_quality
 from annotation.serializers import (
+    AnnotatorQualitySerializer,
     ImportSummarySerializer,
     ImportUploadSerializer,
     LabelSerializer,
@@ -144,6 +146,16 @@ class LabelListView(APIView):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         labels = selectors.labels_visible_to(user=request.user, project=project)
         return Response(LabelSerializer(labels, many=True).data)
+
+
+class AnnotatorQualityView(APIView):
+    @extend_schema(
+        responses=AnnotatorQualitySerializer,
+        summary="How often each annotator agrees with the others, and their estimated accuracy (admins)",
+    )
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        return Response(AnnotatorQualitySerializer(project_annotator_quality(project_id=project.id)).data)
 
 
 class ImportView(APIView):

@@ -20,6 +20,7 @@ class TrainingPolicy(models.Model):
     class Aggregation(models.TextChoices):
         PER_LABEL = "per_label", "one training pair per label"
         MAJORITY = "majority", "one pair per item by majority vote"
+        WEIGHTED = "weighted", "one pair per item by a vote weighted by annotator accuracy"
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="training_policy")
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.FULL)
@@ -44,7 +45,7 @@ class TrainingPolicy(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(mode__in=["full", "incremental"]), name="training_policy_mode_valid"),
             models.CheckConstraint(
-                condition=Q(aggregation__in=["per_label", "majority"]), name="training_policy_aggregation_valid"
+                condition=Q(aggregation__in=["per_label", "majority", "weighted"]), name="training_policy_aggregation_valid"
             ),
             models.CheckConstraint(
                 condition=Q(replay_ratio__gte=0) & Q(replay_ratio__lte=100), name="training_policy_replay_ratio_range"

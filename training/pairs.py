@@ -5,12 +5,21 @@ earlier group beats every response in a later group (InstructGPT: all implied
 pairs). Responses in one group are tied: ties are left out unless the project
 trains on them, and "both bad" labels are always left out. The annotator's
 strength becomes a Llama-2-style margin.
+
+Items labelled by several annotators give one pair per label ("per_label"),
+or one per response pair by vote: every label counts once ("majority"), or
+each counts by its annotator's estimated accuracy ("weighted", see
+``annotation.quality``), and the pair carries the probability that its side won.
 """
 import itertools
+import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from annotation.models import Label, Project, Response
+from annotation.quality import project_annotator_accuracies, vote_weight
 
 # Margin added inside the loss, -logsigmoid(r_chosen - r_rejected - margin): a
 # "much better" judgement asks the model for a wider reward gap. Unknown strength
@@ -25,6 +34,19 @@ class PairSpec:
     aggregation: str = "per_label"
     train_on_ties: bool = False
     excluded_annotator_ids: frozenset[int] = frozenset()
+
+
+class Vote(NamedTuple):
+    """One label's verdict on an ordered response pair, or several labels' once aggregated."""
+
+    chosen: int
+    rejected: int
+    margin: float
+    strength: int | None
+    label_id: int
+    annotator_id: int | None = None
+    # Aggregated by weight: the probability that ``chosen`` is the better one.
+    confidence: float = 1.0
 
 
 def pairs_from_ranking(ranking: list[list[int]], strength: int | None = None) -> list[tuple[int, int, float]]:
@@ -42,27 +64,51 @@ def ties_from_ranking(ranking: list[list[int]]) -> list[tuple[int, int]]:
     return [pair for group in ranking for pair in itertools.combinations(group, 2)]
 
 
-def majority_pairs(votes: list[tuple[int, int, float, int | None, int]]) -> list[tuple[int, int, float, int | None, int]]:
-    """Collapse one item's per-label pairs into one pair per response pair by majority vote.
+def aggregate_votes(votes: list[Vote], weights: Mapping[int, float] | None = None) -> list[Vote]:
+    """Collapse one item's votes into one vote per response pair.
 
-    ``votes`` are ``(chosen, rejected, margin, strength, label_id)``. A response pair
-    whose votes are split evenly gives no pair. The kept pair carries the mean margin
-    and the most common strength of the agreeing votes, and the newest label id.
+    Without ``weights`` every vote counts once (majority). With ``weights``
+    (annotator id -> weight, ``annotation.quality.vote_weight``: the log-odds
+    that the annotator is right) a side's votes add up to the log-odds that it
+    is the better response, and the kept vote's ``confidence`` is that
+    probability, sigmoid(winning sum - losing sum); an annotator missing from
+    ``weights`` counts as weight 1. A response pair whose sides weigh the same
+    gives no vote: an even split, or only votes of annotators at chance (weight
+    0). The kept vote carries the mean margin and the most common strength of
+    the agreeing votes, and the newest label id.
     """
     by_pair = defaultdict(list)
     for vote in votes:
-        by_pair[frozenset(vote[:2])].append(vote)
+        by_pair[frozenset((vote.chosen, vote.rejected))].append(vote)
     kept = []
     for pair_votes in by_pair.values():
-        winners = Counter(vote[0] for vote in pair_votes)
-        (top, top_count), *rest = winners.most_common()
-        if rest and rest[0][1] == top_count:
+        support = defaultdict(float)
+        for vote in pair_votes:
+            support[vote.chosen] += 1.0 if weights is None else weights.get(vote.annotator_id, 1.0)
+        (top, top_weight), *rest = sorted(support.items(), key=lambda side: -side[1])
+        other_weight = rest[0][1] if rest else 0.0
+        if math.isclose(top_weight, other_weight, abs_tol=1e-12):
             continue
-        agreeing = [vote for vote in pair_votes if vote[0] == top]
-        margin = sum(vote[2] for vote in agreeing) / len(agreeing)
-        strength = Counter(vote[3] for vote in agreeing).most_common(1)[0][0]
-        kept.append((top, agreeing[0][1], margin, strength, max(vote[4] for vote in agreeing)))
-    return sorted(kept, key=lambda vote: (vote[4], vote[0], vote[1]))
+        agreeing = [vote for vote in pair_votes if vote.chosen == top]
+        kept.append(Vote(
+            chosen=top,
+            rejected=agreeing[0].rejected,
+            margin=sum(vote.margin for vote in agreeing) / len(agreeing),
+            strength=Counter(vote.strength for vote in agreeing).most_common(1)[0][0],
+            label_id=max(vote.label_id for vote in agreeing),
+            confidence=1.0 if weights is None else 1 / (1 + math.exp(other_weight - top_weight)),
+        ))
+    return sorted(kept, key=lambda vote: (vote.label_id, vote.chosen, vote.rejected))
+
+
+def annotator_vote_weights(project: Project, spec: PairSpec) -> dict[int, float] | None:
+    """Weights for ``aggregate_votes`` from the annotators' estimated accuracies; None when none can be estimated."""
+    accuracies = project_annotator_accuracies(
+        project_id=project.id, excluded_annotator_ids=spec.excluded_annotator_ids
+    )
+    if not accuracies or None in accuracies.values():
+        return None
+    return {annotator_id: vote_weight(accuracy) for annotator_id, accuracy in accuracies.items()}
 
 
 def project_pair_records(project: Project, spec: PairSpec = PairSpec()) -> list[dict]:
@@ -77,7 +123,7 @@ def project_pair_records(project: Project, spec: PairSpec = PairSpec()) -> list[
         .exclude(annotator_id__in=spec.excluded_annotator_ids)
         .select_related("item__prompt")
         .order_by("id")
-        .only("id", "ranking", "strength", "item_id", "item__prompt__id", "item__prompt__conversation")
+        .only("id", "ranking", "strength", "annotator_id", "item_id", "item__prompt__id", "item__prompt__conversation")
     )
     votes_by_item = defaultdict(list)
     ties_by_item = defaultdict(list)
@@ -85,17 +131,27 @@ def project_pair_records(project: Project, spec: PairSpec = PairSpec()) -> list[
     for label in labels:
         prompts[label.item_id] = label.item.prompt
         for chosen, rejected, margin in pairs_from_ranking(label.ranking, label.strength):
-            votes_by_item[label.item_id].append((chosen, rejected, margin, label.strength, label.id))
+            votes_by_item[label.item_id].append(
+                Vote(chosen, rejected, margin, label.strength, label.id, label.annotator_id)
+            )
         if spec.train_on_ties:
             for first, second in ties_from_ranking(label.ranking):
                 ties_by_item[label.item_id].append((first, second, label.id))
 
-    rows = []  # (label_id, prompt, chosen, rejected, margin, strength, tie)
+    weights = annotator_vote_weights(project, spec) if spec.aggregation == "weighted" else None
+    rows = []  # (label_id, prompt, chosen, rejected, margin, strength, tie, confidence)
     for item_id, votes in votes_by_item.items():
-        kept = majority_pairs(votes) if spec.aggregation == "majority" else votes
-        rows.extend((label_id, prompts[item_id], c, r, m, s, False) for c, r, m, s, label_id in kept)
+        if spec.aggregation == "per_label":
+            kept = votes
+        else:  # majority, or weighted (which is majority when no weights can be estimated)
+            kept = aggregate_votes(votes, weights)
+        rows.extend(
+            (vote.label_id, prompts[item_id], vote.chosen, vote.rejected, vote.margin, vote.strength, False,
+             vote.confidence)
+            for vote in kept
+        )
     for item_id, ties in ties_by_item.items():
-        rows.extend((label_id, prompts[item_id], a, b, 0.0, None, True) for a, b, label_id in ties)
+        rows.extend((label_id, prompts[item_id], a, b, 0.0, None, True, 1.0) for a, b, label_id in ties)
     rows.sort(key=lambda row: (row[0], row[2], row[3]))
 
     texts = dict(
@@ -110,7 +166,8 @@ def project_pair_records(project: Project, spec: PairSpec = PairSpec()) -> list[
             "margin": margin,
             "strength": strength,
             "tie": tie,
+            "confidence": confidence,
             "label_id": label_id,
         }
-        for label_id, prompt, chosen, rejected, margin, strength, tie in rows
+        for label_id, prompt, chosen, rejected, margin, strength, tie, confidence in rows
     ]

@@ -78,7 +78,9 @@ def training_policy_update(*, project: Project, excluded_annotator_ids: list[int
     if policy.mode not in TrainingPolicy.Mode.values:
         raise DomainError("mode must be 'full' or 'incremental'.", fields={"mode": ["unknown mode"]})
     if policy.aggregation not in TrainingPolicy.Aggregation.values:
-        raise DomainError("aggregation must be 'per_label' or 'majority'.", fields={"aggregation": ["unknown"]})
+        raise DomainError(
+            "aggregation must be 'per_label', 'majority' or 'weighted'.", fields={"aggregation": ["unknown"]}
+        )
     if not 0 <= policy.replay_ratio <= 100:
         raise DomainError("replay_ratio must be between 0 and 100.", fields={"replay_ratio": ["0 to 100"]})
     with transaction.atomic():

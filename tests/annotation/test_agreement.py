@@ -1,10 +1,7 @@
-import uuid
-
 import pytest
 
 from annotation.agreement import agreement_rate, project_agreement, verdicts
-from annotation.assignment import assignment_claim_next
-from annotation.services import label_submit
+from tests.labelling import label_in_order
 
 
 def test_verdicts_cover_every_pair_with_winner_or_tie():
@@ -23,11 +20,7 @@ def test_project_agreement_over_all_or_some_prompts(make_project, make_user):
     users = [make_user(f"u{i}") for i in range(3)]
     project = make_project(annotators=users, prompts=2, labels_per_item=3)
     for user, choices in zip(users, (["A", "A"], ["A", "B"], ["both_bad", "A"]), strict=True):
-        for choice in choices:
-            assignment = assignment_claim_next(project=project, annotator=user)
-            assignment.display_order = sorted(assignment.display_order)
-            assignment.save()
-            label_submit(assignment_id=assignment.id, annotator=user, choice=choice, client_id=uuid.uuid4())
+        label_in_order(project, user, choices)
 
     # Prompt 1: u0 A, u1 A (u2 both-bad is left out) -> 1/1. Prompt 2: A, B, A -> 1 of 3 pairs agree.
     assert project_agreement(project_id=project.id) == {"annotator_agreement": 2 / 4, "agreement_comparisons": 4}

@@ -71,7 +71,7 @@ def test_annotator_cannot_read_or_use_another_annotators_work(api_client_for, ma
 
 
 def test_admin_endpoints_refuse_annotators(api_client_for, project, annotator, admin_user):
-    for path in ("scores/", "model-versions/", "training-runs/"):
+    for path in ("scores/", "model-versions/", "training-runs/", "annotator-quality/"):
         assert api_client_for(annotator).get(f"/api/projects/{project.id}/{path}").status_code == 403
         assert api_client_for(admin_user).get(f"/api/projects/{project.id}/{path}").status_code == 200
     labels = api_client_for(admin_user).get(f"/api/projects/{project.id}/labels/")

@@ -69,6 +69,33 @@ def test_admin_edits_the_training_policy(page, live_server, login, browser_user,
     assert "promotion tolerance" in page.inner_text("[data-region=policy-error]")
 
 
+def test_admin_reads_annotator_quality_and_weights_votes_by_it(page, live_server, login, browser_user, make_browser_project):
+    from tests.labelling import label_in_order
+
+    admin = browser_user("root", admin=True)
+    careful, also_careful, careless = browser_user("careful"), browser_user("also-careful"), browser_user("careless")
+    lines = [record(f"p{index}", f"Q{index}?", [("good", "m1"), ("bad", "m2")]) for index in range(4)]
+    project = make_browser_project(annotators=[careful, also_careful, careless], lines=lines, labels_per_item=3)
+    for user, choices in ((careful, "AAAA"), (also_careful, "AAAA"), (careless, "AABB")):
+        label_in_order(project, user, choices)
+
+    login(admin)
+    page.goto(f"{live_server.url}/projects/{project.id}/results/")
+    page.wait_for_selector("[data-region=quality] tr[data-annotator=careless]")
+    # 12 label pairs, 8 agreeing; careful agrees on 6 of 8 of theirs, careless on 4 of 8.
+    assert page.inner_text("[data-region=quality-summary]") == "agree on 67 % of 12 comparisons"
+    careful_row = page.inner_text("[data-region=quality] tr[data-annotator=careful]").split("\t")
+    careless_row = page.inner_text("[data-region=quality] tr[data-annotator=careless]").split("\t")
+    assert careful_row[:3] == ["careful", "4", "75 %"] and careless_row[:3] == ["careless", "4", "50 %"]
+    assert float(careful_row[3]) > float(careless_row[3])
+
+    page.wait_for_function("document.querySelector('[name=nightly_at]').value !== ''")
+    page.select_option("[name=aggregation]", "weighted")
+    page.click("[data-testid=save-policy]")
+    page.wait_for_selector("text=Training policy saved.")
+    assert TrainingPolicy.objects.get(project=project).aggregation == "weighted"
+
+
 def test_admin_imports_a_file_and_sees_bad_lines(page, live_server, login, browser_user, make_browser_project, tmp_path):
     from annotation.models import Prompt
 

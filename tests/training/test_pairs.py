@@ -1,3 +1,4 @@
+import math
 import uuid
 
 import pytest
@@ -5,7 +6,10 @@ import pytest
 from annotation.models import Assignment, Label
 from annotation.services import label_submit
 from annotation.assignment import assignment_claim_next
-from training.pairs import PairSpec, majority_pairs, pairs_from_ranking, project_pair_records, ties_from_ranking
+from training.pairs import (
+    PairSpec, Vote, aggregate_votes, pairs_from_ranking, project_pair_records, ties_from_ranking,
+)
+from tests.labelling import label_in_order
 from training.snapshots import snapshot_read, snapshot_write
 
 
@@ -56,9 +60,9 @@ def test_snapshot_is_content_addressed_and_verified(settings, tmp_path):
 
 
 def test_majority_vote_keeps_the_winning_direction_and_drops_even_splits():
-    votes = [(1, 2, 0.5, 3, 10), (1, 2, 1.0, 4, 11), (2, 1, 0.0, 1, 12),  # 1 beats 2, two votes to one
-             (3, 4, 0.0, None, 13), (4, 3, 0.0, None, 14)]                # 3 vs 4 split evenly: dropped
-    assert majority_pairs(votes) == [(1, 2, 0.75, 3, 11)]
+    votes = [Vote(1, 2, 0.5, 3, 10), Vote(1, 2, 1.0, 4, 11), Vote(2, 1, 0.0, 1, 12),  # 1 beats 2, 2 to 1
+             Vote(3, 4, 0.0, None, 13), Vote(4, 3, 0.0, None, 14)]  # 3 vs 4 split evenly: dropped
+    assert aggregate_votes(votes) == [Vote(1, 2, 0.75, 3, 11, confidence=1.0)]
 
 
 def test_ties_from_ranking_pairs_up_each_group():
@@ -70,11 +74,7 @@ def test_aggregation_exclusion_ties_and_both_bad(make_project, make_user):
     first, second, third = make_user("first"), make_user("second"), make_user("third")
     project = make_project(annotators=[first, second, third], prompts=1, labels_per_item=3)
     for user, choice in ((first, "A"), (second, "A"), (third, "B")):
-        assignment = assignment_claim_next(project=project, annotator=user)
-        # Same side for everyone: pin the display order so "A" means the same response.
-        assignment.display_order = sorted(assignment.display_order)
-        assignment.save()
-        label_submit(assignment_id=assignment.id, annotator=user, choice=choice, client_id=uuid.uuid4())
+        label_in_order(project, user, [choice])
 
     assert len(project_pair_records(project)) == 3
     majority = project_pair_records(project, PairSpec(aggregation="majority"))
@@ -101,3 +101,54 @@ def test_incremental_pairs_are_new_ones_plus_a_seeded_replay_sample():
     assert chosen[:2] == pairs[8:]  # labels 9 and 10 are new
     assert len(chosen) == 2 + 3 and set(chosen[2:]) <= set(pairs[:8])
     assert chosen == incremental_training_pairs(pairs, label_ids, after_label_id=8, replay_ratio=1.5, seed=3)
+
+
+def test_weighted_vote_lets_a_reliable_annotator_outweigh_two_weak_ones():
+    strong, weak = math.log(0.95 / 0.05), math.log(0.6 / 0.4)
+    weights = {1: strong, 2: weak, 3: weak}
+    votes = [Vote(10, 20, 0.0, None, 100, annotator_id=1),
+             Vote(20, 10, 0.0, None, 101, annotator_id=2),
+             Vote(20, 10, 0.0, None, 102, annotator_id=3)]
+    assert [(v.chosen, v.rejected) for v in aggregate_votes(votes)] == [(20, 10)]  # majority: two to one
+    [kept] = aggregate_votes(votes, weights)
+    assert (kept.chosen, kept.rejected, kept.label_id) == (10, 20, 100)
+    # The posterior that 10 is better: sigmoid(strong - 2 * weak).
+    assert kept.confidence == pytest.approx(1 / (1 + math.exp(2 * weak - strong)))
+
+
+def test_weighted_vote_drops_pairs_judged_only_by_annotators_at_chance():
+    assert aggregate_votes([Vote(1, 2, 0.0, None, 5, annotator_id=9)], {9: 0.0}) == []
+
+
+@pytest.mark.django_db
+def test_weighted_aggregation_carries_each_pair_s_confidence(make_project, make_user):
+    from annotation.quality import project_annotator_accuracies, vote_weight
+
+    first, second, third = make_user("first"), make_user("second"), make_user("third")
+    project = make_project(annotators=[first, second, third], prompts=6, labels_per_item=3)
+    for user, choices in ((first, "AAAAAA"), (second, "AAAAAA"), (third, "AAABBB")):
+        label_in_order(project, user, choices)
+
+    weighted = project_pair_records(project, PairSpec(aggregation="weighted"))
+    assert len(weighted) == 6 and all(record["chosen"].startswith("A good") for record in weighted)
+    accuracy = project_annotator_accuracies(project_id=project.id)
+    agreeing_all = 2 * vote_weight(accuracy[first.id]) + vote_weight(accuracy[third.id])
+    outvoting_third = 2 * vote_weight(accuracy[first.id]) - vote_weight(accuracy[third.id])
+    # Ordered by newest agreeing label: items 4-6 (second's labels), then 1-3 (third's).
+    expected = [1 / (1 + math.exp(-outvoting_third))] * 3 + [1 / (1 + math.exp(-agreeing_all))] * 3
+    assert [record["confidence"] for record in weighted] == pytest.approx(expected)
+    # Majority agrees on the winners but is sure of every one of them.
+    majority = project_pair_records(project, PairSpec(aggregation="majority"))
+    assert [r["chosen"] for r in majority] == [r["chosen"] for r in weighted]
+    assert {r["confidence"] for r in majority} == {1.0}
+
+
+@pytest.mark.django_db
+def test_weighted_aggregation_without_estimates_is_the_majority_vote(project, annotator):
+    for choice in ("A", "B"):
+        assignment = assignment_claim_next(project=project, annotator=annotator)
+        label_submit(assignment_id=assignment.id, annotator=annotator, choice=choice, client_id=uuid.uuid4())
+    # One label per item: nobody can be compared with anybody.
+    weighted = project_pair_records(project, PairSpec(aggregation="weighted"))
+    assert weighted == project_pair_records(project, PairSpec(aggregation="majority"))
+    assert [record["confidence"] for record in weighted] == [1.0, 1.0]

@@ -62,7 +62,8 @@ def collate_pairs(
     """Stack a batch of B pairs so ONE forward pass scores chosen and rejected.
 
     Returns input_ids (2B, T) and attention_mask (2B, T), rows 0..B-1 chosen
-    and rows B..2B-1 rejected, margin (B,) float32 and tie (B,) bool.
+    and rows B..2B-1 rejected, margin (B,) float32, tie (B,) bool and
+    confidence (B,) float32.
     Padding as in ``pad_sequences``.
     """
     sequences = [pair.chosen_ids for pair in batch] + [pair.rejected_ids for pair in batch]
@@ -71,7 +72,14 @@ def collate_pairs(
     )
     margin = torch.tensor([pair.margin for pair in batch], dtype=torch.float32)
     tie = torch.tensor([pair.tie for pair in batch], dtype=torch.bool)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "margin": margin, "tie": tie}
+    confidence = torch.tensor([pair.confidence for pair in batch], dtype=torch.float32)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "margin": margin,
+        "tie": tie,
+        "confidence": confidence,
+    }
 
 
 def batch_order(

@@ -42,6 +42,11 @@ class PreferencePair:
     # together (see loss.bradley_terry_loss) and evaluation reports them apart
     # from the preferences. A tie has no margin.
     tie: bool = False
+    # Probability that ``chosen`` really is the better response, in [0.5, 1]:
+    # below 1 when annotators disagreed and the pair comes from a weighted
+    # vote (training.pairs, aggregation "weighted"); training then aims the
+    # reward gap at that probability instead of at certainty.
+    confidence: float = 1.0
 
     def __post_init__(self) -> None:
         context = tuple(_checked_message(message) for message in self.context)
@@ -54,6 +59,8 @@ class PreferencePair:
             raise ValueError(f"margin must be >= 0, got {self.margin}")
         if self.tie and self.margin != 0:
             raise ValueError(f"a tie has no margin, got {self.margin}")
+        if not 0.5 <= self.confidence <= 1:  # also rejects NaN
+            raise ValueError(f"confidence must be in [0.5, 1], got {self.confidence}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, one line of a snapshot file."""
@@ -65,12 +72,14 @@ class PreferencePair:
             "margin": self.margin,
             "strength": self.strength,
             "tie": self.tie,
+            "confidence": self.confidence,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreferencePair:
         """Inverse of ``to_dict``. Keys it does not know (a snapshot's
-        ``label_id``) are ignored; a record without ``tie`` is a preference."""
+        ``label_id``) are ignored; a record without ``tie`` is a preference,
+        one without ``confidence`` a certain one."""
         return cls(
             prompt_id=data["prompt_id"],
             context=tuple(data.get("context") or ()),
@@ -79,6 +88,7 @@ class PreferencePair:
             margin=float(data.get("margin", 0.0)),
             strength=data.get("strength"),
             tie=bool(data.get("tie", False)),
+            confidence=float(data.get("confidence", 1.0)),
         )
 
 
@@ -185,6 +195,7 @@ class EncodedPair:
     margin: float
     strength: int | None
     tie: bool = False
+    confidence: float = 1.0
 
     @property
     def length(self) -> int:
@@ -198,6 +209,6 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], max_length: in
     ids = encode_scored_texts(tokenizer, items, max_length)
     n = len(pairs)
     return [
-        EncodedPair(pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength, pair.tie)
+        EncodedPair(pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength, pair.tie, pair.confidence)
         for i, pair in enumerate(pairs)
     ]

@@ -206,6 +206,7 @@ def run_training_loop(
                         margin=inputs["margin"] if config.use_margin else None,
                         center_rewards_coefficient=config.center_rewards_coefficient,
                         tie=inputs["tie"],
+                        confidence=inputs["confidence"],
                     )
                     # Weighted by pairs (DDP then divides by world_size), so
                     # the step's gradient is the mean over all its pairs,

@@ -4,12 +4,12 @@ from training.ml.batching import batch_order, collate_pairs, pad_sequences, plan
 from training.ml.data import EncodedPair
 
 
-def encoded(prompt_id, chosen_length, rejected_length=3, margin=0.0, tie=False):
-    return EncodedPair(prompt_id, [7] * chosen_length, [8] * rejected_length, margin, None, tie)
+def encoded(prompt_id, chosen_length, rejected_length=3, margin=0.0, tie=False, confidence=1.0):
+    return EncodedPair(prompt_id, [7] * chosen_length, [8] * rejected_length, margin, None, tie, confidence)
 
 
 def test_collate_stacks_chosen_then_rejected_with_dynamic_padding():
-    batch = [encoded("a", 2, 4, margin=1.0), encoded("b", 5, 1)]
+    batch = [encoded("a", 2, 4, margin=1.0), encoded("b", 5, 1, confidence=0.75)]
     inputs = collate_pairs(batch, pad_token_id=0)
     assert inputs["input_ids"].shape == (4, 5)  # (2B, T), T = longest text of the batch
     assert inputs["input_ids"].tolist() == [
@@ -21,6 +21,7 @@ def test_collate_stacks_chosen_then_rejected_with_dynamic_padding():
     assert inputs["attention_mask"].sum(dim=1).tolist() == [2, 5, 4, 1]
     assert torch.equal(inputs["margin"], torch.tensor([1.0, 0.0]))
     assert inputs["tie"].tolist() == [False, False]
+    assert inputs["confidence"].tolist() == [1.0, 0.75]
 
 
 def test_tie_pairs_are_batched_like_preferences():

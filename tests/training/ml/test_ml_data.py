@@ -100,10 +100,23 @@ def test_tie_round_trips_and_snapshot_extras_are_ignored():
     assert PreferencePair.from_dict(record).tie is False
 
 
-def test_encoded_pair_carries_the_tie_flag(tiny_model):
+def test_confidence_round_trips_and_defaults_to_certain():
+    unsure = PreferencePair("p1", CONTEXT, "one answer", "another answer", confidence=0.7)
+    assert PreferencePair.from_dict(unsure.to_dict()) == unsure
+    record = unsure.to_dict()
+    del record["confidence"]  # snapshots written before weighted aggregation
+    assert PreferencePair.from_dict(record).confidence == 1.0
+
+
+def test_encoded_pair_carries_the_tie_flag_and_confidence(tiny_model):
     _, tokenizer = tiny_model
-    pairs = [PreferencePair("p", (), "good", "bad"), PreferencePair("p", (), "kind", "clear", tie=True)]
-    assert [e.tie for e in encode_pairs(tokenizer, pairs, max_length=16)] == [False, True]
+    pairs = [
+        PreferencePair("p", (), "good", "bad", confidence=0.6),
+        PreferencePair("p", (), "kind", "clear", tie=True),
+    ]
+    encoded = encode_pairs(tokenizer, pairs, max_length=16)
+    assert [e.tie for e in encoded] == [False, True]
+    assert [e.confidence for e in encoded] == [0.6, 1.0]
 
 
 @pytest.mark.parametrize(
@@ -112,6 +125,9 @@ def test_encoded_pair_carries_the_tie_flag(tiny_model):
         {"margin": -1.0},
         {"margin": 0.5, "tie": True},
         {"margin": float("nan")},
+        {"confidence": 0.4},
+        {"confidence": 1.5},
+        {"confidence": float("nan")},
         {"context": ({"role": "robot", "content": "hi"},)},
         {"context": ({"role": "user", "content": None},)},
         {"prompt_id": ""},

@@ -89,3 +89,35 @@ def test_mismatched_shapes_are_rejected():
         bradley_terry_loss(torch.zeros(2), torch.zeros(3))
     with pytest.raises(ValueError):
         bradley_terry_loss(torch.zeros(2, 1), torch.zeros(2, 1))
+
+
+def test_confidence_is_a_soft_label_on_the_gap_past_the_margin():
+    chosen, rejected = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0])
+    margin = torch.tensor([0.5, 0.0])
+    confidence = torch.tensor([0.8, 1.0])
+    loss = bradley_terry_loss(chosen, rejected, margin=margin, confidence=confidence)
+    # pair 1: x = d - margin = 0.5, cost 0.8 * softplus(-0.5) + 0.2 * softplus(0.5);
+    # pair 2 (certain): softplus(-0) = log 2
+    expected = (0.8 * softplus(-0.5) + 0.2 * softplus(0.5) + math.log(2)) / 2
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_confidence_one_is_the_plain_loss():
+    chosen, rejected = torch.tensor([1.5, -0.25, 3.0]), torch.tensor([0.0, 1.0, 2.0])
+    plain = bradley_terry_loss(chosen, rejected)
+    certain = bradley_terry_loss(chosen, rejected, confidence=torch.ones(3))
+    assert certain.item() == plain.item()
+
+
+def test_an_unsure_pair_stops_pushing_at_the_gap_its_confidence_implies():
+    # With p = 0.75 the loss is smallest at d = logit(0.75) = log 3: no gradient there.
+    chosen = torch.tensor([math.log(3)], requires_grad=True)
+    rejected = torch.tensor([0.0], requires_grad=True)
+    bradley_terry_loss(chosen, rejected, confidence=torch.tensor([0.75])).backward()
+    assert chosen.grad.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_tie_ignores_its_confidence():
+    chosen, rejected = torch.tensor([2.0]), torch.tensor([0.0])
+    loss = bradley_terry_loss(chosen, rejected, tie=torch.tensor([True]), confidence=torch.tensor([1.0]))
+    assert loss.item() == pytest.approx(0.5 * (softplus(-2) + softplus(2)), abs=1e-6)

@@ -97,6 +97,28 @@ def test_tie_pairs_pull_tied_rewards_together(tiny_config, toy_pairs, toy_ties):
     assert metrics["accuracy"] > 0.9
 
 
+def test_unsure_pairs_are_fitted_to_their_confidence_not_to_certainty(tiny_config, toy_pairs):
+    # Without margins, so the fitted probability is sigmoid of the reward gap itself.
+    pairs = [dataclasses.replace(pair, margin=0.0) for pair in toy_pairs]
+    train, held_out = split_by_prompt(pairs, 0.25, seed=0)
+    config = dataclasses.replace(tiny_config, num_epochs=16)
+    certain = train_reward_model(train, config)
+    unsure = train_reward_model([dataclasses.replace(pair, confidence=0.75) for pair in train], config)
+
+    def mean_win_probability(result):
+        items = [(pair.context, pair.chosen) for pair in train] + [(pair.context, pair.rejected) for pair in train]
+        rewards = torch.tensor(score_responses(result.model, result.tokenizer, items, max_length=32))
+        chosen, rejected = rewards.chunk(2)
+        return torch.sigmoid(chosen - rejected).mean().item()
+
+    # Both learn which side wins; the certain model heads for probability 1,
+    # the unsure one stops where its predicted probability matches 0.75.
+    for result in (certain, unsure):
+        assert evaluate_reward_model(result.model, result.tokenizer, held_out, config)["accuracy"] > 0.9
+    assert mean_win_probability(certain) > 0.95
+    assert mean_win_probability(unsure) == pytest.approx(0.75, abs=0.03)
+
+
 def scorer_case(tiny_model, padding_side):
     model, tokenizer = tiny_model
     tokenizer.padding_side = padding_side
