@@ -16,6 +16,7 @@ from training.ml.batching import batch_order, collate_pairs, plan_passes
 from training.ml.config import TrainConfig
 from training.ml.data import EncodedPair, PreferencePair, encode_pairs
 from training.ml.loss import bradley_terry_loss
+from training.ml.packed import packed_rewards, supports_packing
 from training.ml.model import load_reward_model, resolve_device
 
 
@@ -249,15 +250,18 @@ class PairScorer(torch.nn.Module):
     With ``passes`` (see ``batching.plan_passes``) the rows are scored in
     several forward passes, each cut to its own width; the rewards, and so
     the loss and its gradient, are those of one pass over the padded batch
-    (up to float rounding), in the batch's row order. It is one module call
-    however many passes, so DistributedDataParallel, which expects one
-    forward per backward, can wrap it.
+    (up to float rounding), in the batch's row order. A BERT model
+    (``packed.supports_packing``) goes further: its linear layers run once
+    over the batch's real tokens, packed, and only attention goes by passes.
+    It is one module call however many passes, so DistributedDataParallel,
+    which expects one forward per backward, can wrap it.
     """
 
     def __init__(self, model: torch.nn.Module, *, left_padded: bool = False):
         super().__init__()
         self.model = model
         self.left_padded = left_padded
+        self.packed = supports_packing(model, padding_side="left" if left_padded else "right")
 
     def forward(
         self,
@@ -267,6 +271,8 @@ class PairScorer(torch.nn.Module):
     ) -> torch.Tensor:
         if passes is None:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits.squeeze(-1)
+        if self.packed:
+            return packed_rewards(self.model, input_ids, attention_mask, passes)
         total_width = input_ids.shape[1]
         parts, order = [], []
         for rows, width in passes:

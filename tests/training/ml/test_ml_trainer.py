@@ -133,22 +133,38 @@ def scorer_case(tiny_model, padding_side):
     return model, inputs, rows, PairScorer(model, left_padded=padding_side == "left")
 
 
-def test_scoring_in_several_passes_gives_one_pass_rewards_and_gradients(tiny_model):
+@pytest.mark.parametrize("packed", [True, False], ids=["packed-bert", "whole-passes"])
+def test_scoring_in_several_passes_gives_one_pass_rewards_and_gradients(tiny_model, packed):
     model, inputs, rows, scorer = scorer_case(tiny_model, "right")
+    assert scorer.packed  # a right-padded BERT: linear layers over the packed real tokens
+    scorer.packed = packed
+    model.train()
+    for module in model.modules():  # as TrainConfig.disable_dropout, so both runs are deterministic
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
     passes = plan_passes([len(row) for row in rows], pass_cost_tokens=0)
     assert len(passes) > 2
+    watched = {
+        "word embeddings": model.bert.embeddings.word_embeddings.weight,
+        "position embeddings": model.bert.embeddings.position_embeddings.weight,
+        "first query": model.bert.encoder.layer[0].attention.self.query.weight,
+        "last feed-forward": model.bert.encoder.layer[-1].output.dense.weight,
+        "pooler": model.bert.pooler.dense.weight,
+        "head": model.classifier.weight,
+    }
 
-    def rewards_and_gradient(passes):
+    def rewards_and_gradients(passes):
         model.zero_grad(set_to_none=True)
         rewards = scorer(inputs["input_ids"], inputs["attention_mask"], passes)  # (2B,)
         (rewards * torch.arange(1.0, 13.0)).sum().backward()
-        return rewards.detach(), model.classifier.weight.grad.clone()
+        return rewards.detach(), {name: weight.grad.clone() for name, weight in watched.items()}
 
-    one_rewards, one_gradient = rewards_and_gradient(None)
-    split_rewards, split_gradient = rewards_and_gradient(passes)
+    one_rewards, one_gradients = rewards_and_gradients(None)
+    split_rewards, split_gradients = rewards_and_gradients(passes)
     assert split_rewards.shape == (12,)
     assert torch.allclose(split_rewards, one_rewards, atol=1e-5)
-    assert torch.allclose(split_gradient, one_gradient, atol=1e-4)
+    for name, gradient in one_gradients.items():
+        assert torch.allclose(split_gradients[name], gradient, atol=1e-4), name
 
 
 @pytest.mark.parametrize("padding_side", ["right", "left"])
