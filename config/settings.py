@@ -202,6 +202,8 @@ REWARD_TRAINING = {
     "num_epochs": env_int("REWARD_EPOCHS", 3),
     "learning_rate": env_float("REWARD_LEARNING_RATE", 5e-5),
     "seed": env_int("REWARD_SEED", 0),
+    # Length-alike batches pad less but learned slower on HH-RLHF; see training.ml.config.
+    "group_by_length": env_bool("REWARD_GROUP_BY_LENGTH", False),
 }
 REWARD_EVAL_FRACTION = env_float("REWARD_EVAL_FRACTION", 0.2)
 # Data-parallel processes per training run (torchrun): the GPU count of a training

@@ -47,3 +47,10 @@ def test_database_url_parsing(tmp_path):
     assert database_from_url("sqlite:///var/x.db", base_dir=tmp_path)["NAME"] == str(tmp_path / "var/x.db")
     with pytest.raises(ImproperlyConfigured, match="mysql"):
         database_from_url("mysql://x/y", base_dir=tmp_path)
+
+
+def test_trainer_settings_come_from_the_environment(tmp_path):
+    code = "from django.conf import settings; t = settings.REWARD_TRAINING; print(t['batch_size'], t['group_by_length'])"
+    assert run_settings(code, RLHF_VAR_DIR=str(tmp_path)).stdout.split() == ["8", "False"]
+    chosen = run_settings(code, RLHF_VAR_DIR=str(tmp_path), REWARD_BATCH_SIZE="16", REWARD_GROUP_BY_LENGTH="true")
+    assert chosen.stdout.split() == ["16", "True"], chosen.stderr
