@@ -9,10 +9,14 @@ same tokens (our left-truncated ids, so TRL drops nothing), backbone, head
 initialisation, batch size, schedule and seed, each trainer in its own
 process so peak memory is not shared, and prints both, the ratio and a
 PASS/FAIL line against the target (ours >= ``--target`` x TRL's pairs/s with
-equal or better mean dev accuracy). ``--seeds`` repeats the comparison per
-seed: dev accuracy after a small training budget is noisy, so it is averaged
-over seeds; the speed ratio is the median of back-to-back (same seed) pairs
-of runs, which cancels slow drifts in the machine's load.
+equal or better mean dev accuracy). By default (``--same-order``) TRL also
+reads the pairs in exactly our batches and order, through its sequential
+sampler, so the two trainers see the same data at every step and differ only
+in how they compute it; ``--no-same-order`` leaves TRL its random sampler.
+``--seeds`` repeats the comparison per seed: dev accuracy after a small
+training budget is noisy, so it is averaged over seeds; the speed ratio is
+the median of back-to-back (same seed) pairs of runs, which cancels slow
+drifts in the machine's load.
 
     .venv/bin/python benchmarks/train_reward.py --max-pairs 256
     .venv/bin/python benchmarks/train_reward.py --device cpu --compare-trl --max-pairs 256 \\
@@ -153,13 +157,16 @@ def run_ours(train: list[PreferencePair], dev: list[PreferencePair], config: Tra
     }
 
 
-def run_trl(train: list[PreferencePair], dev: list[PreferencePair], config: TrainConfig) -> dict:
+def run_trl(
+    train: list[PreferencePair], dev: list[PreferencePair], config: TrainConfig, *, same_order: bool = False
+) -> dict:
     import pyarrow as pa
     import torch
     from datasets import Dataset
     from transformers import TrainingArguments
     from trl import RewardConfig, RewardTrainer
 
+    from training.ml.batching import batch_order
     from training.ml.data import encode_pairs
     from training.ml.evaluation import evaluate_reward_model
     from training.ml.model import load_reward_model, resolve_device
@@ -170,6 +177,24 @@ def run_trl(train: list[PreferencePair], dev: list[PreferencePair], config: Trai
     torch.manual_seed(config.seed)  # same head initialisation as ours
     model, tokenizer = load_reward_model(config.backbone_path, device)
     encoded = encode_pairs(tokenizer, train, config.max_length)
+    epochs = config.num_epochs
+    if same_order:
+        # Every epoch's batches exactly as training.ml draws them, laid end to
+        # end and read in order in one pass: both trainers then see the same
+        # pairs in the same batches at every step.
+        order = [
+            index
+            for epoch in range(config.num_epochs)
+            for batch in batch_order(
+                encoded,
+                config.batch_size,
+                seed=config.seed + epoch,
+                group_by_length=config.group_by_length,
+                batches_per_step=config.gradient_accumulation_steps,
+            )
+            for index in batch
+        ]
+        encoded, epochs = [encoded[index] for index in order], 1
     columns = {
         "chosen_ids": [pair.chosen_ids for pair in encoded],
         "rejected_ids": [pair.rejected_ids for pair in encoded],
@@ -179,6 +204,8 @@ def run_trl(train: list[PreferencePair], dev: list[PreferencePair], config: Trai
     # transformers 5 folded warmup_ratio into a fractional warmup_steps and
     # renamed gradient_checkpointing (which TRL turns on by default).
     known = {field.name for field in dataclasses.fields(TrainingArguments)}
+    if same_order and "train_sampling_strategy" not in known:
+        raise SystemExit("--same-order needs transformers >= 5 (TrainingArguments.train_sampling_strategy)")
     version_specific = {
         "warmup_ratio" if "warmup_ratio" in known else "warmup_steps": config.warmup_ratio,
         "activation_checkpointing" if "activation_checkpointing" in known else "gradient_checkpointing": (
@@ -190,7 +217,7 @@ def run_trl(train: list[PreferencePair], dev: list[PreferencePair], config: Trai
             output_dir=output_dir,
             per_device_train_batch_size=config.batch_size,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
-            num_train_epochs=config.num_epochs,
+            num_train_epochs=epochs,
             learning_rate=config.learning_rate,
             lr_scheduler_type="linear",
             weight_decay=config.weight_decay,
@@ -208,6 +235,7 @@ def run_trl(train: list[PreferencePair], dev: list[PreferencePair], config: Trai
             disable_tqdm=True,
             dataloader_num_workers=0,
             **version_specific,
+            **({"train_sampling_strategy": "sequential"} if same_order else {}),
         )
         # An explicit fingerprint skips datasets' dill hash of the Arrow table,
         # which breaks on some pyarrow releases (MonthDayNano pickling error).
@@ -222,10 +250,10 @@ def run_trl(train: list[PreferencePair], dev: list[PreferencePair], config: Trai
     memory = peak_memory(device)
     return {
         "engine": "trl.RewardTrainer",
-        "train_pairs": len(trainer.train_dataset),
+        "train_pairs": len(trainer.train_dataset) // config.num_epochs if same_order else len(trainer.train_dataset),
         "loop_s": loop,
         "wall_s": wall,
-        "pairs_per_second": len(trainer.train_dataset) * config.num_epochs / loop,
+        "pairs_per_second": len(trainer.train_dataset) * epochs / loop,
         "mean_train_loss": output.training_loss,
         "gradient_checkpointing": bool(getattr(trainer.model, "is_gradient_checkpointing", False)),
         "bf16": use_bf16,
@@ -270,6 +298,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--compare-trl", action="store_true", help="also train TRL's RewardTrainer")
     parser.add_argument(
+        "--same-order", action=argparse.BooleanOptionalAction, default=True,
+        help="TRL reads the pairs in training.ml's batches and order (default), instead of its own random sampler",
+    )
+    parser.add_argument(
         "--seeds", type=int, nargs="+", default=None,
         help="with --compare-trl: compare once per seed (default: --seed only)",
     )
@@ -294,6 +326,7 @@ def child_argv(args: argparse.Namespace, engine: str, seed: int, json_out: Path)
     if args.max_dev_pairs is not None:
         argv += ["--max-dev-pairs", str(args.max_dev_pairs)]
     argv.append("--group-by-length" if args.group_by_length else "--no-group-by-length")
+    argv.append("--same-order" if args.same_order else "--no-same-order")
     if args.gradient_checkpointing:
         argv.append("--gradient-checkpointing")
     return argv
@@ -422,7 +455,11 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {' '.join(f'{load:.2f}' for load in os.getloadavg())} on {os.cpu_count()} CPUs",
         flush=True,
     )
-    result = ENGINES[args.engine](train, dev, config)
+    if args.engine == "trl":
+        result = run_trl(train, dev, config, same_order=args.same_order)
+    else:
+        result = run_ours(train, dev, config)
+    result["same_order"] = args.same_order
 
     from transformers import AutoTokenizer
 
