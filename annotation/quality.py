@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 
-from annotation.agreement import verdicts
+from annotation.agreement import agreement_rate, verdicts
 from annotation.models import Label
 
 PRIOR_COMPARISONS = 10
@@ -65,19 +65,19 @@ def annotator_agreement_counts(
     }
 
 
-def pool_accuracy(agreement_rate: float | None) -> float | None:
+def pool_accuracy(pool_rate: float | None) -> float | None:
     """Mean annotator accuracy implied by the pool's agreement rate; None when at or below chance."""
-    if agreement_rate is None or agreement_rate <= 0.5:
+    if pool_rate is None or pool_rate <= 0.5:
         return None
-    return (1 + math.sqrt(2 * agreement_rate - 1)) / 2
+    return (1 + math.sqrt(2 * pool_rate - 1)) / 2
 
 
-def estimated_accuracy(count: AgreementCount, agreement_rate: float | None) -> float | None:
-    """q_a for one annotator (see the module docstring); None when the pool gives no signal."""
-    pool = pool_accuracy(agreement_rate)
+def estimated_accuracy(count: AgreementCount, pool_rate: float | None) -> float | None:
+    """q_a for one annotator, given the pool's agreement rate (see the module docstring); None without signal."""
+    pool = pool_accuracy(pool_rate)
     if pool is None:
         return None
-    rate = (count.agreements + PRIOR_COMPARISONS * agreement_rate) / (count.comparisons + PRIOR_COMPARISONS)
+    rate = (count.agreements + PRIOR_COMPARISONS * pool_rate) / (count.comparisons + PRIOR_COMPARISONS)
     accuracy = (rate - 1 + pool) / (2 * pool - 1)
     return min(max(accuracy, 0.5), MAX_ACCURACY)
 
@@ -121,13 +121,9 @@ def project_annotator_quality(*, project_id: int, excluded_annotator_ids: Iterab
     for item_id, annotator_id, ranking in labels:
         labels_by_item[item_id].append((annotator_id, ranking))
         label_counts[annotator_id] += 1
-    counts = annotator_agreement_counts(labels for labels in labels_by_item.values() if len(labels) > 1)
-    # Each comparison was counted once for each of its two annotators.
-    total = AgreementCount(
-        sum(count.agreements for count in counts.values()) // 2,
-        sum(count.comparisons for count in counts.values()) // 2,
-    )
-    agreement_rate = total.agreements / total.comparisons if total.comparisons else None
+    shared = [labels for labels in labels_by_item.values() if len(labels) > 1]
+    counts = annotator_agreement_counts(shared)
+    pool_rate, pool_comparisons = agreement_rate([ranking for _, ranking in labels] for labels in shared)
     usernames = dict(get_user_model().objects.filter(id__in=label_counts).values_list("id", "username"))
     rows = []
     for annotator_id, label_count in label_counts.items():
@@ -138,11 +134,11 @@ def project_annotator_quality(*, project_id: int, excluded_annotator_ids: Iterab
             "labels": label_count,
             "comparisons": count.comparisons,
             "agreement_rate": count.agreements / count.comparisons if count.comparisons else None,
-            "accuracy": estimated_accuracy(count, agreement_rate),
+            "accuracy": estimated_accuracy(count, pool_rate),
         })
     return {
-        "agreement_rate": agreement_rate,
-        "comparisons": total.comparisons,
-        "pool_accuracy": pool_accuracy(agreement_rate),
+        "agreement_rate": pool_rate,
+        "comparisons": pool_comparisons,
+        "pool_accuracy": pool_accuracy(pool_rate),
         "annotators": sorted(rows, key=lambda row: (-row["labels"], row["username"])),
     }

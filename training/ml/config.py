@@ -26,7 +26,8 @@ class TrainConfig:
     # Tokens per scored text (context + response). Longer texts lose their
     # oldest context tokens, never the final response (see data.encode_scored_text).
     max_length: int = 256
-    # Preference pairs per micro-batch; one forward pass scores 2 * batch_size texts.
+    # Preference pairs per micro-batch; its 2 * batch_size texts are scored together
+    # (one forward pass on CUDA; packed or in length groups on CPU).
     batch_size: int = 8
     # Micro-batches per optimizer step, so pairs per step = batch_size * this.
     gradient_accumulation_steps: int = 1
