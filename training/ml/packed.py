@@ -13,14 +13,22 @@ tokens alone: the other tokens' outputs there would reach no reward, and
 their gradients would be zeros. That is about a seventh of MiniLM-L6's
 linear-layer work, forward and backward. The result is the reward
 ``BertForSequenceClassification`` gives for each text, up to float rounding,
-with the same parameters, gradients and dropout modules (so
-``disable_dropout`` applies as usual): the steps mirror
-``transformers.models.bert.modeling_bert``, and ``tests/training/ml`` compares
-the two on a tiny BERT.
+with the same parameters, gradients and dropout (the model's own dropout
+modules, and the attention dropout its attention forward applies): the steps
+mirror ``transformers.models.bert.modeling_bert``, and ``tests/training/ml``
+compares the two on a tiny BERT and on the real MiniLM-L6 weights.
 
 Only what the mirror covers is packed (``supports_packing``): encoder-only
 BERT with absolute positions, one output, right padding. Anything else
 (another architecture, a decoder backbone) is scored by whole forward passes.
+
+The mirror reads ``modeling_bert``'s internals (submodule and attribute
+names), which transformers is free to rename between releases, and
+requirements.txt allows both 4.x and 5.x. So ``supports_packing`` checks,
+on the model instance itself, every part ``packed_rewards`` reads, and a
+model that lacks one is scored by whole passes rather than crashing
+mid-training; where the two majors differ but agree on the value (the
+attention scale, the attention dropout) it is derived so that both pack.
 """
 
 from __future__ import annotations
@@ -29,18 +37,130 @@ import torch
 import torch.nn.functional as F
 
 
+# What packed_rewards reads, as attribute paths from the model and from
+# each encoder layer. All are modules it calls, except the attention's
+# dropout, whose probability it reads.
+_MODEL_PARTS = (
+    "bert.embeddings.word_embeddings",
+    "bert.embeddings.token_type_embeddings",
+    "bert.embeddings.position_embeddings",
+    "bert.embeddings.LayerNorm",
+    "bert.embeddings.dropout",
+    "bert.pooler.dense",  # a BertModel built without its pooler has none: the reward reads it
+    "bert.pooler.activation",
+    "dropout",
+    "classifier",
+)
+_LAYER_PARTS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.self.dropout",
+    "attention.output.dense",
+    "attention.output.dropout",
+    "attention.output.LayerNorm",
+    "intermediate",
+    "output.dense",
+    "output.dropout",
+    "output.LayerNorm",
+)
+
+
 def supports_packing(model: torch.nn.Module, *, padding_side: str) -> bool:
+    """Whether ``packed_rewards`` gives ``model``'s rewards: False means score by whole passes.
+
+    Checks the configuration the mirror covers and, on the instance, every
+    submodule and attribute ``packed_rewards`` reads, so that a transformers
+    release which renames or restructures any of them turns packing off
+    instead of failing every training step with an AttributeError.
+    """
     config = getattr(model, "config", None)
-    return (
+    if not (
         type(model).__name__ == "BertForSequenceClassification"
+        and config is not None
         and padding_side == "right"
-        and config.num_labels == 1
-        and not config.is_decoder
-        and not config.add_cross_attention
+        and getattr(config, "num_labels", None) == 1
+        and not getattr(config, "is_decoder", False)
+        and not getattr(config, "add_cross_attention", False)
         and getattr(config, "position_embedding_type", "absolute") == "absolute"
-        and not config.chunk_size_feed_forward
-        and model.bert.pooler is not None
-    )
+        and not getattr(config, "chunk_size_feed_forward", 0)
+    ):
+        return False
+    if not all(isinstance(_part(model, path), torch.nn.Module) for path in _MODEL_PARTS):
+        return False
+    layers = _part(model, "bert.encoder.layer")
+    if not isinstance(layers, torch.nn.ModuleList) or len(layers) == 0:
+        return False
+    return all(_layer_supported(layer) for layer in layers)
+
+
+def _layer_supported(layer: torch.nn.Module) -> bool:
+    if not all(isinstance(_part(layer, path), torch.nn.Module) for path in _LAYER_PARTS):
+        return False
+    if getattr(layer, "crossattention", None) is not None:
+        return False
+    self_attention = layer.attention.self
+    heads = getattr(self_attention, "num_attention_heads", None)
+    head_size = getattr(self_attention, "attention_head_size", None)
+    if not (isinstance(heads, int) and isinstance(head_size, int) and heads > 0 and head_size > 0):
+        return False
+    # _heads splits Q, K and V rows into (heads, head_size); pruned or
+    # resized heads must still tile them exactly.
+    for projection in (self_attention.query, self_attention.key, self_attention.value):
+        if getattr(projection, "out_features", None) != heads * head_size:
+            return False
+    # transformers 4 can give one layer relative positions (per-module
+    # position_embedding_type), which the mirror does not compute.
+    if getattr(self_attention, "position_embedding_type", "absolute") != "absolute":
+        return False
+    try:
+        _attention_scale(self_attention)
+        _attention_dropout(self_attention)
+    except (AttributeError, TypeError):
+        return False
+    return True
+
+
+def _part(root: object, path: str) -> object | None:
+    for name in path.split("."):
+        root = getattr(root, name, None)
+        if root is None:
+            return None
+    return root
+
+
+def _attention_scale(self_attention: torch.nn.Module) -> float:
+    """The factor on query . key before the softmax.
+
+    transformers 5 keeps it as ``scaling``; 4.x has no such attribute and
+    computes the same 1/sqrt(attention_head_size) inline (eager divides by
+    the square root, SDPA applies its default, 1/sqrt of the head size), so
+    that value is the fallback, not a reason to stop packing.
+    """
+    scale = getattr(self_attention, "scaling", None)
+    if scale is None:
+        return self_attention.attention_head_size**-0.5
+    if not isinstance(scale, (int, float)):
+        raise TypeError(f"unexpected attention scaling {scale!r}")
+    return float(scale)
+
+
+def _attention_dropout(self_attention: torch.nn.Module) -> float:
+    """The attention-probability dropout the module's own forward applies in training.
+
+    transformers 5 and 4.x's eager attention read their ``dropout`` module's
+    ``p``; 4.x's default ``BertSdpaSelfAttention`` reads a float
+    ``dropout_prob`` copied from the config when it was built, which setting
+    the module's ``p`` (``TrainConfig.disable_dropout``) does not change.
+    The mirror applies whichever the model would, so it stays the model's
+    forward, dropout included.
+    """
+    probability = getattr(self_attention, "dropout_prob", None)
+    if probability is None:
+        probability = self_attention.dropout.p
+    if not isinstance(probability, (int, float)):
+        raise TypeError(f"unexpected attention dropout {probability!r}")
+    return float(probability)
 
 
 class PackedLayout:
@@ -158,8 +278,8 @@ def _attend(
         _heads(self_attention, key, slots),
         _heads(self_attention, value, slots),
         attn_mask=keys,
-        dropout_p=self_attention.dropout.p if self_attention.training else 0.0,
-        scale=self_attention.scaling,
+        dropout_p=_attention_dropout(self_attention) if self_attention.training else 0.0,
+        scale=_attention_scale(self_attention),
     )  # (rows, heads, q, d)
     rows, _, queries, _ = attended.shape
     return attended.transpose(1, 2).reshape(rows, queries, -1)

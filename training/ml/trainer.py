@@ -91,6 +91,9 @@ def prepare_model(
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
+            # transformers 4's SDPA attention reads this float, not its Dropout module.
+            if isinstance(getattr(module, "dropout_prob", None), float):
+                module.dropout_prob = 0.0
     if config.gradient_checkpointing and device.type == "cuda":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model, tokenizer
