@@ -228,8 +228,9 @@ def label_submit(
     groups of positions, best first) is checked against the project's settings by
     ``annotation.submission.build_submission``. Idempotent: a retry with the same
     ``client_id`` returns the first label with ``created=False``. Holds the
-    assignment row lock, then the item row lock. After commit, asks training
-    whether enough new labels arrived to retrain.
+    assignment row lock, then the item row lock. Touches nothing but the
+    database: training notices new labels on its own schedule
+    (``training.reconciler``), so a broker outage never fails a submit.
     """
     if seconds_spent < 0:
         raise DomainError("seconds_spent cannot be negative.", fields={"seconds_spent": [">= 0"]})
@@ -278,7 +279,6 @@ def label_submit(
             assignment.finished_at = now
             assignment.save(update_fields=["status", "finished_at"])
             ComparisonItem.objects.filter(id=assignment.item_id).update(label_count=F("label_count") + 1)
-            transaction.on_commit(lambda: _after_label(project.id))
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: return its label.
         previous = Label.objects.filter(annotator=annotator, client_id=client_id).first()
@@ -313,13 +313,6 @@ def label_undo(*, label_id: int, annotator) -> Assignment:
     return assignment
 
 
-def _after_label(project_id: int) -> None:
-    # Imported here: training depends on annotation models, not the other way round.
-    from training.services import training_run_request_if_due
-
-    training_run_request_if_due(project_id=project_id)
-
-
 def assignment_skip(*, assignment_id: int, annotator, reason: str = "") -> Assignment:
     """Give the item back to the pool for others; this annotator will not see it again."""
     with transaction.atomic():
@@ -346,3 +339,4 @@ def assignment_heartbeat(*, assignment_id: int, annotator) -> Assignment:
         assignment.expires_at = now + lease_duration()
         assignment.save(update_fields=["expires_at"])
     return assignment
+

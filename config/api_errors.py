@@ -3,11 +3,19 @@
 Every error body is ``{"detail": <sentence>, "code": <slug>, "fields": {name: [messages]}}``
 (plus ``"errors"`` for imports, which list one entry per bad line).
 """
+import logging
+
+from django.db import InterfaceError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from config.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER = 5
 
 
 def _flatten(detail) -> list[str]:
@@ -19,6 +27,16 @@ def _flatten(detail) -> list[str]:
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database restarting or failing over is an outage, not a bug: say so, and
+        # when to retry (every write is atomic, and submits are idempotent on client_id).
+        logger.warning("Database unavailable during %s: %s", context.get("request") and context["request"].path, exc)
+        body = {
+            "detail": "The database is unavailable right now. Try again in a few seconds.",
+            "code": "database_unavailable",
+            "fields": {},
+        }
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
     if isinstance(exc, DomainError):
         body = {"detail": exc.message, "code": exc.code, "fields": exc.fields, **exc.extra}
         return Response(body, status=exc.status_code)

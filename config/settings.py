@@ -128,14 +128,19 @@ SPECTACULAR_SETTINGS = {
 # Embedded default: kombu's filesystem transport, a folder of message files that
 # web, worker and beat share. Set CELERY_BROKER_URL=redis://... for Redis.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# A send that finds the broker down fails at once instead of retrying for seconds
+# inside a web request: the reconciler sends again (see training.dispatch).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = 2
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "messages"),
-        "data_folder_out": str(_broker_dir / "messages"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        data_folder_in=str(_broker_dir / "messages"),
+        data_folder_out=str(_broker_dir / "messages"),
+        control_folder=str(_broker_dir / "control"),
+        store_processed=False,
+    )
     for _folder in ("messages", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
@@ -160,9 +165,17 @@ try:
     RETRAIN_NIGHTLY_AT = datetime.time.fromisoformat(env_str("RETRAIN_NIGHTLY_AT", "02:00"))
 except ValueError:
     raise ImproperlyConfigured("RETRAIN_NIGHTLY_AT must look like HH:MM, e.g. 02:30.") from None
+# One beat entry does all of training's bookkeeping (training.reconciler): label and
+# nightly triggers, re-sending lost messages, failing silent runs, retrying rescoring.
+TRAINING_RECONCILE_SECONDS = env_float("TRAINING_RECONCILE_SECONDS", 60.0)
 CELERY_BEAT_SCHEDULE = {
-    "nightly-reward-model-retrain": {"task": "training.tasks.retrain_due_projects", "schedule": 60.0},
-    "fail-stale-training-runs": {"task": "training.tasks.fail_stale_training_runs", "schedule": 60.0},
+    "reconcile-training": {
+        "task": "training.tasks.reconcile_training",
+        "schedule": TRAINING_RECONCILE_SECONDS,
+        # A tick that waited behind a long training run on a one-process worker is
+        # stale by then: drop it, the next one is on its way.
+        "options": {"expires": TRAINING_RECONCILE_SECONDS},
+    },
 }
 
 
@@ -196,6 +209,17 @@ RETRAIN_EVERY_N_LABELS = env_int("RETRAIN_EVERY_N_LABELS", 20)
 # silent for TRAINING_STALE_AFTER_SECONDS had its worker killed and is failed.
 TRAINING_HEARTBEAT_SECONDS = env_float("TRAINING_HEARTBEAT_SECONDS", 10.0)
 TRAINING_STALE_AFTER_SECONDS = env_int("TRAINING_STALE_AFTER_SECONDS", 120)
+# A queued run whose message was sent but not picked up for this long is sent
+# again (a broker restarted without persistence loses its queue); duplicates are
+# harmless, a run starts once.
+TRAINING_REDISPATCH_AFTER_SECONDS = env_int("TRAINING_REDISPATCH_AFTER_SECONDS", 600)
+# After an automatic run fails, the label trigger waits this long, doubling with
+# each consecutive failure (at most 6 hours), before it tries again.
+TRAINING_RETRY_BACKOFF_SECONDS = env_int("TRAINING_RETRY_BACKOFF_SECONDS", 120)
+# Rescoring stores scores in chunks of this many responses, each a heartbeat; a
+# failed or silent rescoring is sent again up to SCORING_MAX_ATTEMPTS times.
+SCORING_CHUNK_SIZE = env_int("SCORING_CHUNK_SIZE", 512)
+SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 5)
 REWARD_TRAINING = {
     "max_length": env_int("REWARD_MAX_LENGTH", 256),
     "batch_size": env_int("REWARD_BATCH_SIZE", 8),
@@ -209,9 +233,13 @@ REWARD_EVAL_FRACTION = env_float("REWARD_EVAL_FRACTION", 0.2)
 # Data-parallel processes per training run (torchrun): the GPU count of a training
 # worker. 1 trains inside the Celery worker process.
 TRAINING_PROCESSES = env_int("TRAINING_PROCESSES", 1)
-# A challenger replaces the champion unless its held-out accuracy is lower by
-# more than this (on the same held-out pairs).
+# A challenger replaces the champion when the 95 % interval of its accuracy
+# difference on the same held-out pairs lies above -PROMOTION_TOLERANCE (0: it must
+# be shown better; see training.promotion).
 PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0)
+# Below this many held-out pairs the gate does not trust a comparison and says
+# "not enough evaluation data" (each project's policy says what happens then).
+PROMOTION_MIN_EVALUATION_PAIRS = env_int("PROMOTION_MIN_EVALUATION_PAIRS", 50)
 
 # --- Annotation ---------------------------------------------------------------
 # Leases are renewed by a heartbeat every minute while the item is on screen, so an

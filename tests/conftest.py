@@ -67,3 +67,13 @@ def api_client_for():
         return client
 
     return make
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch):
+    """The messages training sends to the broker, recorded instead of sent: [(task name, id)]."""
+    from training import dispatch
+
+    sent = []
+    monkeypatch.setattr(dispatch, "_send", lambda task_name, argument: sent.append((task_name, argument)) or "")
+    return sent

@@ -1,28 +1,37 @@
-"""A background thread that keeps a running training run's heartbeat fresh.
+"""A background thread that keeps a long job's heartbeat fresh.
 
 Progress callbacks only fire between optimizer steps; loading a backbone or
-evaluating the champion can take minutes without one. The thread writes
-``heartbeat_at`` every TRAINING_HEARTBEAT_SECONDS, so a run whose worker was
-killed goes silent and ``training_runs_fail_stale`` can tell it from a slow one.
+evaluating the champion can take minutes without one. The thread calls ``beat``
+every TRAINING_HEARTBEAT_SECONDS, so a job whose worker was killed goes silent
+and the reconciler can tell it from a slow one. ``beat`` is passed in (a service
+writing the run's or the version's heartbeat), so this module depends on nothing.
 """
+import logging
 import threading
+from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
-from training.services import training_run_heartbeat
+logger = logging.getLogger(__name__)
 
 
-class RunHeartbeat:
-    def __init__(self, run_id: int):
-        self.run_id = run_id
+class Heartbeat:
+    def __init__(self, beat: Callable[[], None], *, name: str):
+        self._beat_once = beat
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{name}", daemon=True)
 
     def _beat(self) -> None:
         try:
             while not self._stop.wait(settings.TRAINING_HEARTBEAT_SECONDS):
-                training_run_heartbeat(run_id=self.run_id)
+                try:
+                    self._beat_once()
+                except DatabaseError as exc:
+                    # A database blip must not silence the job for good: drop the
+                    # broken connection and beat again next time.
+                    logger.warning("Heartbeat failed, retrying: %s", exc)
+                    connection.close()
         finally:
             connection.close()  # this thread's own database connection
 

@@ -33,9 +33,28 @@ class TrainingPolicy(models.Model):
         null=True, blank=True, help_text="Overrides RETRAIN_EVERY_N_LABELS; 0 turns the label trigger off."
     )
     nightly_at = models.TimeField(null=True, blank=True, help_text="Nightly full retrain (TIME_ZONE); empty = off.")
-    last_nightly_on = models.DateField(null=True, blank=True)
+    nightly_anchor_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The nightly run is due at the first nightly_at after this moment: the last nightly "
+        "request or the last change of nightly_at. Empty: after the project's first label.",
+    )
     promotion_tolerance = models.FloatField(
         null=True, blank=True, help_text="Overrides PROMOTION_TOLERANCE (held-out accuracy points)."
+    )
+    min_evaluation_pairs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides PROMOTION_MIN_EVALUATION_PAIRS."
+    )
+
+    class WhenEvaluationInsufficient(models.TextChoices):
+        KEEP = "keep", "keep the champion (the challenger is recorded, not promoted)"
+        PROMOTE_IF_NOT_WORSE = "promote_if_not_worse", "promote unless its accuracy is lower (the point estimate)"
+
+    when_evaluation_insufficient = models.CharField(
+        max_length=24,
+        choices=WhenEvaluationInsufficient.choices,
+        default=WhenEvaluationInsufficient.KEEP,
+        help_text="What the gate does with fewer evaluation pairs than the minimum.",
     )
     excluded_annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="Their labels are left out of training."
@@ -49,6 +68,10 @@ class TrainingPolicy(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(replay_ratio__gte=0) & Q(replay_ratio__lte=100), name="training_policy_replay_ratio_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(when_evaluation_insufficient__in=["keep", "promote_if_not_worse"]),
+                name="training_policy_when_evaluation_insufficient_valid",
             ),
         ]
 
@@ -71,14 +94,23 @@ class TrainingRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_runs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
-    label_count = models.PositiveIntegerField(
-        default=0, help_text="Labels in the project when the run was requested; the next N-labels trigger counts from here."
+    label_count = models.PositiveIntegerField(default=0, help_text="Labels in the project when the run was requested.")
+    label_watermark = models.BigIntegerField(
+        default=0,
+        help_text="Every label of the project up to this id existed when the snapshot was frozen; the "
+        "N-labels trigger counts labels after the last succeeded run's watermark.",
     )
     mode = models.CharField(max_length=16, choices=TrainingPolicy.Mode.choices, default=TrainingPolicy.Mode.FULL)
     max_label_id = models.BigIntegerField(
         default=0, help_text="Newest label in the snapshot; incremental runs train on labels after their parent's."
     )
     worker = models.CharField(max_length=255, blank=True, help_text="hostname:pid of the worker running it.")
+    # The row is the source of truth, the broker message only a wake-up call: a
+    # queued run whose message was never sent (broker down) or may be lost is
+    # sent again by the reconciler (see training.reconciler).
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When a message last reached the broker.")
+    dispatch_attempts = models.PositiveIntegerField(default=0)
+    dispatch_error = models.TextField(blank=True, help_text="Why the last send failed; empty once one succeeds.")
     config = models.JSONField(default=dict, blank=True)
     snapshot_path = models.CharField(max_length=500, blank=True)
     snapshot_sha256 = models.CharField(max_length=64, blank=True)
@@ -126,8 +158,17 @@ class ModelVersion(models.Model):
     seed = models.IntegerField()
     code_version = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    gate = models.JSONField(
+        default=dict, blank=True, help_text="The promotion gate's decision (training.promotion.GateDecision)."
+    )
     promoted_at = models.DateTimeField(null=True, blank=True)
-    scored_at = models.DateTimeField(null=True, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True, help_text="When every response had this version's score.")
+    # Rescoring is resumable and watched like a training run: the reconciler sends it
+    # again when its worker went silent, up to SCORING_MAX_ATTEMPTS times.
+    scoring_dispatched_at = models.DateTimeField(null=True, blank=True)
+    scoring_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    scoring_attempts = models.PositiveIntegerField(default=0)
+    scoring_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-version"]

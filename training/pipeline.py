@@ -4,35 +4,45 @@ Imports torch (through ``training.ml``); only the Celery tasks import this modul
 inside the task body, so the web process never loads torch.
 """
 import functools
+import hashlib
 import logging
 import math
 import os
 import random
 import socket
-import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Max
 
 from annotation.agreement import project_agreement
-from training import model_store, services
+from annotation.models import Label, Response
+from training import model_store, selectors, services
+from training.heartbeat import Heartbeat
 from training.ml.config import TrainConfig
 from training.ml.data import PreferencePair
-from training.ml.evaluation import evaluate_reward_model
+from training.ml.evaluation import pair_outcomes, preference_metrics_of, reward_differences
 from training.ml.model import load_reward_model
 from training.ml.scoring import score_responses
 from training.ml.split import split_by_prompt
 from training.ml.trainer import TrainProgress, train_reward_model
-from training.heartbeat import RunHeartbeat
 from training.models import ModelVersion, TrainingPolicy, TrainingRun
 from training.pairs import PairSpec, project_pair_records
+from training.promotion import GateDecision, promotion_decision
 from training.snapshots import snapshot_read, snapshot_write
 
 logger = logging.getLogger(__name__)
 
 MIN_PROMPTS = 2  # the held-out split needs at least one prompt on each side
 PROGRESS_EVERY_SECONDS = 2.0
+# The held-out prompts are chosen by hashing each prompt with this fixed salt, not
+# the training seed: a prompt stays on its side for the project's whole life, so
+# the champion never trained on a pair it is later judged on, and a challenger
+# and the champion are always compared on the same growing set.
+EVALUATION_SET_SALT = 0
 
 
 class NotEnoughData(Exception):
@@ -41,14 +51,15 @@ class NotEnoughData(Exception):
 
 @functools.cache
 def code_version() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=5, check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
+    """RLHF_CODE_VERSION if the deployment sets it (a release tag or commit), else a hash of
+    the training code itself: a checkpoint is traceable without a .git folder at run time."""
+    if os.environ.get("RLHF_CODE_VERSION"):
+        return os.environ["RLHF_CODE_VERSION"][:64]
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for source in sorted([*package.glob("*.py"), *package.glob("ml/*.py")]):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes())
+    return "src-" + digest.hexdigest()[:12]
 
 
 def train_config_for(run: TrainingRun) -> TrainConfig:
@@ -95,11 +106,14 @@ def execute_training_run(run_id: int, *, on_progress=None) -> ModelVersion | Non
         logger.info("Training run %s is not queued any more; nothing to do.", run_id)
         return None
     try:
-        with RunHeartbeat(run.id):
-            return _train_and_record(run, on_progress=on_progress)
+        with Heartbeat(lambda: services.training_run_heartbeat(run_id=run.id), name=f"run-{run.id}"):
+            version = _train_and_record(run, on_progress=on_progress)
     except Exception as exc:  # noqa: BLE001 - recorded on the run, then re-raised for Celery
         services.training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
         raise
+    # Labels that arrived while this run trained start the next one now, not at the next tick.
+    services.training_run_request_if_due(project=run.project)
+    return version
 
 
 def _train(pairs: list[PreferencePair], config: TrainConfig, *, init_path, progress):
@@ -129,14 +143,47 @@ def incremental_training_pairs(
     return new + random.Random(seed).sample(old, replay_count)
 
 
+@dataclass(frozen=True)
+class FrozenData:
+    """A run's pairs, read back from its snapshot file and split by prompt."""
+
+    sha256: str
+    train: list[PreferencePair]
+    evaluation: list[PreferencePair]
+    label_of: dict[int, int]  # id(pair) -> the newest label behind it
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict
+    champion_metrics: dict
+    gate: GateDecision
+
+
 def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
     config = train_config_for(run)
-    policy = services.training_policy_for(run.project)
+    policy = selectors.training_policy_for(run.project)
     spec = PairSpec(
         aggregation=policy.aggregation,
         train_on_ties=policy.train_on_ties,
         excluded_annotator_ids=frozenset(policy.excluded_annotators.values_list("id", flat=True)) if policy.pk else frozenset(),
     )
+    data = freeze_snapshot(run, spec, config)
+    champion = selectors.champion_for(run.project)
+    train_pairs, init_path = _training_set(run, data, champion, policy, config)
+    result = _train(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
+    evaluation = evaluate_against_champion(run, result, data, champion, policy, config, spec)
+    evaluation.metrics.update(
+        train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2), mode=run.mode
+    )
+    return publish(run, result, data, champion, evaluation, config)
+
+
+def freeze_snapshot(run: TrainingRun, spec: PairSpec, config: TrainConfig) -> FrozenData:
+    """Write the project's pairs to an immutable, hashed file, record it on the run, read it back, split it."""
+    # Read before the pairs, so the watermark never claims a label the snapshot may
+    # have missed: at worst a label is counted toward the next run as well.
+    watermark = Label.objects.filter(item__project=run.project).aggregate(top=Max("id"))["top"] or 0
     records = project_pair_records(run.project, spec)
     snapshot = snapshot_write(records)
     services.training_run_record_snapshot(
@@ -145,6 +192,7 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
         sha256=snapshot.sha256,
         pairs=snapshot.pairs,
         max_label_id=max((record["label_id"] for record in records), default=0),
+        label_watermark=watermark,
         config=config.to_dict(),
     )
     frozen = snapshot_read(snapshot.path, snapshot.sha256)
@@ -155,46 +203,65 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
             f"Training needs preference pairs from at least {MIN_PROMPTS} prompts; the labels give {len(pairs)} "
             f"pairs from {prompt_count} (ties and 'both bad' are not preferences)."
         )
-    train_pairs, eval_pairs = split_by_prompt(pairs, settings.REWARD_EVAL_FRACTION, config.seed)
+    train, evaluation = split_by_prompt(pairs, settings.REWARD_EVAL_FRACTION, EVALUATION_SET_SALT)
+    # Keyed by identity, not value: two labels can yield equal pairs. split_by_prompt
+    # returns the very objects it was given.
+    label_of = {id(pair): record["label_id"] for pair, record in zip(pairs, frozen, strict=True)}
+    return FrozenData(sha256=snapshot.sha256, train=train, evaluation=evaluation, label_of=label_of)
 
-    champion = ModelVersion.objects.filter(project=run.project, status=ModelVersion.Status.CHAMPION).first()
-    init_path = None
-    if run.mode == TrainingPolicy.Mode.INCREMENTAL and champion is not None:
-        # Keyed by identity, not value: two labels can yield equal pairs. split_by_prompt
-        # returns the very objects it was given.
-        label_of = {id(pair): record["label_id"] for pair, record in zip(pairs, frozen, strict=True)}
-        train_pairs = incremental_training_pairs(
-            train_pairs,
-            [label_of[id(pair)] for pair in train_pairs],
-            after_label_id=champion.training_run.max_label_id,
-            replay_ratio=policy.replay_ratio,
-            seed=config.seed,
-        )
-        init_path = model_store.local_path(champion.checkpoint_path)
-        if not train_pairs:
-            raise NotEnoughData("No new labels since the champion was trained; nothing to learn incrementally.")
 
-    result = _train(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
-    metrics = evaluate_reward_model(result.model, result.tokenizer, eval_pairs, config)
-    metrics.update(train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2), mode=run.mode)
+def _training_set(run, data: FrozenData, champion, policy, config) -> tuple[list[PreferencePair], str | None]:
+    """The pairs to train on and the weights to start from (the champion's, in incremental mode)."""
+    if run.mode != TrainingPolicy.Mode.INCREMENTAL or champion is None:
+        return data.train, None
+    train_pairs = incremental_training_pairs(
+        data.train,
+        [data.label_of[id(pair)] for pair in data.train],
+        after_label_id=champion.training_run.max_label_id,
+        replay_ratio=policy.replay_ratio,
+        seed=config.seed,
+    )
+    if not train_pairs:
+        raise NotEnoughData("No new labels since the champion was trained; nothing to learn incrementally.")
+    return train_pairs, model_store.local_path(champion.checkpoint_path)
+
+
+def evaluate_against_champion(run, result, data: FrozenData, champion, policy, config, spec) -> Evaluation:
+    """Held-out metrics of the new model and of the champion on the same pairs, and the gate's decision."""
+    differences = reward_differences(result.model, result.tokenizer, data.evaluation, config)
+    metrics = preference_metrics_of(differences, data.evaluation)
     # The annotators' own agreement on the held-out prompts: the ceiling for accuracy.
     metrics.update(
         project_agreement(
             project_id=run.project_id,
-            prompt_ids={int(pair.prompt_id) for pair in eval_pairs},
+            prompt_ids={int(pair.prompt_id) for pair in data.evaluation},
             excluded_annotator_ids=spec.excluded_annotator_ids,
         )
     )
-
-    champion_metrics = {}
+    champion_metrics, champion_outcomes = {}, None
     if champion is not None:
         champion_model, champion_tokenizer = load_reward_model(model_store.local_path(champion.checkpoint_path), config.device)
-        champion_metrics = evaluate_reward_model(champion_model, champion_tokenizer, eval_pairs, config)
+        champion_differences = reward_differences(champion_model, champion_tokenizer, data.evaluation, config)
         del champion_model
-    tolerance = policy.promotion_tolerance if policy.promotion_tolerance is not None else settings.PROMOTION_TOLERANCE
-    promote = services.passes_promotion_gate(challenger=metrics, champion=champion_metrics, tolerance=tolerance)
+        champion_metrics = preference_metrics_of(champion_differences, data.evaluation)
+        champion_outcomes = pair_outcomes(champion_differences, data.evaluation)
+    gate = promotion_decision(
+        challenger=pair_outcomes(differences, data.evaluation),
+        champion=champion_outcomes,
+        tolerance=policy.promotion_tolerance if policy.promotion_tolerance is not None else settings.PROMOTION_TOLERANCE,
+        min_pairs=(
+            policy.min_evaluation_pairs
+            if policy.min_evaluation_pairs is not None
+            else settings.PROMOTION_MIN_EVALUATION_PAIRS
+        ),
+        when_insufficient=policy.when_evaluation_insufficient,
+    )
+    return Evaluation(metrics=metrics, champion_metrics=champion_metrics, gate=gate)
 
-    version = services.model_version_next_number(project=run.project)
+
+def publish(run, result, data: FrozenData, champion, evaluation: Evaluation, config) -> ModelVersion:
+    """Save the checkpoint whole (atomically) and record the version; promote it if the gate said so."""
+    version = selectors.model_version_next_number(project=run.project)
     checkpoint = model_store.save(
         result.model,
         result.tokenizer,
@@ -205,10 +272,11 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
             "version": version,
             "training_run": run.id,
             "config": config.to_dict(),
-            "data_sha256": snapshot.sha256,
+            "data_sha256": data.sha256,
             "seed": config.seed,
             "code_version": code_version(),
-            "metrics": metrics,
+            "metrics": evaluation.metrics,
+            "gate": evaluation.gate.as_dict(),
             "parent_version": champion.version if champion else None,
         },
     )
@@ -216,9 +284,10 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
         run_id=run.id,
         version=version,
         checkpoint_path=checkpoint,
-        metrics=metrics,
-        champion_metrics=champion_metrics,
-        promote=promote,
+        metrics=evaluation.metrics,
+        champion_metrics=evaluation.champion_metrics,
+        promote=evaluation.gate.promote,
+        gate=evaluation.gate.as_dict(),
         config=config.to_dict(),
         seed=config.seed,
         code_version=code_version(),
@@ -226,25 +295,50 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
 
 
 def rescore_project_responses(version_id: int) -> int:
-    """Score every response of the version's project with that version. Returns the count."""
-    version = ModelVersion.objects.select_related("project").filter(id=version_id).first()
+    """Score every response of the version's project that has no score from it yet.
+
+    Resumable: scores are stored chunk by chunk (SCORING_CHUNK_SIZE), so a worker
+    killed halfway leaves the finished chunks, and the retry the reconciler sends
+    scores only the rest. Returns how many responses this call scored. A failure
+    is recorded on the version (shown on the Results page) and re-raised.
+    """
+    version = ModelVersion.objects.filter(id=version_id).first()
     if version is None:
         return 0
-    from annotation.models import Response
+    services.model_version_scoring_heartbeat(version_id=version.id)
+    try:
+        with Heartbeat(lambda: services.model_version_scoring_heartbeat(version_id=version.id), name=f"scoring-v{version.id}"):
+            scored = _score_missing(version)
+    except Exception as exc:  # noqa: BLE001 - recorded on the version, then re-raised for Celery
+        services.model_version_scoring_fail(version_id=version.id, error=f"{type(exc).__name__}: {exc}")
+        raise
+    services.model_version_scoring_finish(version_id=version.id)
+    return scored
 
-    responses = list(
-        Response.objects.filter(prompt__project=version.project).select_related("prompt").only("id", "text", "prompt__conversation")
+
+def _score_missing(version: ModelVersion) -> int:
+    missing = (
+        Response.objects.filter(prompt__project_id=version.project_id)
+        .exclude(scores__model_version=version)
+        .select_related("prompt")
+        .only("id", "text", "prompt__conversation")
+        .order_by("id")
     )
+    responses = list(missing)
     if not responses:
         return 0
-    config = TrainConfig(**{**version.config, "backbone_path": version.config.get("backbone_path", "")})
+    config = TrainConfig.from_saved(version.config)
     model, tokenizer = load_reward_model(model_store.local_path(version.checkpoint_path), config.device)
-    scores = score_responses(
-        model,
-        tokenizer,
-        [(response.prompt.conversation, response.text) for response in responses],
-        max_length=config.max_length,
-    )
-    return services.response_scores_store(
-        version_id=version.id, scores={response.id: float(score) for response, score in zip(responses, scores, strict=True)}
-    )
+    chunk_size = max(1, settings.SCORING_CHUNK_SIZE)
+    for start in range(0, len(responses), chunk_size):
+        chunk = responses[start : start + chunk_size]
+        scores = score_responses(
+            model,
+            tokenizer,
+            [(response.prompt.conversation, response.text) for response in chunk],
+            max_length=config.max_length,
+        )
+        services.response_scores_store(
+            version_id=version.id, scores={response.id: float(score) for response, score in zip(chunk, scores, strict=True)}
+        )
+    return len(responses)

@@ -1,20 +1,44 @@
+from django.conf import settings
 from rest_framework import serializers
 
+from training import selectors
 from training.models import ModelVersion, TrainingPolicy, TrainingRun
 
 
 class TrainingPolicySerializer(serializers.ModelSerializer):
     excluded_annotator_ids = serializers.SerializerMethodField()
+    time_zone = serializers.SerializerMethodField(help_text="The time zone of nightly_at (the server's TIME_ZONE).")
+    next_nightly_at = serializers.SerializerMethodField(
+        help_text="When the next nightly full retrain is due (with its UTC offset); null when off or before any label."
+    )
+    defaults = serializers.SerializerMethodField(
+        help_text="The server-wide values used where a field here is null."
+    )
 
     class Meta:
         model = TrainingPolicy
         fields = [
             "mode", "aggregation", "train_on_ties", "replay_ratio", "retrain_every_n_labels", "nightly_at",
-            "last_nightly_on", "promotion_tolerance", "excluded_annotator_ids",
+            "time_zone", "next_nightly_at", "promotion_tolerance", "min_evaluation_pairs",
+            "when_evaluation_insufficient", "excluded_annotator_ids", "defaults",
         ]
 
     def get_excluded_annotator_ids(self, policy) -> list[int]:
         return sorted(policy.excluded_annotators.values_list("id", flat=True)) if policy.pk else []
+
+    def get_time_zone(self, policy) -> str:
+        return settings.TIME_ZONE
+
+    def get_next_nightly_at(self, policy) -> str | None:
+        due = selectors.next_nightly_at(policy)
+        return due.isoformat() if due else None
+
+    def get_defaults(self, policy) -> dict:
+        return {
+            "retrain_every_n_labels": settings.RETRAIN_EVERY_N_LABELS,
+            "promotion_tolerance": settings.PROMOTION_TOLERANCE,
+            "min_evaluation_pairs": settings.PROMOTION_MIN_EVALUATION_PAIRS,
+        }
 
 
 class TrainingPolicyUpdateSerializer(serializers.Serializer):
@@ -25,6 +49,10 @@ class TrainingPolicyUpdateSerializer(serializers.Serializer):
     retrain_every_n_labels = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     nightly_at = serializers.TimeField(required=False, allow_null=True)
     promotion_tolerance = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    min_evaluation_pairs = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
+    when_evaluation_insufficient = serializers.ChoiceField(
+        choices=TrainingPolicy.WhenEvaluationInsufficient.choices, required=False
+    )
     excluded_annotator_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
 
 
@@ -34,9 +62,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "version", "status", "is_champion", "metrics", "champion_metrics", "config",
+            "id", "version", "status", "is_champion", "metrics", "champion_metrics", "gate", "config",
             "data_sha256", "seed", "code_version", "parent", "training_run", "created_at",
-            "promoted_at", "scored_at",
+            "promoted_at", "scored_at", "scoring_attempts", "scoring_error",
         ]
 
     def get_is_champion(self, version) -> bool:
@@ -48,7 +76,7 @@ class ChampionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelVersion
-        fields = ["id", "version", "metrics", "promoted_at", "scored"]
+        fields = ["id", "version", "metrics", "gate", "promoted_at", "scored", "scoring_attempts", "scoring_error"]
 
     def get_scored(self, version) -> bool:
         return version.scored_at is not None
@@ -56,17 +84,30 @@ class ChampionSerializer(serializers.ModelSerializer):
 
 class TrainingRunSerializer(serializers.ModelSerializer):
     model_version = serializers.SerializerMethodField()
+    waiting = serializers.SerializerMethodField(
+        help_text="For a queued run, what it is waiting for (the broker, or a free worker); null otherwise."
+    )
 
     class Meta:
         model = TrainingRun
         fields = [
             "id", "status", "trigger", "mode", "label_count", "pairs", "snapshot_sha256", "progress", "worker",
-            "error", "created_at", "started_at", "finished_at", "model_version",
+            "error", "created_at", "started_at", "finished_at", "model_version", "dispatched_at",
+            "dispatch_attempts", "dispatch_error", "waiting",
         ]
 
     def get_model_version(self, run) -> int | None:
         version = getattr(run, "model_version", None)
         return version.id if version else None
+
+    def get_waiting(self, run) -> str | None:
+        if run.status != TrainingRun.Status.QUEUED:
+            return None
+        if run.dispatch_error:
+            return f"Waiting for the broker: {run.dispatch_error}"
+        if run.dispatched_at is None:
+            return "Being sent to the workers."
+        return "Sent to the workers; waiting for a free training worker."
 
 
 class TrainingRunRequestResultSerializer(serializers.Serializer):

@@ -1,42 +1,34 @@
-"""Writes for the training side: requesting runs, advancing their status, recording versions.
+"""Writes for the training side: requesting and sending runs, advancing their status,
+recording versions and scores.
 
-Every trigger (label count, nightly schedule, the UI button, the CLI) goes through
-``training_run_request``, which coalesces: while a project has a queued or running
-run, a new request returns that run instead of starting another. The partial
-unique index ``training_run_one_active_per_project`` backs this up in the database.
+Every trigger (label count and nightly schedule through ``training.reconciler``, the
+UI button, the CLI) goes through ``training_run_request``, which coalesces: while a
+project has a queued or running run, a new request returns that run instead of
+starting another. The partial unique index ``training_run_one_active_per_project``
+backs this up in the database. Messages to the workers are sent after commit and
+may fail (broker down): the row records it and the reconciler sends again.
 """
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F
 from django.utils import timezone
 
 from annotation.models import Label, Project, Response
 from config.errors import ConflictError, DomainError, NotFoundError
+from training import dispatch
 from training.models import ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
+from training.selectors import (
+    automatic_retry_at,
+    label_trigger_threshold,
+    labels_since_last_success,
+    next_nightly_at,
+    stale_run_after,
+    training_policy_for,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def stale_run_after() -> timedelta:
-    """A running run whose worker has not sent a heartbeat for this long is presumed dead
-    (killed worker, lost machine) and is marked failed so the project can train again.
-    The pipeline sends a heartbeat every few seconds from a background thread."""
-    return timedelta(seconds=settings.TRAINING_STALE_AFTER_SECONDS)
-
-
-def _enqueue_training(run_id: int) -> None:
-    from training.tasks import train_reward_model
-
-    train_reward_model.delay(run_id)
-
-
-def _enqueue_scoring(version_id: int) -> None:
-    from training.tasks import rescore_responses
-
-    rescore_responses.delay(version_id)
 
 
 def training_runs_fail_stale(*, project: Project | None = None) -> int:
@@ -53,17 +45,9 @@ def training_runs_fail_stale(*, project: Project | None = None) -> int:
     )
 
 
-def training_policy_for(project: Project) -> TrainingPolicy:
-    """The project's policy, or an unsaved one holding the defaults."""
-    policy = TrainingPolicy.objects.filter(project=project).first()
-    if policy is None:
-        policy = TrainingPolicy(project=project, nightly_at=settings.RETRAIN_NIGHTLY_AT)
-    return policy
-
-
 POLICY_FIELDS = (
     "mode", "aggregation", "train_on_ties", "replay_ratio", "retrain_every_n_labels", "nightly_at",
-    "promotion_tolerance",
+    "promotion_tolerance", "min_evaluation_pairs", "when_evaluation_insufficient",
 )
 
 
@@ -83,9 +67,14 @@ def training_policy_update(*, project: Project, excluded_annotator_ids: list[int
         )
     if not 0 <= policy.replay_ratio <= 100:
         raise DomainError("replay_ratio must be between 0 and 100.", fields={"replay_ratio": ["0 to 100"]})
+    if policy.when_evaluation_insufficient not in TrainingPolicy.WhenEvaluationInsufficient.values:
+        raise DomainError(
+            "when_evaluation_insufficient must be 'keep' or 'promote_if_not_worse'.",
+            fields={"when_evaluation_insufficient": ["unknown"]},
+        )
     with transaction.atomic():
         if "nightly_at" in changes:
-            policy.last_nightly_on = None  # a new time counts from today
+            policy.nightly_anchor_at = timezone.now()  # a new time counts from now: its next occurrence
         policy.save()
         if excluded_annotator_ids is not None:
             members = project.annotators.filter(id__in=excluded_annotator_ids)
@@ -102,8 +91,10 @@ def training_run_request(*, project: Project, trigger: str) -> tuple[TrainingRun
     """Queue a run for ``project`` unless one is already queued or running.
 
     Returns ``(run, created)``. The nightly schedule always asks for a full
-    retrain; other triggers follow the project's policy. The Celery task is sent
-    after commit, so the worker always finds the row.
+    retrain; other triggers follow the project's policy. The message to the
+    workers is sent after commit, so the worker always finds the row; if the
+    broker is down the run stays queued with ``dispatch_error`` set and the
+    reconciler sends it when the broker is back. Never raises for the broker.
     """
     training_runs_fail_stale(project=project)
     active = TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE_STATUSES).first()
@@ -118,52 +109,63 @@ def training_run_request(*, project: Project, trigger: str) -> tuple[TrainingRun
                 mode=TrainingPolicy.Mode.FULL if trigger == TrainingRun.Trigger.SCHEDULE else policy.mode,
                 label_count=Label.objects.filter(item__project=project).count(),
             )
-            transaction.on_commit(lambda: _enqueue_training(run.id))
+            transaction.on_commit(lambda: training_run_dispatch(run_id=run.id))
     except IntegrityError:
         # Another trigger created the active run between our check and insert.
         active = TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE_STATUSES).first()
         if active is None:
             raise
         return active, False
+    if not transaction.get_connection().in_atomic_block:
+        run.refresh_from_db()  # the dispatch outcome, for the caller's response
     return run, True
 
 
-def training_run_request_if_due(*, project_id: int) -> TrainingRun | None:
-    """Request a run when the project's N-labels threshold was crossed since the last run."""
-    project = Project.objects.filter(id=project_id).first()
-    if project is None:
-        return None
-    policy = training_policy_for(project)
-    every = policy.retrain_every_n_labels if policy.retrain_every_n_labels is not None else settings.RETRAIN_EVERY_N_LABELS
-    if every <= 0:
-        return None
-    last_count = TrainingRun.objects.filter(project=project).aggregate(last=Max("label_count"))["last"] or 0
-    labels_now = Label.objects.filter(item__project=project).count()
-    if labels_now - last_count < every:
-        return None
-    run, _ = training_run_request(project=project, trigger=TrainingRun.Trigger.LABEL_COUNT)
-    return run
+def training_run_dispatch(*, run_id: int) -> bool:
+    """Send a queued run's message to the workers and record the outcome on the row.
 
-
-def training_runs_request_nightly(*, now=None) -> list[TrainingRun]:
-    """Request the nightly full retrain of every project whose nightly time has passed today.
-
-    Called every minute by celery beat; each project runs at most once per local day,
-    so admins can edit ``nightly_at`` at any time without touching the beat schedule.
+    Returns whether the broker took it. A run that is no longer queued is left alone.
     """
-    now = timezone.localtime(now or timezone.now())
-    requested = []
-    projects = Project.objects.filter(items__labels__isnull=False).distinct()
-    for project in projects:
-        policy = training_policy_for(project)
-        if policy.nightly_at is None or now.time() < policy.nightly_at or policy.last_nightly_on == now.date():
-            continue
-        with transaction.atomic():
-            policy.last_nightly_on = now.date()
-            policy.save()
-            run, _ = training_run_request(project=project, trigger=TrainingRun.Trigger.SCHEDULE)
-        requested.append(run)
-    return requested
+    error = dispatch.send_training_run(run_id)
+    fields = {"dispatch_attempts": F("dispatch_attempts") + 1, "dispatch_error": error}
+    if not error:
+        fields["dispatched_at"] = timezone.now()
+    TrainingRun.objects.filter(id=run_id, status=TrainingRun.Status.QUEUED).update(**fields)
+    return not error
+
+
+def training_run_request_if_due(*, project: Project, now=None) -> TrainingRun | None:
+    """Request a run when enough labels arrived since the last succeeded run's snapshot.
+
+    Returns the new run, or ``None`` (not due, or a run is already queued or running).
+    Labels that came in while a run trained count toward the next one. After a
+    failed automatic run, waits (``automatic_retry_at``) before asking again.
+    """
+    now = now or timezone.now()
+    every = label_trigger_threshold(training_policy_for(project))
+    if every <= 0 or labels_since_last_success(project, at_most=every) < every:
+        return None
+    retry_at = automatic_retry_at(project)
+    if retry_at is not None and now < retry_at:
+        return None
+    run, created = training_run_request(project=project, trigger=TrainingRun.Trigger.LABEL_COUNT)
+    return run if created else None
+
+
+def training_run_request_nightly_if_due(*, project: Project, now=None) -> TrainingRun | None:
+    """Request the nightly full retrain when its time has come (see ``selectors.next_nightly_at``).
+
+    Returns the new run, or ``None``. A run already queued or running counts as tonight's."""
+    now = now or timezone.now()
+    policy = training_policy_for(project)
+    due_at = next_nightly_at(policy)
+    if due_at is None or now < due_at:
+        return None
+    with transaction.atomic():
+        policy.nightly_anchor_at = now  # the next one is due at the following occurrence
+        policy.save()
+        run, created = training_run_request(project=project, trigger=TrainingRun.Trigger.SCHEDULE)
+    return run if created else None
 
 
 def training_run_start(*, run_id: int, worker: str = "") -> TrainingRun | None:
@@ -182,10 +184,15 @@ def training_run_start(*, run_id: int, worker: str = "") -> TrainingRun | None:
 
 
 def training_run_record_snapshot(
-    *, run_id: int, path: str, sha256: str, pairs: int, max_label_id: int, config: dict
+    *, run_id: int, path: str, sha256: str, pairs: int, max_label_id: int, label_watermark: int, config: dict
 ) -> None:
     TrainingRun.objects.filter(id=run_id).update(
-        snapshot_path=path, snapshot_sha256=sha256, pairs=pairs, max_label_id=max_label_id, config=config
+        snapshot_path=path,
+        snapshot_sha256=sha256,
+        pairs=pairs,
+        max_label_id=max_label_id,
+        label_watermark=label_watermark,
+        config=config,
     )
 
 
@@ -205,24 +212,6 @@ def training_run_fail(*, run_id: int, error: str) -> None:
     )
 
 
-def model_version_next_number(*, project: Project) -> int:
-    return (ModelVersion.objects.filter(project=project).aggregate(top=Max("version"))["top"] or 0) + 1
-
-
-def passes_promotion_gate(*, challenger: dict, champion: dict | None, tolerance: float) -> bool:
-    """Whether a challenger may replace the champion, both evaluated on the same held-out pairs.
-
-    Promoted unless its accuracy is lower than the champion's by more than
-    ``tolerance`` (accuracy points, 0..1). A first model is always promoted; a
-    challenger with no held-out accuracy never replaces one that has it.
-    """
-    if not champion or champion.get("accuracy") is None:
-        return True
-    if challenger.get("accuracy") is None:
-        return False
-    return challenger["accuracy"] >= champion["accuracy"] - tolerance
-
-
 def training_run_complete(
     *,
     run_id: int,
@@ -231,6 +220,7 @@ def training_run_complete(
     metrics: dict,
     champion_metrics: dict,
     promote: bool,
+    gate: dict | None = None,
     config: dict,
     seed: int,
     code_version: str,
@@ -258,6 +248,7 @@ def training_run_complete(
             checkpoint_path=checkpoint_path,
             metrics=metrics,
             champion_metrics=champion_metrics,
+            gate=gate or {},
             config=config,
             data_sha256=run.snapshot_sha256,
             seed=seed,
@@ -268,7 +259,7 @@ def training_run_complete(
         run.finished_at = now
         run.save(update_fields=["status", "finished_at"])
         if promote:
-            transaction.on_commit(lambda: _enqueue_scoring(model_version.id))
+            transaction.on_commit(lambda: model_version_dispatch_scoring(version_id=model_version.id))
     return model_version
 
 
@@ -295,23 +286,65 @@ def model_version_promote(*, version: ModelVersion) -> ModelVersion:
         version.save(update_fields=["status", "promoted_at"])
         responses = Response.objects.filter(prompt__project_id=version.project_id).count()
         if version.scores.count() < responses:
+            # A fresh start for the retries too: an admin asked for this version.
             version.scored_at = None
-            version.save(update_fields=["scored_at"])
-            transaction.on_commit(lambda: _enqueue_scoring(version.id))
+            version.scoring_attempts = 0
+            version.scoring_error = ""
+            version.save(update_fields=["scored_at", "scoring_attempts", "scoring_error"])
+            transaction.on_commit(lambda: model_version_dispatch_scoring(version_id=version.id))
     return version
 
 
+def model_version_dispatch_scoring(*, version_id: int) -> bool:
+    """Send a version's rescoring to the workers; counts as one attempt whether or not it got through."""
+    error = dispatch.send_rescoring(version_id)
+    ModelVersion.objects.filter(id=version_id).update(
+        scoring_dispatched_at=timezone.now(),
+        scoring_attempts=F("scoring_attempts") + 1,
+        scoring_error=error or F("scoring_error"),
+    )
+    return not error
+
+
+def model_version_scoring_heartbeat(*, version_id: int) -> None:
+    ModelVersion.objects.filter(id=version_id).update(scoring_heartbeat_at=timezone.now())
+
+
 def response_scores_store(*, version_id: int, scores: dict[int, float]) -> int:
-    """Store one score per response for a version; re-running is a no-op (idempotent)."""
+    """Store one chunk of a version's scores; storing a score twice is a no-op (idempotent).
+
+    Each chunk commits on its own, so a rescoring killed halfway resumes where it
+    stopped; the chunk also counts as a heartbeat.
+    """
     with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().filter(id=version_id).first()
-        if version is None:
+        if not ModelVersion.objects.filter(id=version_id).exists():
             raise NotFoundError(f"Model version {version_id} no longer exists.")
         ResponseScore.objects.bulk_create(
-            [ResponseScore(response_id=rid, model_version=version, score=score) for rid, score in scores.items()],
+            [ResponseScore(response_id=rid, model_version_id=version_id, score=score) for rid, score in scores.items()],
             ignore_conflicts=True,
             batch_size=1000,
         )
-        version.scored_at = timezone.now()
-        version.save(update_fields=["scored_at"])
+        ModelVersion.objects.filter(id=version_id).update(scoring_heartbeat_at=timezone.now())
     return len(scores)
+
+
+def model_version_scoring_finish(*, version_id: int) -> bool:
+    """Mark the version scored if every response of its project has its score. Returns whether it did."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().filter(id=version_id).first()
+        if version is None:
+            return False
+        missing = Response.objects.filter(prompt__project_id=version.project_id).exclude(
+            scores__model_version=version
+        ).exists()
+        if missing:
+            return False
+        version.scored_at = timezone.now()
+        version.scoring_error = ""
+        version.save(update_fields=["scored_at", "scoring_error"])
+    return True
+
+
+def model_version_scoring_fail(*, version_id: int, error: str) -> None:
+    """Record why rescoring failed; the reconciler sends it again (up to SCORING_MAX_ATTEMPTS)."""
+    ModelVersion.objects.filter(id=version_id).update(scoring_error=error[:5000], scoring_heartbeat_at=None)

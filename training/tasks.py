@@ -1,16 +1,29 @@
 """Celery tasks: thin, idempotent, given ids. The work is in ``training.pipeline``.
 
 Queues (see CELERY_TASK_ROUTES): ``training`` for the GPU/CPU-heavy run,
-``scoring`` for rescoring, ``default`` for the beat-driven housekeeping.
+``scoring`` for rescoring, ``default`` for the beat-driven reconciler. Tasks are
+sent by name from ``training.dispatch``, so nothing imports this module but Celery.
+
+A database that blinks (restart, failover, a dropped connection) is retried with
+backoff; every task is safe to run twice.
 """
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 logger = logging.getLogger(__name__)
 
+TRANSIENT = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
-@shared_task(name="training.tasks.train_reward_model", acks_late=True)
+
+@shared_task(name="training.tasks.train_reward_model", acks_late=True, **TRANSIENT)
 def train_reward_model(run_id: int) -> int | None:
     """Train, evaluate and record a run. A redelivered message finds the run no longer queued and returns."""
     from training.pipeline import execute_training_run
@@ -19,25 +32,17 @@ def train_reward_model(run_id: int) -> int | None:
     return version.id if version else None
 
 
-@shared_task(name="training.tasks.rescore_responses", acks_late=True)
+@shared_task(name="training.tasks.rescore_responses", acks_late=True, **TRANSIENT)
 def rescore_responses(version_id: int) -> int:
-    """Store the version's score for every response of its project (idempotent)."""
+    """Store the version's score for every response still missing one (resumable, idempotent)."""
     from training.pipeline import rescore_project_responses
 
     return rescore_project_responses(version_id)
 
 
-@shared_task(name="training.tasks.retrain_due_projects")
-def retrain_due_projects() -> list[int]:
-    """Every minute (beat): request the nightly full retrain of projects whose time has come."""
-    from training.services import training_runs_request_nightly
+@shared_task(name="training.tasks.reconcile_training")
+def reconcile_training() -> dict:
+    """Every TRAINING_RECONCILE_SECONDS (beat): triggers, re-sends and sweeps (see training.reconciler)."""
+    from training.reconciler import reconcile_training as reconcile
 
-    return [run.id for run in training_runs_request_nightly()]
-
-
-@shared_task(name="training.tasks.fail_stale_training_runs")
-def fail_stale_training_runs() -> int:
-    """Every minute (beat): fail runs whose worker stopped sending heartbeats (killed mid-training)."""
-    from training.services import training_runs_fail_stale
-
-    return training_runs_fail_stale()
+    return reconcile().as_dict()

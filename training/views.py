@@ -67,7 +67,7 @@ class TrainingPolicyView(APIView):
     @extend_schema(responses=TrainingPolicySerializer, summary="How the project retrains")
     def get(self, request, project_id: int):
         project = project_get_for_admin(user=request.user, project_id=project_id)
-        return Response(TrainingPolicySerializer(services.training_policy_for(project)).data)
+        return Response(TrainingPolicySerializer(selectors.training_policy_for(project)).data)
 
     @extend_schema(request=TrainingPolicyUpdateSerializer, responses=TrainingPolicySerializer, summary="Change how the project retrains")
     def patch(self, request, project_id: int):

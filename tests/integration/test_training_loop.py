@@ -9,7 +9,7 @@ import pytest
 from annotation.assignment import assignment_claim_next
 from annotation.models import Label, Response
 from annotation.services import project_create, project_import_jsonl, label_submit
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import BeatProcess, wait_for
 from training.models import ModelVersion, ResponseScore, TrainingRun
 
 pytestmark = pytest.mark.integration
@@ -18,10 +18,10 @@ GOOD = ["a good helpful answer", "a clear correct answer", "a polite useful answ
 BAD = ["a bad rude answer", "a wrong useless answer", "a mean unclear answer", "a terrible harmful answer"]
 
 
-def labelled_toy_project(django_user_model, *, name="Loop", prompts=12):
-    """A project whose annotator always prefers the polite, helpful response."""
-    annotator = django_user_model.objects.create_user(f"{name}-annotator", password="x" * 12)
-    project = project_create(name=name, labels_per_item=1, annotators=[annotator])
+def toy_project(django_user_model, *, name="Loop", prompts=12, annotators=1):
+    """A project of ``prompts`` items, each a helpful response against a rude one; returns (project, annotators)."""
+    people = [django_user_model.objects.create_user(f"{name}-annotator-{n}", password="x" * 12) for n in range(annotators)]
+    project = project_create(name=name, labels_per_item=1, annotators=people)
     lines = [
         json.dumps({
             "external_id": f"p{index}",
@@ -34,25 +34,42 @@ def labelled_toy_project(django_user_model, *, name="Loop", prompts=12):
         for index in range(prompts)
     ]
     project_import_jsonl(project=project, lines=lines, source="loop.jsonl")
-    while (assignment := assignment_claim_next(project=project, annotator=annotator)) is not None:
+    return project, people
+
+
+def label_good_side(project, annotator, *, limit=None) -> int:
+    """Label like an annotator who always prefers the polite, helpful response. Returns how many."""
+    done = 0
+    while (limit is None or done < limit) and (assignment := assignment_claim_next(project=project, annotator=annotator)):
         good_position = next(
             position for position, response_id in zip("AB", assignment.display_order)
             if Response.objects.get(id=response_id).model_name == "good-model"
         )
         label_submit(assignment_id=assignment.id, annotator=annotator, choice=good_position, client_id=uuid.uuid4())
+        done += 1
+    return done
+
+
+def labelled_toy_project(django_user_model, *, name="Loop", prompts=12):
+    """A project whose annotator labelled every item, always preferring the polite, helpful response."""
+    project, (annotator,) = toy_project(django_user_model, name=name, prompts=prompts)
+    label_good_side(project, annotator)
     return project
 
 
-def test_labels_trigger_training_on_a_real_worker_and_scores_come_back(start_worker, settings, django_user_model):
-    settings.RETRAIN_EVERY_N_LABELS = 12
+def test_labels_trigger_training_on_a_real_worker_and_scores_come_back(start_worker, start_process, settings, django_user_model):
     project = labelled_toy_project(django_user_model)
     assert Label.objects.filter(item__project=project).count() == 12
+    assert not TrainingRun.objects.exists()  # a submit never touches training
 
-    # The 12th label crossed RETRAIN_EVERY_N_LABELS: a run was queued after commit.
+    # Beat's reconciler sees 12 new labels (>= RETRAIN_EVERY_N_LABELS) and requests a run.
+    start_process(BeatProcess, RETRAIN_EVERY_N_LABELS="12", TRAINING_RECONCILE_SECONDS="1")
+    log = start_worker(RETRAIN_EVERY_N_LABELS="12").log
+    wait_for(lambda: TrainingRun.objects.filter(project=project).exists(), timeout=60,
+             what="the reconciler to request a run", log=log)
     run = TrainingRun.objects.get(project=project)
     assert run.trigger == TrainingRun.Trigger.LABEL_COUNT
 
-    log = start_worker().log
     wait_for(lambda: TrainingRun.objects.get(id=run.id).status in {"succeeded", "failed"}, timeout=240,
              what="the worker to finish the training run", log=log)
     run.refresh_from_db()

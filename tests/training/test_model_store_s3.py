@@ -260,12 +260,10 @@ def test_an_unusable_manifest_is_refused(s3, manifest):
 
 
 @pytest.mark.django_db
-def test_a_training_run_publishes_to_s3_and_another_machine_rescores_from_it(s3, settings, django_user_model, tmp_path, monkeypatch):
+def test_a_training_run_publishes_to_s3_and_another_machine_rescores_from_it(s3, settings, django_user_model, tmp_path, monkeypatch, sent_tasks):
     from training import pipeline, services
     from training.models import ModelVersion, ResponseScore
 
-    monkeypatch.setattr(services, "_enqueue_training", lambda run_id: None)
-    monkeypatch.setattr(services, "_enqueue_scoring", lambda version_id: None)
     settings.RETRAIN_EVERY_N_LABELS = 0
     settings.TRAINING_PROCESSES = 1
     settings.MODEL_STORE_DIR = tmp_path / "local-models"  # must stay unused

@@ -19,7 +19,7 @@ def label_everything(project, annotator, choice="A"):
         label_submit(assignment_id=assignment.id, annotator=annotator, choice=choice, client_id=uuid.uuid4())
 
 
-def test_requests_coalesce_while_a_run_is_active(project, django_capture_on_commit_callbacks):
+def test_requests_coalesce_while_a_run_is_active(project, sent_tasks, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         first, created = services.training_run_request(project=project, trigger=TrainingRun.Trigger.MANUAL)
     assert created and len(callbacks) == 1  # the task is sent after commit, once
@@ -37,23 +37,6 @@ def test_database_rejects_two_active_runs_for_one_project(project):
     TrainingRun.objects.create(project=project, trigger=TrainingRun.Trigger.MANUAL)
     with pytest.raises(IntegrityError), transaction.atomic():
         TrainingRun.objects.create(project=project, trigger=TrainingRun.Trigger.MANUAL, status=TrainingRun.Status.RUNNING)
-
-
-def test_retrain_after_n_new_labels(project, annotator, settings, monkeypatch, django_capture_on_commit_callbacks):
-    settings.RETRAIN_EVERY_N_LABELS = 2
-    sent = []
-    monkeypatch.setattr(services, "_enqueue_training", sent.append)
-    assignment = assignment_claim_next(project=project, annotator=annotator)
-    with django_capture_on_commit_callbacks(execute=True):
-        label_submit(assignment_id=assignment.id, annotator=annotator, choice="A", client_id=uuid.uuid4())
-    assert not TrainingRun.objects.exists()
-
-    assignment = assignment_claim_next(project=project, annotator=annotator)
-    with django_capture_on_commit_callbacks(execute=True):
-        label_submit(assignment_id=assignment.id, annotator=annotator, choice="B", client_id=uuid.uuid4())
-    run = TrainingRun.objects.get()
-    assert (run.trigger, run.label_count) == ("label_count", 2)
-    assert sent == [run.id]
 
 
 def test_stale_running_run_is_failed_so_the_project_can_train_again(project):
@@ -98,35 +81,6 @@ def test_promotion_retires_the_old_champion_and_rejection_keeps_it(project, djan
     v3 = complete(third_run, version=3, promote=True)
     assert v3.parent == v1
     assert list(ModelVersion.objects.order_by("version").values_list("status", flat=True)) == ["retired", "rejected", "champion"]
-
-
-def test_nightly_retrain_runs_once_a_day_after_each_projects_time(make_project, annotator, settings):
-    import datetime
-
-    settings.TIME_ZONE = "UTC"
-    labelled = make_project("Labelled", annotators=[annotator])
-    late = make_project("Late", annotators=[annotator])
-    make_project("Untouched", annotators=[annotator])
-    label_everything(labelled, annotator)
-    label_everything(late, annotator)
-    services.training_policy_update(project=labelled, nightly_at=datetime.time(2, 0), mode="incremental")
-    services.training_policy_update(project=late, nightly_at=datetime.time(23, 30))
-
-    at_3am = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
-    runs = services.training_runs_request_nightly(now=at_3am)
-    assert [(run.project.name, run.trigger, run.mode) for run in runs] == [("Labelled", "schedule", "full")]
-    assert services.training_runs_request_nightly(now=at_3am + datetime.timedelta(minutes=5)) == []
-    next_night = services.training_runs_request_nightly(now=at_3am + datetime.timedelta(days=1))
-    assert [run.project.name for run in next_night] == ["Labelled"]  # coalesced with the still-queued run
-
-
-def test_policy_controls_the_label_trigger_and_mode(project, annotator, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(services, "_enqueue_training", lambda run_id: None)
-    services.training_policy_update(project=project, retrain_every_n_labels=1, mode="incremental")
-    assignment = assignment_claim_next(project=project, annotator=annotator)
-    with django_capture_on_commit_callbacks(execute=True):
-        label_submit(assignment_id=assignment.id, annotator=annotator, choice="A", client_id=uuid.uuid4())
-    assert TrainingRun.objects.get().mode == "incremental"
 
 
 def test_policy_rejects_bad_values_and_strangers(project, make_user):
@@ -188,19 +142,3 @@ def test_policy_and_promotion_api_are_admin_only(api_client_for, project, annota
     promoted = admin.post(f"/api/model-versions/{version.id}/promote/")
     assert promoted.status_code == 200 and promoted.json()["is_champion"] is True
     assert admin.post(f"/api/model-versions/{version.id}/promote/").status_code == 409
-
-
-@pytest.mark.parametrize(
-    ("challenger", "champion", "tolerance", "promoted"),
-    [
-        ({"accuracy": 0.70}, {}, 0.0, True),                        # first model
-        ({"accuracy": 0.70}, {"accuracy": 0.70}, 0.0, True),        # not worse
-        ({"accuracy": 0.69}, {"accuracy": 0.70}, 0.0, False),       # worse
-        ({"accuracy": 0.69}, {"accuracy": 0.70}, 0.02, True),       # worse, within tolerance
-        ({"accuracy": 0.67}, {"accuracy": 0.70}, 0.02, False),      # worse beyond tolerance
-        ({"accuracy": None}, {"accuracy": 0.70}, 0.5, False),       # no held-out pairs to judge by
-        ({"accuracy": 0.40}, {"accuracy": None}, 0.0, True),        # champion has no accuracy
-    ],
-)
-def test_promotion_gate(challenger, champion, tolerance, promoted):
-    assert services.passes_promotion_gate(challenger=challenger, champion=champion, tolerance=tolerance) is promoted

@@ -109,3 +109,18 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig fields: {', '.join(unknown)}")
         return cls(**data)
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config stored with an existing checkpoint, for scoring with it.
+
+        Tolerant where ``from_dict`` is strict: a checkpoint saved by an older (or
+        newer) version of this code may name fields that no longer exist, and
+        missing ones take today's defaults. Scoring reads only the tokenisation
+        settings, which keep their names, so an old champion keeps serving.
+        """
+        known = {field.name for field in dataclasses.fields(cls)}
+        saved = {key: value for key, value in data.items() if key in known}
+        # The checkpoint itself holds the weights; the backbone it started from is history.
+        saved["backbone_path"] = saved.get("backbone_path") or "(saved checkpoint)"
+        return cls(**saved)

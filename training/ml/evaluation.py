@@ -11,16 +11,23 @@ from training.ml.data import PreferencePair
 from training.ml.scoring import score_responses
 
 ECE_BINS = 10
+Z_95 = 1.959963984540054
 
 
 def evaluate_reward_model(
     model: Any, tokenizer: Any, pairs: Sequence[PreferencePair], config: TrainConfig
 ) -> dict[str, Any]:
-    """Score both sides of every pair and summarise (see ``preference_metrics``).
+    """Score both sides of every pair and summarise (see ``preference_metrics``)."""
+    return preference_metrics_of(reward_differences(model, tokenizer, pairs, config), pairs)
+
+
+def reward_differences(
+    model: Any, tokenizer: Any, pairs: Sequence[PreferencePair], config: TrainConfig
+) -> list[float]:
+    """r_chosen - r_rejected for every pair, in order.
 
     Uses ``config.max_length`` and scores ``2 * config.batch_size`` texts per
-    forward pass. Returns a JSON-serialisable dict; with no preference pairs
-    every preference metric is None.
+    forward pass.
     """
     items = [(pair.context, pair.chosen) for pair in pairs]
     items += [(pair.context, pair.rejected) for pair in pairs]
@@ -28,9 +35,26 @@ def evaluate_reward_model(
         model, tokenizer, items, max_length=config.max_length, batch_size=2 * config.batch_size
     )
     n = len(pairs)
+    return [chosen - rejected for chosen, rejected in zip(scores[:n], scores[n:])]
+
+
+def preference_metrics_of(differences: Sequence[float], pairs: Sequence[PreferencePair]) -> dict[str, Any]:
+    """``preference_metrics`` from reward differences, one per pair (JSON-serialisable;
+    with no preference pairs every preference metric is None)."""
     return preference_metrics(
-        scores[:n], scores[n:], [pair.strength for pair in pairs], ties=[pair.tie for pair in pairs]
+        list(differences), [0.0] * len(differences), [pair.strength for pair in pairs], ties=[pair.tie for pair in pairs]
     )
+
+
+def pair_outcomes(differences: Sequence[float], pairs: Sequence[PreferencePair]) -> list[float]:
+    """Per preference pair (ties left out, they have no right answer): 1 if the
+    model ranks the chosen response higher, 0.5 for equal rewards, 0 otherwise.
+    The promotion gate compares two models pair by pair on these."""
+    return [_outcome(d) for d, pair in zip(differences, pairs, strict=True) if not pair.tie]
+
+
+def _outcome(difference: float) -> float:
+    return 1.0 if difference > 0 else 0.5 if difference == 0 else 0.0
 
 
 def preference_metrics(
@@ -47,6 +71,7 @@ def preference_metrics(
     ``pairs`` counts those.
 
     accuracy: share with d > 0, equal scores (d == 0) counting 0.5.
+    accuracy_ci: its Wilson 95 % interval [low, high] over ``pairs``.
     loss: mean Bradley-Terry loss -log sigmoid(d), without margin.
     ece: expected calibration error of sigmoid(d) read as P(chosen wins):
       each pair's confidence is the probability given to its predicted winner,
@@ -75,9 +100,9 @@ def preference_metrics(
     strengths = [strength for strength, tie in zip(strengths, ties) if not tie]
     n = len(differences)
     if not n:
-        return {"pairs": 0, "accuracy": None, "loss": None, "ece": None, "mean_margin": None,
+        return {"pairs": 0, "accuracy": None, "accuracy_ci": None, "loss": None, "ece": None, "mean_margin": None,
                 "accuracy_by_strength": {}, **tie_metrics}
-    correct = [1.0 if d > 0 else 0.5 if d == 0 else 0.0 for d in differences]
+    correct = [_outcome(d) for d in differences]
 
     bins: list[list[tuple[float, float]]] = [[] for _ in range(ECE_BINS)]
     for d, outcome in zip(differences, correct):
@@ -97,6 +122,7 @@ def preference_metrics(
     return {
         "pairs": n,
         "accuracy": sum(correct) / n,
+        "accuracy_ci": list(accuracy_interval(correct)),
         "loss": sum(_softplus(-d) for d in differences) / n,
         "ece": ece,
         "mean_margin": sum(differences) / n,
@@ -105,6 +131,21 @@ def preference_metrics(
         },
         **tie_metrics,
     }
+
+
+def accuracy_interval(outcomes: Sequence[float]) -> tuple[float, float] | None:
+    """Wilson 95 % interval for an accuracy over ``outcomes`` (each 0, 0.5 or 1); None when empty.
+
+    Unlike the plain normal interval it stays inside [0, 1] and is not zero-width
+    at 0 or 100 %, which matters on the small held-out sets of a young project.
+    """
+    n = len(outcomes)
+    if not n:
+        return None
+    p = sum(outcomes) / n
+    centre = (p + Z_95**2 / (2 * n)) / (1 + Z_95**2 / n)
+    half = Z_95 * math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n)) / (1 + Z_95**2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _sigmoid(x: float) -> float:

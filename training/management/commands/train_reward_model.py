@@ -36,6 +36,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Model v{version.version}: {version.status}; held-out metrics {version.metrics}")
             )
+            if version.gate.get("reason"):
+                self.stdout.write(f"Promotion gate: {version.gate['reason']}")
 
     def _draw_progress(self, progress) -> None:
         width = 30
