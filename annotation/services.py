@@ -340,3 +340,39 @@ def assignment_heartbeat(*, assignment_id: int, annotator) -> Assignment:
         assignment.save(update_fields=["expires_at"])
     return assignment
 
+
+def label_delete(*, label_id: int) -> Assignment | None:
+    """Remove a label (an administrator's decision); the item's count and slots stay right.
+
+    ``label_count`` is recounted under the item's row lock, not decremented, so a count
+    that had already drifted comes out right too. The label's assignment becomes
+    ``skipped`` rather than being deleted: a submitted assignment holds a slot even
+    without its label, and a skipped one frees it for someone else while still marking
+    the item as seen by its annotator. A label is removed because it is wrong or its
+    author is not trusted, so dealing that person the item again (which deleting the
+    assignment would do) gives neither a fresh nor an independent judgement. Returns the
+    assignment, ``None`` if the label had none. Locks label and assignment in one
+    statement, as ``label_undo`` does, then the item row, as ``label_submit`` does.
+    """
+    with transaction.atomic():
+        label = (
+            Label.objects.select_for_update(of=("self", "assignment"))
+            .select_related("assignment")
+            .filter(id=label_id, assignment__isnull=False)
+            .first()
+        )
+        if label is None:
+            # Its assignment row was deleted (Label.assignment is SET_NULL): only the label to lock.
+            label = Label.objects.select_for_update().filter(id=label_id, assignment__isnull=True).first()
+        if label is None:
+            raise NotFoundError("No such label.")
+        item_id, assignment = label.item_id, label.assignment
+        ComparisonItem.objects.select_for_update().filter(id=item_id).first()
+        label.delete()
+        ComparisonItem.objects.filter(id=item_id).update(label_count=Label.objects.filter(item_id=item_id).count())
+        if assignment is not None:
+            assignment.status = Assignment.Status.SKIPPED
+            assignment.skip_reason = f"Label {label_id} was deleted by an administrator."
+            assignment.finished_at = assignment.finished_at or timezone.now()
+            assignment.save(update_fields=["status", "skip_reason", "finished_at"])
+    return assignment
