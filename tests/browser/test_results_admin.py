@@ -1,9 +1,11 @@
 """Admins manage model versions and the training policy from the results page.
 
-With WORKBENCH_SCREENSHOTS naming a folder, the rollback test also saves results.png there.
+With WORKBENCH_SCREENSHOTS naming a folder, the rollback test also saves results.png there, and
+the versions test results-versions.png (the model versions table).
 """
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -24,9 +26,7 @@ def finished_version(project, *, version: int, promote: bool, accuracy: float):
     )
 
 
-def test_admin_rolls_back_to_an_older_version(page, live_server, login, browser_user, make_browser_project, monkeypatch):
-    monkeypatch.setattr(services, "_enqueue_training", lambda run_id: None)
-    monkeypatch.setattr(services, "_enqueue_scoring", lambda version_id: None)
+def test_admin_rolls_back_to_an_older_version(page, live_server, login, browser_user, make_browser_project, monkeypatch, sent_tasks):
     admin = browser_user("root", admin=True)
     project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
     v1 = finished_version(project, version=1, promote=True, accuracy=0.8)
@@ -118,3 +118,211 @@ def test_admin_imports_a_file_and_sees_bad_lines(page, live_server, login, brows
     page.click("[data-testid=import-submit]")
     page.wait_for_selector("text=Imported 1 prompts, 2 responses, 1 items.")
     assert Prompt.objects.filter(project=project).count() == 2
+
+
+def completed_version(project, *, version: int, promote: bool, metrics: dict, champion_metrics: dict, gate: dict):
+    """A finished run's model version, with the metrics and gate record the pipeline would store."""
+    run, _ = services.training_run_request(project=project, trigger="manual")
+    services.training_run_start(run_id=run.id)
+    return services.training_run_complete(
+        run_id=run.id, version=version, checkpoint_path=f"project-{project.id}/v{version}", metrics=metrics,
+        champion_metrics=champion_metrics, gate=gate, promote=promote, config={}, seed=0, code_version="test",
+    )
+
+
+def open_results(page, live_server, login, admin, project):
+    login(admin)
+    page.goto(f"{live_server.url}/projects/{project.id}/results/")
+
+
+def test_queued_run_says_it_is_waiting_for_the_broker(page, live_server, login, browser_user, make_browser_project, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from training import dispatch
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Connection refused")
+
+    monkeypatch.setattr(dispatch.app, "send_task", broker_down)
+    admin = browser_user("root", admin=True)
+    project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+    run, _ = services.training_run_request(project=project, trigger="manual")
+
+    open_results(page, live_server, login, admin, project)
+    waiting = "Waiting for the broker: The broker could not be reached (Connection refused); sending again every minute."
+    page.wait_for_selector(f"[data-testid=run-waiting-{run.id}]")
+    assert page.inner_text(f"[data-testid=run-waiting-{run.id}]") == waiting
+    assert page.inner_text("[data-testid=latest-run-waiting]") == waiting
+    assert "Sent to the broker 1 time" in page.get_attribute(f"[data-testid=run-waiting-{run.id}]", "title")
+
+    # The broker is back: the reconciler's next send gets through and the page follows without a reload.
+    sent = []
+    monkeypatch.setattr(dispatch.app, "send_task", lambda name, args, **kwargs: sent.append((name, args)))
+    services.training_run_dispatch(run_id=run.id)
+    assert sent == [(dispatch.TRAIN_TASK, [run.id])]
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=run-waiting-{run.id}]')?.textContent.startsWith('Sent to the workers')"
+    )
+    assert page.inner_text("[data-testid=latest-run-waiting]") == "Sent to the workers; waiting for a free training worker."
+
+    services.training_run_start(run_id=run.id)
+    page.wait_for_selector(f"[data-testid=run-{run.id}][data-status=running]")
+    assert page.locator(f"[data-testid=run-waiting-{run.id}]").count() == 0
+    assert page.locator("[data-testid=latest-run-waiting]").is_hidden()
+
+
+def test_versions_show_accuracy_intervals_and_the_paired_difference(
+    page, live_server, login, browser_user, make_browser_project, sent_tasks
+):
+    admin = browser_user("root", admin=True)
+    project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+    gate = {"eval_pairs": 180, "min_pairs": 50, "tolerance": 0.0}
+    v1 = completed_version(
+        project, version=1, promote=True,
+        metrics={"accuracy": 0.68, "accuracy_ci": [0.609, 0.744], "pairs": 180, "loss": 0.61},
+        champion_metrics={},
+        gate={**gate, "promote": True, "outcome": "first_model", "difference": None, "difference_ci": None,
+              "reason": "The first model is promoted: there is nothing to compare."},
+    )
+    v2 = completed_version(
+        project, version=2, promote=False,
+        metrics={"accuracy": 0.71, "accuracy_ci": [0.639, 0.772], "pairs": 180, "loss": 0.58},
+        champion_metrics={"accuracy": 0.679, "accuracy_ci": [0.607, 0.743], "pairs": 180},
+        gate={**gate, "promote": False, "outcome": "not_better", "difference": 0.031, "difference_ci": [-0.004, 0.066],
+              "reason": "Not promoted: accuracy +3.1 points against the champion on the same 180 pairs "
+              "(95 % interval -0.4 points to +6.6 points) is not shown to be better."},
+    )
+    v3 = completed_version(
+        project, version=3, promote=True,
+        metrics={"accuracy": 0.75, "accuracy_ci": [0.682, 0.807], "pairs": 180, "loss": 0.52},
+        champion_metrics={"accuracy": 0.68, "accuracy_ci": [0.609, 0.744], "pairs": 180},
+        gate={**gate, "promote": True, "outcome": "better", "difference": 0.07, "difference_ci": [0.031, 0.109],
+              "reason": "Promoted: accuracy +7.0 points against the champion on the same 180 pairs "
+              "(95 % interval +3.1 points to +10.9 points)."},
+    )
+
+    open_results(page, live_server, login, admin, project)
+    page.wait_for_selector(f"[data-testid=version-gate-{v1.id}]")
+
+    def text(testid):
+        return page.inner_text(f"[data-testid={testid}]")
+
+    assert text(f"version-accuracy-{v2.id}") == "71.0 % (64–77) · 180 pairs"
+    assert text(f"version-champion-{v2.id}") == "67.9 % (61–74)"
+    assert text(f"version-difference-{v2.id}") == "+3.1 pts (−0.4 to +6.6)"
+    assert text(f"version-gate-{v2.id}").startswith("not better\nNot promoted: accuracy +3.1 points")
+    assert text(f"version-difference-{v3.id}") == "+7.0 pts (+3.1 to +10.9)"
+    assert text(f"version-gate-{v3.id}").startswith("better\nPromoted:")
+    # The first model had nothing to be compared with.
+    assert (text(f"version-champion-{v1.id}"), text(f"version-difference-{v1.id}")) == ("—", "—")
+    assert text(f"version-gate-{v1.id}").startswith("first model")
+    # The controls are still there: both older versions can be rolled back to; the champion has none.
+    assert page.inner_text(f"[data-testid=promote-{v2.id}]") == "Roll back"
+    assert page.inner_text(f"[data-testid=promote-{v1.id}]") == "Roll back"
+    assert page.locator(f"[data-testid=promote-{v3.id}]").count() == 0
+    assert "95 % CI 68–81 % · 180 held-out pairs" == page.inner_text("[data-region=metric-pairs]")
+
+    if os.environ.get("WORKBENCH_SCREENSHOTS"):
+        from training.promotion import promotion_decision
+
+        gate = promotion_decision(challenger=[1.0] * 9 + [0.0] * 3, champion=[1.0] * 8 + [0.0] * 4, tolerance=0.0,
+                                  min_pairs=50, when_insufficient="keep").as_dict()
+        v4 = completed_version(
+            project, version=4, promote=False,
+            metrics={"accuracy": 0.75, "accuracy_ci": [0.468, 0.911], "pairs": 12},
+            champion_metrics={"accuracy": 0.667, "accuracy_ci": [0.391, 0.862], "pairs": 12}, gate=gate,
+        )
+        page.reload()
+        page.wait_for_selector(f"[data-testid=version-gate-{v4.id}]")
+        page.locator("[data-testid=model-versions]").screenshot(
+            path=str(Path(os.environ["WORKBENCH_SCREENSHOTS"]) / "results-versions.png")
+        )
+
+
+def test_version_with_too_few_evaluation_pairs_says_so(page, live_server, login, browser_user, make_browser_project, sent_tasks):
+    from training.promotion import promotion_decision
+
+    admin = browser_user("root", admin=True)
+    project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+    completed_version(
+        project, version=1, promote=True, metrics={"accuracy": 0.6, "accuracy_ci": [0.36, 0.8], "pairs": 10},
+        champion_metrics={}, gate={},  # a version from before the gate was recorded
+    )
+    # 10 held-out pairs, 50 needed: the gate keeps the champion whatever the accuracies say.
+    gate = promotion_decision(challenger=[1.0] * 8 + [0.0] * 2, champion=[1.0] * 6 + [0.0] * 4, tolerance=0.0,
+                              min_pairs=50, when_insufficient="keep").as_dict()
+    assert gate["outcome"] == "insufficient_data" and not gate["promote"]
+    v2 = completed_version(
+        project, version=2, promote=False, metrics={"accuracy": 0.8, "accuracy_ci": [0.49, 0.94], "pairs": 10},
+        champion_metrics={"accuracy": 0.6, "accuracy_ci": [0.31, 0.83], "pairs": 10}, gate=gate,
+    )
+
+    open_results(page, live_server, login, admin, project)
+    page.wait_for_selector(f"[data-testid=version-gate-{v2.id}]")
+    cell = page.inner_text(f"[data-testid=version-gate-{v2.id}]")
+    assert cell.startswith("not enough evaluation data\n")
+    assert gate["reason"] in cell
+    assert "10 held-out pairs, fewer than the 50 the gate needs; the champion keeps serving" in cell
+    assert page.inner_text(f"[data-testid=version-accuracy-{v2.id}]") == "80.0 % (49–94) · 10 pairs"
+    assert page.inner_text(f"[data-testid=version-difference-{v2.id}]") == "+20.0 pts (−6.1 to +46.1)"
+    assert ModelVersion.objects.get(id=v2.id).status == "rejected"
+
+
+def test_champion_card_shows_a_failed_scoring(page, live_server, login, browser_user, make_browser_project, sent_tasks):
+    admin = browser_user("root", admin=True)
+    project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+    version = finished_version(project, version=1, promote=True, accuracy=0.8)
+    services.model_version_scoring_fail(version_id=version.id, error="CUDA out of memory")
+
+    open_results(page, live_server, login, admin, project)
+    page.wait_for_selector("[data-testid=champion-scoring-error]:not([hidden])")
+    assert page.inner_text("[data-testid=champion-scoring-error]") == (
+        "Scoring failed (attempt 1): CUDA out of memory — retrying automatically"
+    )
+
+    # The retry gets through: the error goes away once every response has its score.
+    from annotation.models import Response
+
+    services.response_scores_store(
+        version_id=version.id, scores={response.id: 0.0 for response in Response.objects.filter(prompt__project=project)}
+    )
+    assert services.model_version_scoring_finish(version_id=version.id)
+    page.wait_for_selector("[data-testid=champion-scoring-error]", state="hidden")
+
+
+def test_policy_form_shows_the_time_zone_and_saves_the_gate_settings(
+    page, live_server, login, browser_user, make_browser_project, settings
+):
+    admin = browser_user("root", admin=True)
+    project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+
+    open_results(page, live_server, login, admin, project)
+    page.wait_for_function("document.querySelector('[name=nightly_at]').value !== ''")
+    assert page.inner_text("[data-testid=policy-time-zone]") == settings.TIME_ZONE
+    assert page.inner_text("[data-testid=policy-next-nightly]") == "Next nightly run: after the first label"
+    placeholder = page.get_attribute("[name=min_evaluation_pairs]", "placeholder")
+    assert placeholder == f"{settings.PROMOTION_MIN_EVALUATION_PAIRS} (default)"
+    assert page.input_value("[name=when_evaluation_insufficient]") == "keep"
+
+    page.fill("[data-testid=policy-nightly-at]", "04:30")
+    page.fill("[data-testid=policy-min-evaluation-pairs]", "120")
+    page.select_option("[data-testid=policy-when-evaluation-insufficient]", "promote_if_not_worse")
+    page.click("[data-testid=save-policy]")
+    page.wait_for_selector("text=Training policy saved.")
+
+    policy = TrainingPolicy.objects.get(project=project)
+    assert (policy.min_evaluation_pairs, policy.when_evaluation_insufficient) == (120, "promote_if_not_worse")
+    # Changing the time restarts the schedule: the next run is the next 04:30 in the server's zone.
+    from training.selectors import next_nightly_at
+
+    due = next_nightly_at(policy).astimezone(ZoneInfo(settings.TIME_ZONE))
+    shown = page.inner_text("[data-testid=policy-next-nightly]")
+    assert shown.startswith("Next nightly run: " + due.strftime("%a %-d ")), shown
+    assert shown.endswith(f" 04:30 {settings.TIME_ZONE}"), shown
+
+    page.fill("[data-testid=policy-min-evaluation-pairs]", "")  # back to the server default
+    page.fill("[data-testid=policy-nightly-at]", "")  # nightly retrains off
+    page.click("[data-testid=save-policy]")
+    page.wait_for_function("document.querySelector('[data-testid=policy-next-nightly]').textContent === 'Next nightly run: off'")
+    policy.refresh_from_db()
+    assert (policy.min_evaluation_pairs, policy.nightly_at) == (None, None)

@@ -25,12 +25,14 @@
   const ui = {
     championVersion: root.querySelector('[data-testid="champion-version"]'),
     championSub: region("champion-sub"),
+    scoringError: region("champion-scoring-error"),
     accuracy: region("metric-accuracy"),
     pairs: region("metric-pairs"),
     loss: region("metric-loss"),
     extra: region("metric-extra"),
     latestRun: region("latest-run"),
     latestRunSub: region("latest-run-sub"),
+    latestRunWaiting: region("latest-run-waiting"),
     responses: region("responses"),
     responsesSummary: region("responses-summary"),
     runs: region("runs"),
@@ -64,19 +66,35 @@
 
   function renderScores(data) {
     const champion = data.champion;
-    const key = champion ? champion.id + ":" + champion.scored + ":" + data.responses.length : "none:" + data.responses.length;
+    // Scores arrive chunk by chunk while the champion scores, so how many are in is part of the key.
+    const scoredCount = data.responses.filter((row) => row.score !== null).length;
+    const key = (champion ? champion.id + ":" + champion.scored : "none") + ":" + data.responses.length + ":" + scoredCount;
     lastScores = data;
+    // The champion card is cheap and its scoring error may change between polls; the table is not.
+    renderChampion(champion, scoredCount, data.responses.length);
     if (key === scoresKey) return false;
     scoresKey = key;
-    renderChampion(champion);
     renderResponses();
     return true;
   }
 
-  function renderChampion(champion) {
+  /** "64–77": an accuracy interval [low, high] in whole percent; "" when there is none. */
+  function percentInterval(interval) {
+    if (!Array.isArray(interval) || typeof interval[0] !== "number" || typeof interval[1] !== "number") return "";
+    return Math.round(interval[0] * 100) + "–" + Math.round(interval[1] * 100);
+  }
+
+  function renderChampion(champion, scoredCount, responseCount) {
+    ui.scoringError.hidden = !(champion && !champion.scored && champion.scoring_error);
+    if (!ui.scoringError.hidden) {
+      ui.scoringError.textContent =
+        "Scoring failed (attempt " + champion.scoring_attempts + "): " + champion.scoring_error + " — retrying automatically";
+      ui.scoringError.title = champion.scoring_error + "\nThe server retries a limited number of times (SCORING_MAX_ATTEMPTS).";
+    }
     if (!champion) {
       ui.championVersion.textContent = "none";
       ui.championSub.textContent = "No model trained yet";
+      ui.championSub.title = "";
       ui.accuracy.textContent = "—";
       ui.loss.textContent = "—";
       ui.pairs.textContent = "";
@@ -86,11 +104,13 @@
     const metrics = champion.metrics || {};
     ui.championVersion.textContent = "v" + champion.version;
     ui.championSub.textContent =
-      "Promoted " + formatDate(champion.promoted_at) + " · " + (champion.scored ? "scores ready" : "scoring…");
+      "Promoted " + formatDate(champion.promoted_at) + " · " + (champion.scored ? "scores ready" : "scoring… " + scoredCount + "/" + responseCount);
+    ui.championSub.title = (champion.gate && champion.gate.reason) || "";
     ui.accuracy.textContent = typeof metrics.accuracy === "number" ? (metrics.accuracy * 100).toFixed(1) + "%" : "—";
     ui.loss.textContent = formatNumber(metrics.loss);
-    ui.pairs.textContent = metrics.pairs !== undefined ? metrics.pairs + " held-out pairs" : "";
-    const shown = new Set(["accuracy", "loss", "pairs"]);
+    const interval = percentInterval(metrics.accuracy_ci);
+    ui.pairs.textContent = metrics.pairs !== undefined ? (interval ? "95 % CI " + interval + " % · " : "") + metrics.pairs + " held-out pairs" : "";
+    const shown = new Set(["accuracy", "accuracy_ci", "loss", "pairs"]);
     ui.extra.textContent = Object.entries(metrics)
       .filter(([name, value]) => !shown.has(name) && (typeof value === "number" || typeof value === "string"))
       .slice(0, 3)
@@ -111,18 +131,48 @@
     });
   }
 
+  // A reward model's scores are Bradley–Terry logits: P(a preferred over b) = sigmoid(score_a - score_b).
+  // The highest of near-equal scores (0.51 vs 0.50) is a coin toss, not a "best" response, so a
+  // response is marked best only when the model prefers it over every other response of its
+  // prompt with at least this probability. Against the runner-up the probability is smallest
+  // (sigmoid is increasing), so that one comparison decides.
+  const BEST_MIN_PROBABILITY = 0.6;
+  const sigmoid = (x) => 1 / (1 + Math.exp(-x));
+
+  /** prompt id -> {responseId, probability, best}: the top-scored response and P(it beats the runner-up). */
+  function topResponses(responses) {
+    const rowsByPrompt = new Map();
+    for (const row of responses) {
+      if (!rowsByPrompt.has(row.prompt_external_id)) rowsByPrompt.set(row.prompt_external_id, []);
+      rowsByPrompt.get(row.prompt_external_id).push(row);
+    }
+    const tops = new Map();
+    for (const [prompt, rows] of rowsByPrompt) {
+      // Best is "over every other response": a prompt still being scored has no best yet.
+      if (rows.length < 2 || rows.some((row) => row.score === null)) continue;
+      const [first, second] = rows.slice().sort((a, b) => b.score - a.score);
+      const probability = sigmoid(first.score - second.score);
+      tops.set(prompt, { responseId: first.response_id, probability: probability, best: probability >= BEST_MIN_PROBABILITY });
+    }
+    return tops;
+  }
+
+  function scoreTitle(top) {
+    const p = top.probability.toFixed(2);
+    return top.best
+      ? "Best: the model prefers it over every other response of this prompt, P ≥ " + p + " (Bradley–Terry, against the runner-up)"
+      : "Highest score, but the model prefers it over the runner-up only with P = " + p + " (< " + BEST_MIN_PROBABILITY + "): no clear best";
+  }
+
   function renderResponses() {
     if (!lastScores) return;
     const responses = lastScores.responses;
-    const bestByPrompt = new Map();
-    for (const row of responses) {
-      if (row.score === null) continue;
-      const best = bestByPrompt.get(row.prompt_external_id);
-      if (best === undefined || row.score > best) bestByPrompt.set(row.prompt_external_id, row.score);
-    }
+    const tops = topResponses(responses);
     const ordered = sortedResponses();
     const rows = ordered.map((row, index) => {
-      const isBest = row.score !== null && bestByPrompt.get(row.prompt_external_id) === row.score;
+      const top = tops.get(row.prompt_external_id);
+      const isTop = Boolean(top && top.responseId === row.response_id);
+      const isBest = isTop && top.best;
       // In server order a prompt's responses are adjacent: show the prompt once, spanning them.
       let promptCell = null;
       if (sortOrder || index === 0 || ordered[index - 1].prompt_external_id !== row.prompt_external_id) {
@@ -139,7 +189,7 @@
         el("td", { className: "cell-text" }, el("div", { className: "clamp", title: row.text_preview }, row.text_preview)),
         el(
           "td",
-          { className: "num mono" + (isBest ? " is-best" : ""), dataset: { testid: "score-" + row.response_id } },
+          { className: "num mono" + (isBest ? " is-best" : ""), title: isTop ? scoreTitle(top) : undefined, dataset: { testid: "score-" + row.response_id } },
           formatNumber(row.score)
         ),
       ]);
@@ -169,6 +219,23 @@
     ]);
   }
 
+  /** Send attempts of a queued run, for a title: how often it was offered to the broker and when it last got through. */
+  function dispatchTitle(run) {
+    const bits = ["Sent to the broker " + run.dispatch_attempts + (run.dispatch_attempts === 1 ? " time" : " times")];
+    if (run.dispatched_at) bits.push("last taken " + formatDate(run.dispatched_at, true));
+    if (run.dispatch_error) bits.push("last error: " + run.dispatch_error);
+    return bits.join(" · ");
+  }
+
+  function waitingNote(run) {
+    if (!run.waiting) return null;
+    return el(
+      "div",
+      { className: "run__waiting small" + (run.dispatch_error ? " is-stuck" : ""), title: dispatchTitle(run), dataset: { testid: "run-waiting-" + run.id } },
+      run.waiting
+    );
+  }
+
   function renderRuns(runs) {
     const key = runs.map((run) => run.id + run.status).join(",");
     const changed = runsKey !== null && key !== runsKey;
@@ -179,6 +246,11 @@
       latest ? el("span", { className: "badge badge--" + (STATUS_CLASS[latest.status] || "muted") }, latest.status) : "—"
     );
     ui.latestRunSub.textContent = latest ? "#" + latest.id + " · " + latest.trigger + " · " + formatDate(latest.created_at) : "No runs yet";
+    const waiting = (latest && latest.waiting) || "";
+    ui.latestRunWaiting.textContent = waiting;
+    ui.latestRunWaiting.title = waiting ? dispatchTitle(latest) : "";
+    ui.latestRunWaiting.classList.toggle("is-stuck", Boolean(waiting && latest.dispatch_error));
+    ui.latestRunWaiting.hidden = !waiting;
     const active = Boolean(latest && (latest.status === "queued" || latest.status === "running"));
     ui.trainButton.disabled = active;
     ui.trainButton.title = active ? "A run is already " + latest.status + "." : "Train a new reward model on every label so far.";
@@ -202,6 +274,7 @@
             { className: "small muted" },
             run.pairs + " pairs" + (run.model_version ? " · model version #" + run.model_version : "")
           ),
+          waitingNote(run),
           run.error ? el("div", { className: "run__error small" }, run.error) : null,
         ])
       )
@@ -221,10 +294,9 @@
     }
     clearErrors("versions");
     if (!versions.length) {
-      ui.versions.replaceChildren(el("tr", null, el("td", { colSpan: 4, className: "muted" }, "No model versions yet.")));
+      ui.versions.replaceChildren(el("tr", null, el("td", { colSpan: 6, className: "muted" }, "No model versions yet.")));
       return;
     }
-    const percent = (metrics) => (metrics && typeof metrics.accuracy === "number" ? (metrics.accuracy * 100).toFixed(1) + "%" : "—");
     const champion = versions.find((version) => version.is_champion);
     ui.versions.replaceChildren(
       ...versions.map((version) => {
@@ -233,17 +305,94 @@
         const action = version.is_champion
           ? null
           : el("button", { type: "button", className: "btn btn--sm", dataset: { testid: "promote-" + version.id, action: "promote", versionId: String(version.id), versionName: "v" + version.version } }, label);
-        return el("tr", { className: version.is_champion ? "is-champion" : "" }, [
+        const id = version.id;
+        return el("tr", { className: version.is_champion ? "is-champion" : "", dataset: { testid: "version-" + id } }, [
           el("td", { className: "nowrap", title: "Created " + formatDate(version.created_at, true) }, [
             el("span", { className: "strong" }, "v" + version.version),
             el("span", { className: "badge badge--" + (VERSION_CLASS[version.status] || "muted") }, version.status),
           ]),
-          el("td", { className: "num mono" }, percent(version.metrics)),
-          el("td", { className: "num mono muted" }, Object.keys(version.champion_metrics || {}).length ? percent(version.champion_metrics) : "—"),
+          el("td", { className: "num nowrap", dataset: { testid: "version-accuracy-" + id } }, accuracyCell(version.metrics, true)),
+          el("td", { className: "num nowrap", dataset: { testid: "version-champion-" + id } }, championCell(version)),
+          el("td", { className: "num nowrap", dataset: { testid: "version-difference-" + id } }, differenceCell(version)),
+          el("td", { className: "version-gate", dataset: { testid: "version-gate-" + id } }, gateCell(version)),
           el("td", { className: "version-action" }, action),
         ]);
       })
     );
+  }
+
+  /* Every number in a version's row is measured on that version's held-out pairs: its own
+   * accuracy, the previous champion's on the same pairs, and the paired difference the gate
+   * decided on. Intervals are 95 %; a small held-out set shows as a wide one. */
+
+  const percent = (value) => (value * 100).toFixed(1) + " %";
+  const hasAccuracy = (metrics) => Boolean(metrics) && typeof metrics.accuracy === "number";
+
+  /** "71.0 % (64–77) · 180 pairs", or a dash when the version has no accuracy. */
+  function accuracyCell(metrics, withPairs) {
+    const pairs = metrics && typeof metrics.pairs === "number" ? metrics.pairs + (metrics.pairs === 1 ? " pair" : " pairs") : "";
+    if (!hasAccuracy(metrics)) return withPairs && pairs ? "— · " + pairs : "—";
+    const interval = percentInterval(metrics.accuracy_ci);
+    return [
+      percent(metrics.accuracy),
+      interval ? el("span", { className: "muted", title: "95 % interval (Wilson)" }, " (" + interval + ")") : null,
+      withPairs && pairs ? el("span", { className: "muted" }, " · " + pairs) : null,
+    ];
+  }
+
+  function championCell(version) {
+    if (hasAccuracy(version.champion_metrics)) return accuracyCell(version.champion_metrics, false);
+    const first = (version.gate || {}).outcome === "first_model" || version.parent === null;
+    return el("span", { className: "muted", title: first ? "There was no champion to compare with." : "Not measured." }, "—");
+  }
+
+  /** "+3.1 pts", "−0.4 pts": a difference of accuracies in percentage points, with a real minus sign. */
+  function points(value, unit) {
+    const size = Math.abs(value * 100).toFixed(1);
+    const sign = size === "0.0" ? "" : value > 0 ? "+" : "−";
+    return sign + size + (unit ? " pts" : "");
+  }
+
+  /** "+3.1 pts (−0.4 to +6.6)": the gate's paired difference; without a gate record, the plain difference. */
+  function differenceCell(version) {
+    const gate = version.gate || {};
+    if (typeof gate.difference === "number") {
+      const interval = Array.isArray(gate.difference_ci) ? gate.difference_ci : null;
+      return [
+        points(gate.difference, true),
+        interval
+          ? el("span", { className: "muted", title: "95 % interval of the paired difference" }, " (" + points(interval[0]) + " to " + points(interval[1]) + ")")
+          : null,
+      ];
+    }
+    if (hasAccuracy(version.metrics) && hasAccuracy(version.champion_metrics)) {
+      return el(
+        "span",
+        { title: "Difference of the two accuracies; no interval was recorded for this version." },
+        points(version.metrics.accuracy - version.champion_metrics.accuracy, true)
+      );
+    }
+    return el("span", { className: "muted" }, "—");
+  }
+
+  const GATE_OUTCOMES = {
+    first_model: { label: "first model", kind: "info" },
+    better: { label: "better", kind: "success" },
+    not_better: { label: "not better", kind: "muted" },
+    insufficient_data: { label: "not enough evaluation data", kind: "warning" },
+  };
+
+  function gateCell(version) {
+    const gate = version.gate || {};
+    const outcome = GATE_OUTCOMES[gate.outcome];
+    if (!outcome) return el("span", { className: "muted", title: "No gate decision was recorded for this version." }, "—");
+    const overridden = gate.promote === false && Boolean(version.promoted_at);
+    const settings = "Gate: at least " + gate.min_pairs + " evaluation pairs, tolerance " + points(gate.tolerance || 0, true);
+    return [
+      el("span", { className: "badge badge--" + outcome.kind, title: settings, dataset: { outcome: gate.outcome } }, outcome.label),
+      overridden ? el("span", { className: "badge badge--muted", title: "An admin promoted it although the gate did not." }, "promoted by hand") : null,
+      el("div", { className: "version-gate__reason small muted" }, gate.reason || ""),
+    ];
   }
 
   async function promote(button) {

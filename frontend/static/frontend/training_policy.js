@@ -1,7 +1,9 @@
 /* Results page: the project's training policy form (GET/PATCH training-policy).
  *
  * Empty number and time fields mean "use the server default" and are sent as null; the
- * server's field errors are shown under the form with the field named.
+ * server-wide defaults are shown as the inputs' placeholders. The server's field errors are
+ * shown under the form with the field named. The nightly time is in the server's time zone,
+ * so that zone is shown next to it, and the next run is written in it too.
  */
 (function () {
   "use strict";
@@ -13,16 +15,46 @@
 
   const url = root.dataset.apiRoot + "projects/" + root.dataset.projectId + "/training-policy/";
   const errorBox = root.querySelector('[data-region="policy-error"]');
-  const NULLABLE_NUMBERS = ["retrain_every_n_labels", "promotion_tolerance"];
+  const timeZoneBox = root.querySelector('[data-region="policy-time-zone"]');
+  const nextNightlyBox = root.querySelector('[data-region="policy-next-nightly"]');
+  const NULLABLE_NUMBERS = ["retrain_every_n_labels", "promotion_tolerance", "min_evaluation_pairs"];
+
+  /** "Tue 1 Dec 02:00 UTC": an instant written in the server's zone (the browser's may differ). */
+  function formatInZone(iso, zone) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return iso;
+    const options = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    let parts;
+    try {
+      parts = new Intl.DateTimeFormat("en-GB", { ...options, timeZone: zone }).formatToParts(date);
+    } catch (unknownZone) {
+      // A zone name this browser does not know: the browser's own time, said so.
+      return date.toLocaleString(undefined, options) + " (your time)";
+    }
+    const part = Object.fromEntries(parts.map((p) => [p.type, p.value]));
+    return part.weekday + " " + part.day + " " + part.month + " " + part.hour + ":" + part.minute + " " + zone;
+  }
+
+  function nextNightlyText(policy) {
+    if (!policy.nightly_at) return "Next nightly run: off";
+    if (!policy.next_nightly_at) return "Next nightly run: after the first label";
+    return "Next nightly run: " + formatInZone(policy.next_nightly_at, policy.time_zone);
+  }
 
   function fill(policy) {
+    const defaults = policy.defaults || {};
     form.elements.mode.value = policy.mode;
     form.elements.aggregation.value = policy.aggregation;
     form.elements.replay_ratio.value = policy.replay_ratio;
-    form.elements.retrain_every_n_labels.value = policy.retrain_every_n_labels ?? "";
-    form.elements.promotion_tolerance.value = policy.promotion_tolerance ?? "";
+    for (const name of NULLABLE_NUMBERS) {
+      form.elements[name].value = policy[name] ?? "";
+      form.elements[name].placeholder = defaults[name] !== undefined && defaults[name] !== null ? defaults[name] + " (default)" : "default";
+    }
+    form.elements.when_evaluation_insufficient.value = policy.when_evaluation_insufficient;
     form.elements.nightly_at.value = policy.nightly_at ? policy.nightly_at.slice(0, 5) : "";
     form.elements.train_on_ties.checked = policy.train_on_ties;
+    timeZoneBox.textContent = policy.time_zone || "";
+    nextNightlyBox.textContent = nextNightlyText(policy);
     const excluded = new Set(policy.excluded_annotator_ids.map(String));
     for (const box of form.querySelectorAll('input[name="excluded_annotator_ids"]')) box.checked = excluded.has(box.value);
   }
@@ -34,6 +66,7 @@
       replay_ratio: Number(form.elements.replay_ratio.value || 0),
       train_on_ties: form.elements.train_on_ties.checked,
       nightly_at: form.elements.nightly_at.value || null,
+      when_evaluation_insufficient: form.elements.when_evaluation_insufficient.value,
       excluded_annotator_ids: Array.from(form.querySelectorAll('input[name="excluded_annotator_ids"]:checked'), (box) => Number(box.value)),
     };
     for (const name of NULLABLE_NUMBERS) {
