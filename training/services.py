@@ -57,6 +57,7 @@ def training_policy_update(*, project: Project, excluded_annotator_ids: list[int
     if unknown:
         raise TypeError(f"Unknown training policy fields: {sorted(unknown)}")
     policy = training_policy_for(project)
+    nightly_time_changed = "nightly_at" in changes and changes["nightly_at"] != policy.nightly_at
     for name, value in changes.items():
         setattr(policy, name, value)
     if policy.mode not in TrainingPolicy.Mode.values:
@@ -73,7 +74,7 @@ def training_policy_update(*, project: Project, excluded_annotator_ids: list[int
             fields={"when_evaluation_insufficient": ["unknown"]},
         )
     with transaction.atomic():
-        if "nightly_at" in changes:
+        if nightly_time_changed:
             policy.nightly_anchor_at = timezone.now()  # a new time counts from now: its next occurrence
         policy.save()
         if excluded_annotator_ids is not None:

@@ -186,6 +186,8 @@ def test_the_first_nightly_run_is_the_next_occurrence_after_the_first_label(proj
     assert reconcile_training(now=datetime.datetime(2026, 11, 23, 10, 5, tzinfo=berlin)).requested_runs == []
     due = selectors.next_nightly_at(selectors.training_policy_for(project))
     assert due == datetime.datetime(2026, 11, 24, 2, 0, tzinfo=berlin)
+    services.training_policy_update(project=project, nightly_at=datetime.time(2, 0))  # the form re-sends it
+    assert selectors.next_nightly_at(selectors.training_policy_for(project)) == due  # unchanged time, same anchor
     assert reconcile_training(now=due - timedelta(minutes=1)).requested_runs == []
     run = TrainingRun.objects.get(id=reconcile_training(now=due).requested_runs[0])
     assert (run.trigger, run.mode) == ("schedule", "full")

@@ -159,8 +159,17 @@
 
   /** Leases an item. Without `exclude` the server returns our open lease first (reload-safe). */
   async function fetchNext(exclude) {
-    const { data } = await api("POST", urls.next(), { exclude: exclude || [] });
-    return data;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const { data } = await api("POST", urls.next(), { exclude: exclude || [] });
+        return data;
+      } catch (error) {
+        // 409: every candidate was being claimed by others ("ask again"); 503: the database
+        // is restarting. Both pass within moments, so ask again before showing an error.
+        if ((error.status !== 409 && error.status !== 503) || attempt >= 3) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+      }
+    }
   }
 
   function settledJobs() {

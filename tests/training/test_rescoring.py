@@ -1,0 +1,54 @@
+"""Rescoring: resumable, tolerant of old checkpoints, and its failures are recorded."""
+import pytest
+
+from annotation.models import Response
+from training import pipeline, services
+from training.ml.model import build_tiny_model
+from training.models import ModelVersion, ResponseScore, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def champion(project, settings, tmp_path, sent_tasks):
+    """A champion whose checkpoint was saved by older code (its config names a retired field)."""
+    settings.MODEL_STORE_DIR = tmp_path / "models"
+    build_tiny_model(settings.MODEL_STORE_DIR / "old" / "v1")
+    run = TrainingRun.objects.create(project=project, trigger="manual", status="running")
+    return services.training_run_complete(
+        run_id=run.id, version=1, checkpoint_path="old/v1", metrics={"accuracy": 0.9}, champion_metrics={},
+        promote=True, config={"max_length": 64, "length_window": 50, "backbone_path": "/gone"}, seed=0,
+        code_version="old",
+    )
+
+
+def test_rescoring_an_old_checkpoint_scores_every_response(champion, project):
+    assert pipeline.rescore_project_responses(champion.id) == 6
+    champion.refresh_from_db()
+    assert champion.scored_at is not None and ResponseScore.objects.filter(model_version=champion).count() == 6
+
+
+def test_rescoring_resumes_where_a_killed_worker_stopped(champion, project, settings):
+    settings.SCORING_CHUNK_SIZE = 2
+    done = list(Response.objects.filter(prompt__project=project).order_by("id")[:3])
+    services.response_scores_store(version_id=champion.id, scores={response.id: 0.5 for response in done})
+    assert ModelVersion.objects.get(id=champion.id).scored_at is None  # partial is not scored
+    assert pipeline.rescore_project_responses(champion.id) == 3  # only the rest
+    assert ResponseScore.objects.filter(model_version=champion, score=0.5).count() == 3  # kept, not redone
+    assert pipeline.rescore_project_responses(champion.id) == 0  # a duplicate message does nothing
+
+
+def test_a_failed_rescoring_is_recorded_and_the_next_attempt_clears_it(champion, settings):
+    import shutil
+
+    checkpoint = settings.MODEL_STORE_DIR / "old" / "v1"
+    shutil.move(checkpoint, checkpoint.with_name("moved"))
+    with pytest.raises(OSError):
+        pipeline.rescore_project_responses(champion.id)
+    champion.refresh_from_db()
+    assert champion.scored_at is None and "old/v1" in champion.scoring_error
+
+    shutil.move(checkpoint.with_name("moved"), checkpoint)
+    pipeline.rescore_project_responses(champion.id)
+    champion.refresh_from_db()
+    assert champion.scored_at is not None and champion.scoring_error == ""
