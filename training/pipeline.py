@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Max
 
 from annotation.agreement import project_agreement
-from annotation.models import Label, Response
 from training import model_store, selectors, services
 from training.heartbeat import Heartbeat
 from training.ml.config import TrainConfig
@@ -183,7 +181,7 @@ def freeze_snapshot(run: TrainingRun, spec: PairSpec, config: TrainConfig) -> Fr
     """Write the project's pairs to an immutable, hashed file, record it on the run, read it back, split it."""
     # Read before the pairs, so the watermark never claims a label the snapshot may
     # have missed: at worst a label is counted toward the next run as well.
-    watermark = Label.objects.filter(item__project=run.project).aggregate(top=Max("id"))["top"] or 0
+    watermark = selectors.newest_label_id(run.project)
     records = project_pair_records(run.project, spec)
     snapshot = snapshot_write(records)
     services.training_run_record_snapshot(
@@ -302,7 +300,7 @@ def rescore_project_responses(version_id: int) -> int:
     scores only the rest. Returns how many responses this call scored. A failure
     is recorded on the version (shown on the Results page) and re-raised.
     """
-    version = ModelVersion.objects.filter(id=version_id).first()
+    version = selectors.model_version_for_worker(version_id)
     if version is None:
         return 0
     services.model_version_scoring_heartbeat(version_id=version.id)
@@ -317,14 +315,7 @@ def rescore_project_responses(version_id: int) -> int:
 
 
 def _score_missing(version: ModelVersion) -> int:
-    missing = (
-        Response.objects.filter(prompt__project_id=version.project_id)
-        .exclude(scores__model_version=version)
-        .select_related("prompt")
-        .only("id", "text", "prompt__conversation")
-        .order_by("id")
-    )
-    responses = list(missing)
+    responses = list(selectors.responses_missing_scores(version))
     if not responses:
         return 0
     config = TrainConfig.from_saved(version.config)

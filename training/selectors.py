@@ -131,6 +131,27 @@ def next_nightly_at(policy: TrainingPolicy, *, first_label_at=None) -> datetime.
     return next_occurrence(policy.nightly_at, after=anchor, zone=ZoneInfo(settings.TIME_ZONE))
 
 
+def newest_label_id(project: Project) -> int:
+    """The project's newest label id (0 without labels): a snapshot's watermark."""
+    return Label.objects.filter(item__project=project).aggregate(top=Max("id"))["top"] or 0
+
+
+def model_version_for_worker(version_id: int) -> ModelVersion | None:
+    """A version by id, unscoped: for tasks, which are handed ids the services already checked."""
+    return ModelVersion.objects.filter(id=version_id).first()
+
+
+def responses_missing_scores(version: ModelVersion) -> QuerySet:
+    """The version's project's responses that have no score from it yet, with their prompts, by id."""
+    return (
+        Response.objects.filter(prompt__project_id=version.project_id)
+        .exclude(scores__model_version=version)
+        .select_related("prompt")
+        .only("id", "text", "prompt__conversation")
+        .order_by("id")
+    )
+
+
 def queued_runs_to_send(*, now) -> QuerySet:
     """Queued runs whose message was never sent, or sent long ago without a worker taking it."""
     resend_before = now - timedelta(seconds=settings.TRAINING_REDISPATCH_AFTER_SECONDS)

@@ -24,6 +24,7 @@ from training.selectors import (
     label_trigger_threshold,
     labels_since_last_success,
     next_nightly_at,
+    responses_missing_scores,
     stale_run_after,
     training_policy_for,
 )
@@ -335,10 +336,7 @@ def model_version_scoring_finish(*, version_id: int) -> bool:
         version = ModelVersion.objects.select_for_update().filter(id=version_id).first()
         if version is None:
             return False
-        missing = Response.objects.filter(prompt__project_id=version.project_id).exclude(
-            scores__model_version=version
-        ).exists()
-        if missing:
+        if responses_missing_scores(version).exists():
             return False
         version.scored_at = timezone.now()
         version.scoring_error = ""
