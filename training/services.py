@@ -10,7 +10,6 @@ may fail (broker down): the row records it and the reconciler sends again.
 """
 import logging
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone

@@ -6,18 +6,18 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connections
 from django.db.models import Count
 
 from annotation.assignment import assignment_claim_next
 from annotation.models import Assignment, ComparisonItem, Label
 from annotation.services import label_submit
+from tests.real_services import require_postgresql
 
 
 @pytest.fixture
 def needs_postgresql():
-    if connection.vendor != "postgresql":
-        pytest.skip("Proves row locking between connections, which needs PostgreSQL (run through scripts/test).")
+    require_postgresql("Proving row locking between connections")
 
 
 def make_annotators(prefix: str, count: int) -> list:

@@ -1,8 +1,8 @@
 """A real Celery worker process against the test PostgreSQL database and Redis.
 
 These tests need the real servers; ``scripts/test`` points DATABASE_URL at
-PostgreSQL and CELERY_BROKER_URL at Redis. Run any other way, they fail with a
-message saying so rather than silently passing.
+PostgreSQL and CELERY_BROKER_URL at Redis. Run any other way, they skip with a
+message saying so (under scripts/test a missing server fails them instead).
 """
 import os
 import shutil
@@ -16,19 +16,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from tests.real_services import require_postgresql, require_redis
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def require_real_services():
-    if connection.vendor != "postgresql":
-        pytest.fail("Integration tests need PostgreSQL: run them through scripts/test (DATABASE_URL=postgres://...).")
-    if not settings.CELERY_BROKER_URL.startswith("redis://"):
-        pytest.fail("Integration tests need Redis: run them through scripts/test (CELERY_BROKER_URL=redis://...).")
+    require_postgresql("A real celery worker sharing the test database")
+    require_redis("A real celery worker")
 
 
 @pytest.fixture

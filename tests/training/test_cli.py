@@ -9,9 +9,7 @@ from training.models import ModelVersion, TrainingRun
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("processes", [1, 2], ids=["in-process", "torchrun-2-cpu-processes"])
-def test_cli_trains_and_records_a_champion(django_user_model, settings, tmp_path, capsys, monkeypatch, sent_tasks, processes):
-    from training import services
-
+def test_cli_trains_and_records_a_champion(django_user_model, settings, tmp_path, capsys, sent_tasks, processes):
     settings.RETRAIN_EVERY_N_LABELS = 0
     settings.TRAINING_PROCESSES = processes  # 2: data-parallel over two gloo processes, as on a 2-GPU worker
     settings.MODEL_STORE_DIR = tmp_path / "models"

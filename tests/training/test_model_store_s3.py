@@ -260,8 +260,8 @@ def test_an_unusable_manifest_is_refused(s3, manifest):
 
 
 @pytest.mark.django_db
-def test_a_training_run_publishes_to_s3_and_another_machine_rescores_from_it(s3, settings, django_user_model, tmp_path, monkeypatch, sent_tasks):
-    from training import pipeline, services
+def test_a_training_run_publishes_to_s3_and_another_machine_rescores_from_it(s3, settings, django_user_model, tmp_path, sent_tasks):
+    from training import pipeline
     from training.models import ModelVersion, ResponseScore
 
     settings.RETRAIN_EVERY_N_LABELS = 0
