@@ -20,6 +20,17 @@ def prompt_record(external_id: str, question: str, good: str, bad: str) -> str:
     )
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2's million iterations cost about a second per user on a 2-core machine, and the
+    suite creates hundreds; tests check who may do what, not the hash (cookiecutter-django
+    does the same). PBKDF2 stays available for tests whose passwords a child process checks."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(username: str, *, admin: bool = False):

@@ -9,6 +9,7 @@ import urllib.request
 import uuid
 
 import pytest
+from django.contrib.auth.hashers import make_password
 
 from annotation.models import Label
 from tests.integration.conftest import BeatProcess, WebProcess, WorkerProcess, wait_for
@@ -20,6 +21,7 @@ from training.models import ModelVersion, ResponseScore, TrainingRun
 pytestmark = pytest.mark.integration
 
 FAST_RECONCILER = {"TRAINING_RECONCILE_SECONDS": "1"}
+PASSWORD = "x" * 12
 
 
 def call(web, method, path, *, token, body=None) -> tuple[int, dict]:
@@ -34,8 +36,14 @@ def call(web, method, path, *, token, body=None) -> tuple[int, dict]:
         return error.code, {"body": error.read().decode(errors="replace")[:2000]}
 
 
-def token_for(web, username) -> str:
-    status, body = call(web, "POST", "/api/auth/token/", token=None, body={"username": username, "password": "x" * 12})
+def token_for(web, user) -> str:
+    """Log in over the real API, as a client script would.
+
+    The web process checks the password with the production hasher, not the tests' fast one."""
+    user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+    user.save(update_fields=["password"])
+    username = user.username
+    status, body = call(web, "POST", "/api/auth/token/", token=None, body={"username": username, "password": PASSWORD})
     assert status == 200, body
     return body["token"]
 
@@ -45,13 +53,13 @@ def test_a_broker_outage_loses_no_label_and_training_resumes_with_no_human_actio
 ):
     broker = redis_server()
     project, annotators = toy_project(django_user_model, name="Outage", prompts=12, annotators=2)
-    django_user_model.objects.create_user("outage-admin", password="x" * 12, is_staff=True)
+    admin_user = django_user_model.objects.create_user("outage-admin", is_staff=True)
     env = {"CELERY_BROKER_URL": broker.url, "RETRAIN_EVERY_N_LABELS": "0", **FAST_RECONCILER}
     web = start_process(WebProcess, **env)
     worker = start_process(WorkerProcess, **env)
     start_process(BeatProcess, **env)
-    tokens = [token_for(web, user.username) for user in annotators]
-    admin = token_for(web, "outage-admin")
+    tokens = [token_for(web, user) for user in annotators]
+    admin = token_for(web, admin_user)
 
     broker.stop()
     saved, statuses = 0, []
