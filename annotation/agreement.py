@@ -1,29 +1,17 @@
 """How often annotators agree with each other: the ceiling a reward model's accuracy is read against.
 
 Each label says, for every pair of responses it covers, which one won (or that they
-tied). Two labels of one item agree on a response pair when they say the same.
-The agreement rate is agreements / comparisons over every pair of labels of every
-item with at least two labels ("both bad" labels carry no preference and are left out).
+tied): its ``annotation.preferences.verdicts``. Two labels of one item agree on a
+response pair when they say the same. The agreement rate is agreements / comparisons
+over every pair of labels of every item with at least two labels ("both bad" labels
+carry no preference and are left out).
 """
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 
 from annotation.models import Label
-
-TIE = "tie"
-
-
-def verdicts(ranking: list[list[int]]) -> dict[frozenset, int | str]:
-    """``{frozenset({x, y}): winner id or "tie"}`` for every response pair a ranking covers."""
-    result = {}
-    for better, worse in itertools.combinations(range(len(ranking)), 2):
-        for x, y in itertools.product(ranking[better], ranking[worse]):
-            result[frozenset((x, y))] = x
-    for group in ranking:
-        for x, y in itertools.combinations(group, 2):
-            result[frozenset((x, y))] = TIE
-    return result
+from annotation.preferences import verdicts
 
 
 def agreement_rate(rankings_by_item: Iterable[list[list[list[int]]]]) -> tuple[float | None, int]:

@@ -14,10 +14,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from annotation.models import Assignment
 from config.errors import DomainError
 
 ROLES = ("system", "user", "assistant")
-MAX_RESPONSES_PER_PROMPT = 9
+# One response per position letter the annotator's client can show.
+MAX_RESPONSES_PER_PROMPT = len(Assignment.Position)
 MAX_ERRORS_REPORTED = 50
 
 

@@ -132,6 +132,22 @@ class Assignment(models.Model):
         SUBMITTED = "submitted"
         SKIPPED = "skipped"
 
+    class Position(models.TextChoices):
+        """What the annotator's client calls the responses: A, B, ... left to right in ``display_order``.
+
+        Nine letters, so an item shows at most nine responses (``annotation.importing``).
+        """
+
+        A = "A"
+        B = "B"
+        C = "C"
+        D = "D"
+        E = "E"
+        F = "F"
+        G = "G"
+        H = "H"
+        I = "I"  # noqa: E741 (a position letter, not an ambiguous variable)
+
     item = models.ForeignKey(ComparisonItem, on_delete=models.CASCADE, related_name="assignments")
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
@@ -170,6 +186,17 @@ class Label(models.Model):
         FACTUAL_ERROR = "factual_error", "factual error"
         PERSONAL_DATA = "personal_data", "personal data"
         BROKEN_PROMPT = "broken_prompt", "broken prompt"
+
+    class Choice(models.TextChoices):
+        """A pairwise judgement as the client sends it, A and B being ``Assignment.Position``.
+
+        Stored as ``ranking`` (``annotation.preferences.pairwise_ranking``) with ``is_tie`` or ``both_bad``.
+        """
+
+        A = "A", "A is better"
+        B = "B", "B is better"
+        TIE = "tie", "tie"
+        BOTH_BAD = "both_bad", "both bad"
 
     class Strength(models.IntegerChoices):
         NEGLIGIBLY = 1, "negligibly better"

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 
-from annotation.agreement import agreement_rate, verdicts
+from annotation.agreement import agreement_rate
 from annotation.models import Label
+from annotation.preferences import verdicts
 
 PRIOR_COMPARISONS = 10
 MAX_ACCURACY = 0.99

@@ -2,7 +2,7 @@
 from datetime import datetime, time
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project
@@ -84,7 +84,7 @@ def assignment_payload(assignment: Assignment) -> dict:
     """What the annotator's client sees: blind (no model names, no response ids), in display order."""
     item = assignment.item
     texts = dict(ComparisonItemResponse.objects.filter(item_id=item.id).values_list("response_id", "response__text"))
-    positions = "ABCDEFGHI"
+    positions = Assignment.Position.values
     return {
         "id": assignment.id,
         "item_id": item.id,
@@ -98,12 +98,3 @@ def assignment_payload(assignment: Assignment) -> dict:
             for index, response_id in enumerate(assignment.display_order)
         ],
     }
-
-
-def project_label_counts(project: Project) -> dict:
-    counts = project.items.aggregate(
-        items=Count("id", distinct=True),
-        labelled=Count("id", filter=Q(labels__isnull=False), distinct=True),
-    )
-    counts["labels"] = Label.objects.filter(item__project=project).count()
-    return counts

@@ -2,6 +2,7 @@
 from rest_framework import serializers
 
 from annotation.models import Label, Project
+from annotation.selectors import user_is_project_admin
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -21,16 +22,20 @@ class ProjectSerializer(serializers.ModelSerializer):
         return render_markdown(project.guidelines)
 
     def get_is_admin(self, project) -> bool:
-        return bool(self.context["request"].user.is_staff)
+        return user_is_project_admin(self.context["request"].user)
 
 
 class ProjectWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     guidelines = serializers.CharField(required=False, allow_blank=True, default="")
     labels_per_item = serializers.IntegerField(min_value=1, max_value=50, required=False, default=1)
-    label_format = serializers.ChoiceField(choices=Project.LabelFormat.choices, required=False, default="pairwise")
+    label_format = serializers.ChoiceField(
+        choices=Project.LabelFormat.choices, required=False, default=Project.LabelFormat.PAIRWISE
+    )
     criteria = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-    rationale_mode = serializers.ChoiceField(choices=Project.RationaleMode.choices, required=False, default="optional")
+    rationale_mode = serializers.ChoiceField(
+        choices=Project.RationaleMode.choices, required=False, default=Project.RationaleMode.OPTIONAL
+    )
     selection_order = serializers.CharField(
         required=False, default="sequential", help_text="sequential, random, or another registered ordering."
     )
@@ -78,13 +83,13 @@ class NextItemRequestSerializer(serializers.Serializer):
 
 
 class FlagSerializer(serializers.Serializer):
-    flag = serializers.ChoiceField(choices=["unsafe", "factual_error", "personal_data", "broken_prompt"])
+    flag = serializers.ChoiceField(choices=Label.Flag.values)
     position = serializers.CharField(required=False, allow_null=True, help_text="Response position, or null for the item.")
 
 
 class SubmitSerializer(serializers.Serializer):
     choice = serializers.ChoiceField(
-        choices=["A", "B", "tie", "both_bad"], required=False, allow_null=True, default=None,
+        choices=Label.Choice.values, required=False, allow_null=True, default=None,
         help_text="Pairwise projects.",
     )
     ranking = serializers.ListField(
@@ -92,7 +97,10 @@ class SubmitSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None,
         help_text='Ranking projects: positions best first, ties grouped, e.g. [["B"], ["A", "C"]].',
     )
-    strength = serializers.IntegerField(min_value=1, max_value=4, required=False, allow_null=True, default=None)
+    strength = serializers.IntegerField(
+        min_value=min(Label.Strength.values), max_value=max(Label.Strength.values),
+        required=False, allow_null=True, default=None,
+    )
     ratings = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField()), required=False, default=dict,
         help_text='Per-response criterion scores by position: {"A": {"helpfulness": 4}}.',

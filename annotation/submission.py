@@ -6,12 +6,13 @@ check names the field that is wrong.
 """
 from dataclasses import dataclass, field
 
+from annotation.models import Assignment, Label, Project
+from annotation.preferences import pairwise_ranking
 from config.errors import DomainError
 
-POSITIONS = "ABCDEFGHI"
-PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
-FLAGS = ("unsafe", "factual_error", "personal_data", "broken_prompt")
-ITEM_LEVEL_FLAGS = ("broken_prompt",)
+Choice, Flag, Position, Strength = Label.Choice, Label.Flag, Assignment.Position, Label.Strength
+# Flags about the item as a whole: a position sent with one is dropped.
+ITEM_LEVEL_FLAGS = frozenset({Flag.BROKEN_PROMPT})
 
 
 @dataclass(frozen=True)
@@ -30,23 +31,21 @@ def _invalid(field_name: str, message: str):
 
 
 def _position_map(display_order: list[int]) -> dict[str, int]:
-    return {POSITIONS[index]: response_id for index, response_id in enumerate(display_order)}
+    # An item never shows more responses than there are letters (annotation.importing).
+    return dict(zip(Position.values, display_order))
 
 
 def _pairwise_ranking(choice: str | None, strength: int | None, display_order: list[int]) -> tuple[list, bool, bool]:
-    if choice not in PAIRWISE_CHOICES:
-        raise _invalid("choice", f"must be one of {', '.join(PAIRWISE_CHOICES)}")
-    if choice in ("tie", "both_bad") and strength is not None:
+    if choice not in Choice.values:
+        raise _invalid("choice", f"must be one of {', '.join(Choice.values)}")
+    if choice in (Choice.TIE, Choice.BOTH_BAD) and strength is not None:
         raise DomainError(
-            "A tie has no strength." if choice == "tie" else "'Both bad' has no strength.",
+            "A tie has no strength." if choice == Choice.TIE else "'Both bad' has no strength.",
             fields={"strength": ["must be empty unless A or B is chosen"]},
         )
     left, right = display_order[0], display_order[1]
-    if choice == "A":
-        return [[left], [right]], False, False
-    if choice == "B":
-        return [[right], [left]], False, False
-    return [[left, right]], choice == "tie", choice == "both_bad"
+    winner = {Choice.A: left, Choice.B: right}.get(choice)
+    return pairwise_ranking(left=left, right=right, winner=winner), choice == Choice.TIE, choice == Choice.BOTH_BAD
 
 
 def _ranking_from_positions(groups, display_order: list[int]) -> list[list[int]]:
@@ -103,8 +102,8 @@ def _flags(raw, display_order: list[int]) -> list[dict]:
     for index, entry in enumerate(raw):
         if isinstance(entry, str):
             entry = {"flag": entry}
-        if not isinstance(entry, dict) or entry.get("flag") not in FLAGS:
-            raise _invalid(f"flags[{index}].flag", f"must be one of {', '.join(FLAGS)}")
+        if not isinstance(entry, dict) or entry.get("flag") not in Flag.values:
+            raise _invalid(f"flags[{index}].flag", f"must be one of {', '.join(Flag.values)}")
         position = entry.get("position")
         if position is not None and position not in positions:
             raise _invalid(f"flags[{index}].position", f"unknown position {position!r}")
@@ -128,9 +127,10 @@ def build_submission(
     rationale: str = "",
 ) -> Submission:
     """Validate one submission against the project's settings and map positions to response ids."""
-    if strength is not None and strength not in (1, 2, 3, 4):
-        raise _invalid("strength", "must be 1 (negligibly) to 4 (much better)")
-    if label_format == "ranking":
+    if strength is not None and strength not in Strength.values:
+        weakest, strongest = min(Strength), max(Strength)
+        raise _invalid("strength", f"must be {weakest} ({weakest.label}) to {strongest} ({strongest.label})")
+    if label_format == Project.LabelFormat.RANKING:
         if ranking is None:
             raise _invalid("ranking", "is required in a ranking project (best first, ties grouped)")
         if strength is not None:
@@ -141,9 +141,9 @@ def build_submission(
         ordered, is_tie, both_bad = _pairwise_ranking(choice, strength, display_order)
 
     rationale = (rationale or "").strip()
-    if rationale_mode == "required" and not rationale:
+    if rationale_mode == Project.RationaleMode.REQUIRED and not rationale:
         raise _invalid("rationale", "is required in this project: say briefly why")
-    if rationale_mode == "off":
+    if rationale_mode == Project.RationaleMode.OFF:
         rationale = ""
     return Submission(
         ranking=ordered,

@@ -1,17 +1,16 @@
 """From stored labels to training pairs (Django side, no torch).
 
-A label's ``ranking`` is a list of groups, best first; every response in an
-earlier group beats every response in a later group (InstructGPT: all implied
-pairs). Responses in one group are tied: ties are left out unless the project
-trains on them, and "both bad" labels are always left out. The annotator's
-strength becomes a Llama-2-style margin.
+What a label's ``ranking`` implies (every response in an earlier group beats
+every response in a later one; responses in one group are tied) is
+``annotation.preferences``. Ties are left out unless the project trains on them,
+and "both bad" labels are always left out. The annotator's strength becomes a
+Llama-2-style margin.
 
 Items labelled by several annotators give one pair per label ("per_label"),
 or one per response pair by vote: every label counts once ("majority"), or
 each counts by its annotator's estimated accuracy ("weighted", see
 ``annotation.quality``), and the pair carries the probability that its side won.
 """
-import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -19,12 +18,19 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from annotation.models import Label, Project, Response
+from annotation.preferences import preferred_pairs, tied_pairs
 from annotation.quality import project_annotator_accuracies, vote_weight
 
 # Margin added inside the loss, -logsigmoid(r_chosen - r_rejected - margin): a
 # "much better" judgement asks the model for a wider reward gap. Unknown strength
 # asks for none.
-STRENGTH_MARGIN = {None: 0.0, 1: 0.0, 2: 0.25, 3: 0.5, 4: 1.0}
+STRENGTH_MARGIN = {
+    None: 0.0,
+    Label.Strength.NEGLIGIBLY: 0.0,
+    Label.Strength.SLIGHTLY: 0.25,
+    Label.Strength.BETTER: 0.5,
+    Label.Strength.MUCH: 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -50,18 +56,13 @@ class Vote(NamedTuple):
 
 
 def pairs_from_ranking(ranking: list[list[int]], strength: int | None = None) -> list[tuple[int, int, float]]:
-    """``(chosen_id, rejected_id, margin)`` for every ordered pair a ranking implies."""
+    """``(chosen_id, rejected_id, margin)`` for every ordered pair a ranking implies (``preferred_pairs``)."""
     margin = STRENGTH_MARGIN[strength]
-    pairs = []
-    for better_index, worse_index in itertools.combinations(range(len(ranking)), 2):
-        for chosen, rejected in itertools.product(ranking[better_index], ranking[worse_index]):
-            pairs.append((chosen, rejected, margin))
-    return pairs
+    return [(chosen, rejected, margin) for chosen, rejected in preferred_pairs(ranking)]
 
 
-def ties_from_ranking(ranking: list[list[int]]) -> list[tuple[int, int]]:
-    """Every pair of responses that share a group (judged equally good)."""
-    return [pair for group in ranking for pair in itertools.combinations(group, 2)]
+# The training side's name for the pairs a ranking ties; the rule is ``annotation.preferences.tied_pairs``.
+ties_from_ranking = tied_pairs
 
 
 def aggregate_votes(votes: list[Vote], weights: Mapping[int, float] | None = None) -> list[Vote]:
@@ -135,7 +136,7 @@ def project_pair_records(project: Project, spec: PairSpec = PairSpec()) -> list[
                 Vote(chosen, rejected, margin, label.strength, label.id, label.annotator_id)
             )
         if spec.train_on_ties:
-            for first, second in ties_from_ranking(label.ranking):
+            for first, second in tied_pairs(label.ranking):
                 ties_by_item[label.item_id].append((first, second, label.id))
 
     weights = annotator_vote_weights(project, spec) if spec.aggregation == "weighted" else None

@@ -1,5 +1,6 @@
 """Frozen training datasets: an immutable JSONL file named by its content hash."""
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+
+from training.ml.data import write_jsonl
 
 
 @dataclass(frozen=True)
@@ -21,9 +24,10 @@ def snapshot_dir() -> Path:
 
 
 def snapshot_write(records: list[dict]) -> Snapshot:
-    """Write ``records`` once; the same records always give the same file and hash."""
-    payload = "".join(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n" for record in records).encode()
-    digest = hashlib.sha256(payload).hexdigest()
+    """Write ``records`` once; the same records always give the same file and hash (``write_jsonl``)."""
+    # Encoded in memory first: the hash names the file, and an existing snapshot is not written again.
+    buffer = io.BytesIO()
+    digest = write_jsonl(records, buffer)
     folder = snapshot_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}.jsonl"
@@ -31,7 +35,7 @@ def snapshot_write(records: list[dict]) -> Snapshot:
         # Write beside the target and rename, so a reader never sees half a file.
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".jsonl")
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            handle.write(buffer.getvalue())
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o444)

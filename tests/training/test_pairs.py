@@ -7,7 +7,7 @@ from annotation.models import Assignment, Label
 from annotation.services import label_submit
 from annotation.assignment import assignment_claim_next
 from training.pairs import (
-    PairSpec, Vote, aggregate_votes, pairs_from_ranking, project_pair_records, ties_from_ranking,
+    STRENGTH_MARGIN, PairSpec, Vote, aggregate_votes, pairs_from_ranking, project_pair_records, ties_from_ranking,
 )
 from tests.labelling import label_in_order
 from training.snapshots import snapshot_read, snapshot_write
@@ -17,6 +17,12 @@ def test_pairwise_ranking_gives_one_pair_with_the_strength_margin():
     assert pairs_from_ranking([[7], [3]], strength=4) == [(7, 3, 1.0)]
     assert pairs_from_ranking([[7], [3]], strength=2) == [(7, 3, 0.25)]
     assert pairs_from_ranking([[7], [3]]) == [(7, 3, 0.0)]
+
+
+def test_every_strength_has_a_margin_growing_with_it():
+    margins = [STRENGTH_MARGIN[strength] for strength in sorted(Label.Strength)]
+    assert len(margins) == len(Label.Strength) and margins == sorted(margins)
+    assert STRENGTH_MARGIN[None] == 0.0
 
 
 def test_a_tie_gives_no_pair():

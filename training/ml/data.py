@@ -1,7 +1,8 @@
 """Preference pairs and how a (conversation, response) becomes token ids.
 
-No torch here: the web process writes snapshots with ``PreferencePair`` and
-``write_pairs_jsonl``. Tokenizers are duck-typed Hugging Face tokenizers.
+No torch here: the web process writes snapshots with ``write_jsonl``, the
+one writer of the content-hashed JSON lines files that training reads.
+Tokenizers are duck-typed Hugging Face tokenizers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 ROLES = ("system", "user", "assistant")
 _PLAIN_ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
@@ -101,16 +102,27 @@ def _checked_message(message: Message) -> dict[str, str]:
     return {"role": role, "content": content}
 
 
-def write_pairs_jsonl(pairs: Iterable[PreferencePair], path: str | Path) -> str:
-    """Write one JSON object per line and return the sha256 hex digest of the
-    bytes written, the content hash that identifies a frozen snapshot."""
+def write_jsonl(records: Iterable[Mapping[str, Any]], handle: BinaryIO) -> str:
+    """Write each record to the binary ``handle`` as one JSON line and return
+    the sha256 hex digest of the bytes written: the content hash that names
+    and verifies a frozen snapshot.
+
+    Keys are sorted and text is written as UTF-8 rather than escaped, so the
+    same records always give the same bytes and hash. Changing the format
+    changes every hash, and snapshots written before would no longer verify.
+    """
     digest = hashlib.sha256()
-    with open(path, "wb") as handle:
-        for pair in pairs:
-            line = (json.dumps(pair.to_dict(), ensure_ascii=False, sort_keys=True) + "\n").encode()
-            digest.update(line)
-            handle.write(line)
+    for record in records:
+        line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
+        digest.update(line)
+        handle.write(line)
     return digest.hexdigest()
+
+
+def write_pairs_jsonl(pairs: Iterable[PreferencePair], path: str | Path) -> str:
+    """Write the pairs to ``path`` with ``write_jsonl`` and return its hash."""
+    with open(path, "wb") as handle:
+        return write_jsonl((pair.to_dict() for pair in pairs), handle)
 
 
 def read_pairs_jsonl(path: str | Path) -> list[PreferencePair]:

@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 
 from training.ml.data import (
@@ -6,6 +8,7 @@ from training.ml.data import (
     encode_scored_text,
     format_conversation,
     read_pairs_jsonl,
+    write_jsonl,
     write_pairs_jsonl,
 )
 
@@ -87,6 +90,22 @@ def test_pair_round_trips_through_dict_and_jsonl(tmp_path):
     assert read_pairs_jsonl(tmp_path / "a.jsonl") == [pair, pair]
     assert write_pairs_jsonl([pair, pair], tmp_path / "b.jsonl") == digest
     assert write_pairs_jsonl([pair], tmp_path / "c.jsonl") != digest
+
+
+def test_jsonl_lines_have_sorted_keys_and_plain_utf8_and_a_stable_hash(tmp_path):
+    pairs = [
+        PreferencePair("7", ({"role": "user", "content": 'Grüße, 世界 — "quoted"\n'},), "é", "b",
+                       margin=0.25, strength=2, confidence=0.875),
+        PreferencePair("8", (), "y", "x", tie=True),
+    ]
+    # The hash these pairs had before write_pairs_jsonl and the snapshots shared write_jsonl.
+    assert write_pairs_jsonl(pairs, tmp_path / "pairs.jsonl") == (
+        "471c88b14e4a61381f94e7e2ffc0e429f19ef465d70d076aa2ea35945624213d"
+    )
+    line = '{"a": null, "b": "é"}\n'.encode()
+    with open(tmp_path / "records.jsonl", "wb") as handle:
+        assert write_jsonl([{"b": "é", "a": None}], handle) == hashlib.sha256(line).hexdigest()
+    assert (tmp_path / "records.jsonl").read_bytes() == line
 
 
 def test_tie_round_trips_and_snapshot_extras_are_ignored():
