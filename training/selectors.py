@@ -105,6 +105,8 @@ def automatic_retry_at(project: Project):
     if not count:
         return None
     latest = failures.order_by("-id").values_list("finished_at", flat=True).first()
+    if latest is None:  # failed without an end time (written by hand): nothing to wait from
+        return None
     wait = min(settings.TRAINING_RETRY_BACKOFF_SECONDS * 2 ** (count - 1), 6 * 3600)
     return latest + timedelta(seconds=wait)
 
