@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from annotation.assignment import ORDERINGS, assignment_still_holds_slot, lease_duration
 from annotation.importing import LineError, ImportValidationError, parse_jsonl
-from annotation.submission import build_submission
+from annotation.submission import build_submission, check_seconds_spent
 from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project, Prompt, Response
 from config.errors import ConflictError, DomainError, NotFoundError
 
@@ -153,47 +153,69 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
     external_id already exists in the project; nothing is written then.
     """
     parsed = parse_jsonl(lines, source=source)
-    existing = set(
-        Prompt.objects.filter(project=project, external_id__in=[p.external_id for p in parsed]).values_list(
-            "external_id", flat=True
-        )
-    )
-    if existing:
-        raise ImportValidationError(
-            source,
-            [
-                LineError(p.line, "external_id", f"'{p.external_id}' is already in project '{project.name}'")
-                for p in parsed
-                if p.external_id in existing
-            ],
-        )
+
+    def duplicates_error() -> ImportValidationError | None:
+        """An error naming each line whose external_id the project already has, or None."""
+        ids = [p.external_id for p in parsed]
+        existing = set()
+        for start in range(0, len(ids), 1000):  # SQLite allows only so many parameters per query
+            existing.update(
+                Prompt.objects.filter(project=project, external_id__in=ids[start : start + 1000]).values_list(
+                    "external_id", flat=True
+                )
+            )
+        if not existing:
+            return None
+        duplicates = [
+            LineError(p.line, "external_id", f"'{p.external_id}' is already in project '{project.name}'")
+            for p in parsed
+            if p.external_id in existing
+        ]
+        return ImportValidationError(source, duplicates, error_count=len(duplicates))
 
     response_count = item_count = 0
-    with transaction.atomic():
-        for parsed_prompt in parsed:
-            prompt = Prompt.objects.create(
-                project=project,
-                external_id=parsed_prompt.external_id,
-                conversation=parsed_prompt.conversation,
-                metadata=parsed_prompt.metadata,
-            )
-            responses = Response.objects.bulk_create(
-                [
-                    Response(prompt=prompt, text=r.text, model_name=r.model_name, metadata=r.metadata)
-                    for r in parsed_prompt.responses
-                ]
-            )
-            response_count += len(responses)
-            if project.label_format == Project.LabelFormat.RANKING:
-                groups = [responses]
-            else:
-                groups = list(itertools.combinations(responses, 2))
-            for group in groups:
-                item = ComparisonItem.objects.create(project=project, prompt=prompt)
-                ComparisonItemResponse.objects.bulk_create(
-                    [ComparisonItemResponse(item=item, response=r, slot=slot) for slot, r in enumerate(group)]
+    try:
+        with transaction.atomic():
+            # Imports into one project take turns on the project's row. Without the lock two
+            # uploads of the same file both pass the duplicate check below, and the loser dies
+            # on the unique constraint (a 500 naming no line). With it, the second waits for the
+            # first to commit, then (each statement reading fresh under READ COMMITTED) sees
+            # its prompts and is told which lines are duplicates. Catching IntegrityError
+            # instead would also work, but only after doing and undoing all the loser's writes.
+            # Parsing happens before, so the lock is held only for the writes.
+            Project.objects.select_for_update().filter(id=project.id).values_list("id", flat=True).first()
+            if duplicates := duplicates_error():
+                raise duplicates
+            for parsed_prompt in parsed:
+                prompt = Prompt.objects.create(
+                    project=project,
+                    external_id=parsed_prompt.external_id,
+                    conversation=parsed_prompt.conversation,
+                    metadata=parsed_prompt.metadata,
                 )
-                item_count += 1
+                responses = Response.objects.bulk_create(
+                    [
+                        Response(prompt=prompt, text=r.text, model_name=r.model_name, metadata=r.metadata)
+                        for r in parsed_prompt.responses
+                    ]
+                )
+                response_count += len(responses)
+                if project.label_format == Project.LabelFormat.RANKING:
+                    groups = [responses]
+                else:
+                    groups = list(itertools.combinations(responses, 2))
+                for group in groups:
+                    item = ComparisonItem.objects.create(project=project, prompt=prompt)
+                    ComparisonItemResponse.objects.bulk_create(
+                        [ComparisonItemResponse(item=item, response=r, slot=slot) for slot, r in enumerate(group)]
+                    )
+                    item_count += 1
+    except IntegrityError:
+        # A prompt written some other way than an import (the admin, a shell) can still race
+        # in past the lock: name the lines it clashes with, as the check above would have.
+        if duplicates := duplicates_error():
+            raise duplicates from None
+        raise
     return ImportSummary(prompts=len(parsed), responses=response_count, items=item_count)
 
 
@@ -232,8 +254,7 @@ def label_submit(
     database: training notices new labels on its own schedule
     (``training.reconciler``), so a broker outage never fails a submit.
     """
-    if seconds_spent < 0:
-        raise DomainError("seconds_spent cannot be negative.", fields={"seconds_spent": [">= 0"]})
+    seconds_spent = check_seconds_spent(seconds_spent)
     previous = Label.objects.filter(annotator=annotator, client_id=client_id).first()
     if previous is not None:
         return previous, False
@@ -242,6 +263,11 @@ def label_submit(
     try:
         with transaction.atomic():
             assignment = _locked_active_assignment(assignment_id=assignment_id, annotator=annotator)
+            # A retry that waited on this lock while the first attempt committed: look
+            # again under the lock, or it would see SUBMITTED and answer 409.
+            previous = Label.objects.filter(annotator=annotator, client_id=client_id).first()
+            if previous is not None:
+                return previous, False
             if assignment.status != Assignment.Status.ACTIVE:
                 raise ConflictError(f"This item was already {assignment.status}.")
             project = assignment.item.project

@@ -4,6 +4,7 @@ The client speaks in *positions* ("A", "B", ... left to right, as shown); the
 label stores *response ids*, through the assignment's ``display_order``. Every
 check names the field that is wrong.
 """
+import math
 from dataclasses import dataclass, field
 
 from annotation.models import Assignment, Label, Project
@@ -13,6 +14,10 @@ from config.errors import DomainError
 Choice, Flag, Position, Strength = Label.Choice, Label.Flag, Assignment.Position, Label.Strength
 # Flags about the item as a whole: a position sent with one is dropped.
 ITEM_LEVEL_FLAGS = frozenset({Flag.BROKEN_PROMPT})
+# A day on one item is already implausible; anything above it is a broken client.
+MAX_SECONDS_SPENT = 86400
+# Flags a client may send at once. Each (flag, position) is stored once whatever the count.
+MAX_FLAGS = 50
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ def _flags(raw, display_order: list[int]) -> list[dict]:
     raw = raw or []
     if not isinstance(raw, list):
         raise _invalid("flags", 'must be a list like [{"flag": "unsafe", "position": "A"}]')
+    if len(raw) > MAX_FLAGS:
+        raise _invalid("flags", f"at most {MAX_FLAGS} entries; each flag and position counts once")
     positions = _position_map(display_order)
     stored = []
     for index, entry in enumerate(raw):
@@ -109,8 +116,20 @@ def _flags(raw, display_order: list[int]) -> list[dict]:
             raise _invalid(f"flags[{index}].position", f"unknown position {position!r}")
         if entry["flag"] in ITEM_LEVEL_FLAGS:
             position = None
-        stored.append({"flag": entry["flag"], "response_id": positions[position] if position else None})
+        flag = {"flag": entry["flag"], "response_id": positions[position] if position else None}
+        if flag not in stored:
+            stored.append(flag)
     return stored
+
+
+def check_seconds_spent(value) -> float:
+    """Active seconds on the item: a finite number from 0 to ``MAX_SECONDS_SPENT``."""
+    message = f"must be a number of seconds from 0 to {MAX_SECONDS_SPENT}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _invalid("seconds_spent", message)
+    if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS_SPENT:
+        raise _invalid("seconds_spent", message)
+    return float(value)
 
 
 def build_submission(

@@ -163,13 +163,26 @@ class ImportView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={201: ImportSummarySerializer, 400: OpenApiResponse(description="Error naming line and field")},
+        responses={
+            201: ImportSummarySerializer,
+            400: OpenApiResponse(description="Error naming line and field (the first 50, and how many in all)"),
+            413: OpenApiResponse(description="File over IMPORT_MAX_UPLOAD_BYTES"),
+        },
         summary="Import prompts and responses from a JSONL file (all or nothing)",
     )
     def post(self, request, project_id: int):
+        from annotation.importing import MULTIPART_OVERHEAD_BYTES, import_upload_check_size
+
         project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        # Refuse an oversized body before reading it, then the file itself once it is parsed.
+        content_length = request.META.get("CONTENT_LENGTH") or ""
+        if content_length.isdigit():
+            import_upload_check_size(size=int(content_length), slack=MULTIPART_OVERHEAD_BYTES)
         serializer = ImportUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        summary = services.project_import_jsonl(project=project, lines=upload.read().splitlines(), source=upload.name)
+        import_upload_check_size(size=upload.size)
+        # The upload is iterated a line at a time (big ones are spooled to a temporary file),
+        # never read whole into memory.
+        summary = services.project_import_jsonl(project=project, lines=upload, source=upload.name)
         return Response(ImportSummarySerializer(summary.as_dict()).data, status=status.HTTP_201_CREATED)

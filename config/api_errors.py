@@ -6,9 +6,11 @@ Every error body is ``{"detail": <sentence>, "code": <slug>, "fields": {name: [m
 import logging
 
 from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 from config.errors import DomainError
 
@@ -16,6 +18,12 @@ logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before retrying while the database is unreachable.
 DATABASE_RETRY_AFTER = 5
+
+SERVER_ERROR_BODY = {
+    "detail": "Server error: something went wrong on our side. It has been logged; try again later.",
+    "code": "server_error",
+    "fields": {},
+}
 
 
 def _flatten(detail) -> list[str]:
@@ -41,9 +49,23 @@ def api_exception_handler(exc, context):
         body = {"detail": exc.message, "code": exc.code, "fields": exc.fields, **exc.extra}
         return Response(body, status=exc.status_code)
 
+    if isinstance(exc, RecursionError):
+        # A body nested thousands deep that reached a parser other than config.parsers'
+        # (a view with its own parser_classes): the client's mistake, not ours.
+        body = {"detail": "The request body is nested too deeply.", "code": "parse_error", "fields": {}}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
     response = exception_handler(exc, context)
     if response is None:
-        return None
+        # An unexpected exception in an API view: log it with its traceback and answer in
+        # the API's shape (also under DEBUG: an API client cannot read Django's debug page).
+        request = context.get("request")
+        logger.error(
+            "Internal Server Error: %s", request.path if request is not None else "?",
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        set_rollback()
+        return Response(SERVER_ERROR_BODY, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         fields = {name: _flatten(messages) for name, messages in exc.detail.items()}
         first_field, first_messages = next(iter(fields.items()), ("", [""]))
@@ -59,3 +81,25 @@ def api_exception_handler(exc, context):
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         response.data["code"] = "not_authenticated"
     return response
+
+
+def server_error(request, *args, **kwargs):
+    """``handler500``: the API's error shape under /api/, Django's plain 500 page elsewhere.
+
+    Django calls it (when DEBUG is off) for exceptions outside DRF's handling, e.g. in
+    middleware; Django has already logged the traceback.
+    """
+    if request.path.startswith("/api/"):
+        return JsonResponse(SERVER_ERROR_BODY, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return defaults.server_error(request, *args, **kwargs)
+
+
+NOT_FOUND_BODY = {"detail": "Not found.", "code": "not_found", "fields": {}}
+
+
+def not_found(request, exception=None):
+    """``handler404``: a URL no route matches (``/api/projects/-1/``) gets the API's shape
+    under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(NOT_FOUND_BODY, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)

@@ -4,7 +4,8 @@ All configuration comes from environment variables, read here and nowhere else.
 Without any variables the project runs in *embedded mode*: a SQLite file and a
 filesystem Celery broker under ``var/``, so it needs no servers. Point
 ``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at Redis for the real
-deployment. ``DJANGO_ENV=production`` refuses to start without a secret key.
+deployment. ``DJANGO_ENV=production`` refuses to start without a secret key
+and allowed hosts.
 """
 import datetime
 import importlib.util
@@ -29,12 +30,33 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_ENV=production.")
     SECRET_KEY = "development-only-not-secret"  # noqa: S105 - never used in production, see above
 
+# --- Security / production ---------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG", not IS_PRODUCTION)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["*"])
+if IS_PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS must be set when DJANGO_ENV=production (comma-separated host names)."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
-if IS_PRODUCTION:
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", IS_PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a proxy that terminates TLS: DJANGO_SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
+# (only if the proxy always sets or strips that header), so Django knows the request was https.
+_proxy_ssl_header = env_list("DJANGO_SECURE_PROXY_SSL_HEADER", [])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured("DJANGO_SECURE_PROXY_SSL_HEADER must be HEADER,value, e.g. HTTP_X_FORWARDED_PROTO,https.")
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Whether GET /api/schema/ answers anonymous callers (it lists every endpoint and field).
+API_SCHEMA_PUBLIC = env_bool("API_SCHEMA_PUBLIC", not IS_PRODUCTION)
+# The browsable API (HTML forms) is a development aid: production answers JSON only.
+API_RENDERER_CLASSES = ["rest_framework.renderers.JSONRenderer"]
+if not IS_PRODUCTION:
+    API_RENDERER_CLASSES.append("rest_framework.renderers.BrowsableAPIRenderer")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -46,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "annotation",
     "training",
     "frontend",
@@ -53,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused for too many failures into a readable 429 (config.auth).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,6 +116,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account before the password is even checked (config.auth).
+    "config.auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "frontend:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -112,16 +143,48 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's defaults, with a JSON parser that refuses absurdly nested bodies (config.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": API_RENDERER_CLASSES,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# --- Login throttling ---------------------------------------------------------
+# django-axes counts failed sign-ins (API token, login form, admin) in the database, so
+# every worker sees them. After LOGIN_FAILURE_LIMIT failures for one username the account
+# is refused, right password or not, for LOGIN_LOCKOUT_MINUTES (0: until an admin unlocks
+# it). Unlock: Django admin > Axes > Access attempts, or `manage.py axes_reset_username NAME`.
+# By username, not IP: behind a proxy or an office NAT every annotator shares one address.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
+AXES_ENABLED = env_bool("LOGIN_THROTTLING", True)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=LOGIN_LOCKOUT_MINUTES) if LOGIN_LOCKOUT_MINUTES > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 wants the IP in there too; by design it is not (see above).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+# A try while locked does not restart the clock: the lockout ends when the message says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "config.auth.lockout_response"
+AXES_VERBOSE = False  # no banner on every process start
 SPECTACULAR_SETTINGS = {
     "TITLE": "RLHF preference platform API",
     "DESCRIPTION": "Collect pairwise preference labels and manage reward-model versions.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation documents the API's error shape (config/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.add_error_responses",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------
@@ -248,6 +311,9 @@ ASSIGNMENT_LEASE_SECONDS = env_int("ASSIGNMENT_LEASE_SECONDS", 180)
 LABEL_UNDO_SECONDS = env_int("LABEL_UNDO_SECONDS", 60)
 # How often the workbench renews its leases; 0 = a third of the lease, at most a minute.
 WORKBENCH_HEARTBEAT_SECONDS = env_float("WORKBENCH_HEARTBEAT_SECONDS", 0)
+# Largest JSONL import accepted (413 above it). Django spools uploads over
+# FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) to a temporary file and the import reads it a line at a time.
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,
@@ -257,3 +323,21 @@ LOGGING = {
     # Django's own "django" logger would also print to its console handler: one line per event is enough.
     "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+
+# --- Content-Security-Policy ---------------------------------------------------
+# Set on every response by config.csp. No inline script or style anywhere in the app:
+# scripts and stylesheets are static files, page data travels in json_script blocks
+# (type application/json, never executed), and JS sets styles through the CSSOM.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+}
+# DRF's browsable API templates carry style="..." attributes; scripts stay strict there too.
+CONTENT_SECURITY_POLICY_RELAXED = {**CONTENT_SECURITY_POLICY, "style-src": ["'self'", "'unsafe-inline'"]}
+CONTENT_SECURITY_POLICY_RELAXED_PATHS = ["/api/"]

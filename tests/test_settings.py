@@ -1,4 +1,4 @@
-"""Settings come from the environment; production refuses to run without a secret key."""
+"""Settings come from the environment; production refuses to run without a secret key or allowed hosts."""
 import os
 import subprocess
 import sys
@@ -13,7 +13,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 PRINT_DATABASE_AND_BROKER = "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
-OWN_VARIABLES = {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_ENV", "MODEL_STORE_URL", "MODEL_STORE_S3_ENDPOINT_URL"}
+OWN_VARIABLES = {
+    "DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_ENV", "MODEL_STORE_URL", "MODEL_STORE_S3_ENDPOINT_URL",
+    "DJANGO_ALLOWED_HOSTS", "DJANGO_DEBUG", "DJANGO_SECURE_COOKIES", "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_HSTS_SECONDS",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "DJANGO_SECURE_HSTS_PRELOAD", "DJANGO_SECURE_PROXY_SSL_HEADER", "API_SCHEMA_PUBLIC",
+}
+PRODUCTION = {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "labels.example.org"}
 
 
 def run_settings(code: str = PRINT_DATABASE_AND_BROKER, **env):
@@ -34,8 +39,54 @@ def test_production_without_secret_key_refuses_to_start(tmp_path):
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set when DJANGO_ENV=production" in result.stderr
 
-    ok = run_settings(DJANGO_ENV="production", DJANGO_SECRET_KEY="x" * 50, RLHF_VAR_DIR=str(tmp_path))
+    ok = run_settings(RLHF_VAR_DIR=str(tmp_path), **PRODUCTION)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_production_without_allowed_hosts_refuses_to_start(tmp_path):
+    result = run_settings(DJANGO_ENV="production", DJANGO_SECRET_KEY="x" * 50, RLHF_VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DJANGO_ALLOWED_HOSTS must be set when DJANGO_ENV=production" in result.stderr
+
+
+SECURITY = (
+    "from django.conf import settings as s; "
+    "print(s.DEBUG, s.ALLOWED_HOSTS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+    "s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_PROXY_SSL_HEADER, s.API_SCHEMA_PUBLIC, "
+    "s.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], s.REST_FRAMEWORK['DEFAULT_PARSER_CLASSES'][0], sep='|')"
+)
+
+
+def test_production_security_defaults(tmp_path):
+    result = run_settings(SECURITY, RLHF_VAR_DIR=str(tmp_path), **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split("|") == [
+        "False", "['labels.example.org']", "True", "True", "False", "0", "False", "None", "False",
+        "['rest_framework.renderers.JSONRenderer']", "config.parsers.JSONParser",
+    ]
+
+
+def test_development_security_defaults(tmp_path):
+    result = run_settings(SECURITY, RLHF_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    values = result.stdout.strip().split("|")
+    assert values[:9] == ["True", "['*']", "False", "False", "False", "0", "False", "None", "True"]
+    assert "rest_framework.renderers.BrowsableAPIRenderer" in values[9]
+    assert values[10] == "config.parsers.JSONParser"
+
+
+def test_https_settings_come_from_the_environment(tmp_path):
+    result = run_settings(
+        SECURITY, RLHF_VAR_DIR=str(tmp_path), **PRODUCTION,
+        DJANGO_SECURE_SSL_REDIRECT="true", DJANGO_SECURE_HSTS_SECONDS="31536000", DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        DJANGO_SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https", API_SCHEMA_PUBLIC="true",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split("|")[4:9] == ["True", "31536000", "True", "('HTTP_X_FORWARDED_PROTO', 'https')", "True"]
+
+    bad = run_settings(SECURITY, RLHF_VAR_DIR=str(tmp_path), **PRODUCTION, DJANGO_SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO")
+    assert bad.returncode != 0 and "DJANGO_SECURE_PROXY_SSL_HEADER must be HEADER,value" in bad.stderr
 
 
 def test_database_url_parsing(tmp_path):

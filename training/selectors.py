@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db.models import FloatField, Max, OuterRef, Q, QuerySet, Subquery, Value
 
 from annotation.models import Label, Project, Response
-from annotation.selectors import project_get_for_admin
+from annotation.selectors import projects_for_user, require_admin
 from config.errors import NotFoundError
 from training.models import ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
 from training.schedule import next_occurrence
@@ -38,11 +38,19 @@ def training_runs_for(project: Project) -> QuerySet:
 
 
 def model_version_get_for_admin(*, user, version_id: int) -> ModelVersion:
-    """The version if ``user`` administers its project; NotFoundError otherwise."""
-    version = ModelVersion.objects.select_related("project").filter(id=version_id).first()
+    """The version if ``user`` administers its project; NotFoundError otherwise.
+
+    A missing id and another project's version get the same answer, so ids cannot be
+    probed; an annotator of the version's own project is told that only admins may.
+    """
+    version = (
+        ModelVersion.objects.select_related("project")
+        .filter(id=version_id, project__in=projects_for_user(user))
+        .first()
+    )
     if version is None:
         raise NotFoundError("No such model version.")
-    project_get_for_admin(user=user, project_id=version.project_id)
+    require_admin(user)
     return version
 
 

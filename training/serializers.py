@@ -1,11 +1,28 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from training import selectors
 from training.models import ModelVersion, TrainingPolicy, TrainingRun
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+        "example": "03:15",
+    }
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day without an offset (it is in TIME_ZONE): in "HH:MM", out "HH:MM:SS".
+
+    OpenAPI's ``format: time`` is RFC 3339's full-time, which requires an offset, so the
+    schema describes it with a pattern instead.
+    """
+
+
 class TrainingPolicySerializer(serializers.ModelSerializer):
+    nightly_at = WallClockTimeField(allow_null=True, help_text=TrainingPolicy._meta.get_field("nightly_at").help_text)
     excluded_annotator_ids = serializers.SerializerMethodField()
     time_zone = serializers.SerializerMethodField(help_text="The time zone of nightly_at (the server's TIME_ZONE).")
     next_nightly_at = serializers.SerializerMethodField(
@@ -47,7 +64,7 @@ class TrainingPolicyUpdateSerializer(serializers.Serializer):
     train_on_ties = serializers.BooleanField(required=False)
     replay_ratio = serializers.FloatField(min_value=0, max_value=100, required=False)
     retrain_every_n_labels = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    nightly_at = serializers.TimeField(required=False, allow_null=True)
+    nightly_at = WallClockTimeField(required=False, allow_null=True)
     promotion_tolerance = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
     min_evaluation_pairs = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
     when_evaluation_insufficient = serializers.ChoiceField(

@@ -20,3 +20,38 @@ def test_script_tags_event_handlers_and_javascript_links_are_removed():
 
 def test_links_get_safe_rel():
     assert 'rel="noopener noreferrer nofollow"' in render_markdown("[docs](https://example.org)")
+
+
+OVERLAY = (
+    '<div class="overlay" id="workbench" style="position:fixed;inset:0;z-index:9999">'
+    '<div class="dialog wb-empty"><p>All done</p>'
+    '<button class="choice choice--a" data-choice="A">A is better</button>'
+    '<a href="https://evil.example/login" class="btn btn--primary" id="x" style="color:red">Sign in again</a>'
+    "</div></div>"
+)
+
+
+def test_content_cannot_use_the_apps_classes_ids_or_styles():
+    html = render_markdown(OVERLAY)
+    lowered = html.lower()
+    for forbidden in ("class=", "id=", "style=", "data-", "<button", "z-index", "position"):
+        assert forbidden not in lowered, forbidden
+    assert "All done" in html and 'href="https://evil.example/login"' in html  # text and the link stay, inert
+
+
+def test_only_pygments_classes_survive_and_only_on_div_and_span():
+    html = render_markdown(
+        '<div class="codehilite overlay">x</div> <span class="k nb is-armed pos">y</span> '
+        '<code class="choice">z</code> <p class="toast">w</p> <pre class="codehilite">v</pre>'
+    )
+    assert '<div class="codehilite">x</div>' in html
+    assert '<span class="k nb">y</span>' in html
+    assert "<code>z</code>" in html and "<p>w</p>" in html and "<pre>v</pre>" in html
+    assert render_markdown('<span class="btn">only app classes</span>') == "<p><span>only app classes</span></p>"
+
+
+def test_highlighted_code_keeps_its_token_classes():
+    html = render_markdown("```python\ndef f(x):\n    return x  # done\n```")
+    assert '<div class="codehilite">' in html
+    for token in ('<span class="k">def</span>', '<span class="nf">f</span>', '<span class="c1"># done</span>'):
+        assert token in html, token

@@ -51,4 +51,4 @@ def shown_texts(page) -> dict[str, str]:
 
 def wait_for_sent(page) -> None:
     """Waits until no submit or skip is in flight (they run in the background once the next item is shown)."""
-    page.wait_for_function("document.querySelector('#workbench').dataset.pending === '0'")
+    page.wait_for_function("() => document.querySelector('#workbench').dataset.pending === '0'")

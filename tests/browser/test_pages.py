@@ -44,7 +44,7 @@ def test_results_page_follows_training_without_reload(page, live_server, login, 
 
     login(admin)
     page.click(f"[data-testid=project-{project.id}] >> text=Results")
-    page.wait_for_function("document.querySelector('[data-testid=champion-version]').textContent === 'none'")
+    page.wait_for_function("() => document.querySelector('[data-testid=champion-version]').textContent === 'none'")
     for response in responses.values():
         assert page.inner_text(f"[data-testid=score-{response.id}]") == "—"
     assert "model-one" in page.inner_text("[data-region=responses]")  # admins may see model names
@@ -62,11 +62,11 @@ def test_results_page_follows_training_without_reload(page, live_server, login, 
         run_id=run.id, version=1, checkpoint_path="/nowhere", metrics={"accuracy": 0.75, "loss": 0.5, "pairs": 4},
         champion_metrics={}, promote=True, config={}, seed=0, code_version="test",
     )
-    page.wait_for_function("document.querySelector('[data-testid=champion-version]').textContent.includes('1')")
+    page.wait_for_function("() => document.querySelector('[data-testid=champion-version]').textContent.includes('1')")
     assert "75.0%" in page.inner_text(".stats")
 
     services.response_scores_store(version_id=version.id, scores={responses["model-one"].id: 0.75, responses["model-two"].id: -0.25})
-    page.wait_for_function(f"document.querySelector('[data-testid=score-{responses['model-one'].id}]').textContent === '0.750'")
+    page.wait_for_function(f"() => document.querySelector('[data-testid=score-{responses['model-one'].id}]').textContent === '0.750'")
     assert page.inner_text(f"[data-testid=score-{responses['model-two'].id}]") == "-0.250"
     assert page.evaluate("window.__sameDocument") is True
 
@@ -98,7 +98,7 @@ def test_best_response_is_marked_only_when_the_model_clearly_prefers_it(
 
     login(admin)
     page.goto(f"{live_server.url}/projects/{project.id}/results/")
-    page.wait_for_function(f"document.querySelector('[data-testid=score-{ids['clear', 'model-one']}]')?.textContent === '1.200'")
+    page.wait_for_function(f"() => document.querySelector('[data-testid=score-{ids['clear', 'model-one']}]')?.textContent === '1.200'")
     assert page.locator("td.is-best").count() == 1
     best = page.locator(f"[data-testid=score-{ids['clear', 'model-one']}]")
     assert "is-best" in best.get_attribute("class")

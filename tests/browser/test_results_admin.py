@@ -34,13 +34,13 @@ def test_admin_rolls_back_to_an_older_version(page, live_server, login, browser_
 
     login(admin)
     page.goto(f"{live_server.url}/projects/{project.id}/results/")
-    page.wait_for_function("document.querySelector('[data-testid=champion-version]').textContent === 'v2'")
+    page.wait_for_function("() => document.querySelector('[data-testid=champion-version]').textContent === 'v2'")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click(f"[data-testid=promote-{v1.id}]")
-    page.wait_for_function("document.querySelector('[data-testid=champion-version]').textContent === 'v1'")
+    page.wait_for_function("() => document.querySelector('[data-testid=champion-version]').textContent === 'v1'")
     assert ModelVersion.objects.get(status="champion") == v1
     if os.environ.get("WORKBENCH_SCREENSHOTS"):
-        page.wait_for_function("document.querySelector('[name=nightly_at]').value !== ''")
+        page.wait_for_function("() => document.querySelector('[name=nightly_at]').value !== ''")
         page.screenshot(path=str(Path(os.environ["WORKBENCH_SCREENSHOTS"]) / "results.png"), full_page=True)
 
 
@@ -51,7 +51,7 @@ def test_admin_edits_the_training_policy(page, live_server, login, browser_user,
 
     login(admin)
     page.goto(f"{live_server.url}/projects/{project.id}/results/")
-    page.wait_for_function("document.querySelector('[name=nightly_at]').value !== ''")  # defaults loaded
+    page.wait_for_function("() => document.querySelector('[name=nightly_at]').value !== ''")  # defaults loaded
     page.select_option("[name=mode]", "incremental")
     page.fill("[data-testid=policy-nightly-at]", "04:30")
     page.fill("[name=retrain_every_n_labels]", "50")
@@ -89,7 +89,7 @@ def test_admin_reads_annotator_quality_and_weights_votes_by_it(page, live_server
     assert careful_row[:3] == ["careful", "4", "75 %"] and careless_row[:3] == ["careless", "4", "50 %"]
     assert float(careful_row[3]) > float(careless_row[3])
 
-    page.wait_for_function("document.querySelector('[name=nightly_at]').value !== ''")
+    page.wait_for_function("() => document.querySelector('[name=nightly_at]').value !== ''")
     page.select_option("[name=aggregation]", "weighted")
     page.click("[data-testid=save-policy]")
     page.wait_for_selector("text=Training policy saved.")
@@ -161,7 +161,7 @@ def test_queued_run_says_it_is_waiting_for_the_broker(page, live_server, login, 
     services.training_run_dispatch(run_id=run.id)
     assert sent == [(dispatch.TRAIN_TASK, [run.id])]
     page.wait_for_function(
-        f"document.querySelector('[data-testid=run-waiting-{run.id}]')?.textContent.startsWith('Sent to the workers')"
+        f"() => document.querySelector('[data-testid=run-waiting-{run.id}]')?.textContent.startsWith('Sent to the workers')"
     )
     assert page.inner_text("[data-testid=latest-run-waiting]") == "Sent to the workers; waiting for a free training worker."
 
@@ -297,7 +297,7 @@ def test_policy_form_shows_the_time_zone_and_saves_the_gate_settings(
     project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
 
     open_results(page, live_server, login, admin, project)
-    page.wait_for_function("document.querySelector('[name=nightly_at]').value !== ''")
+    page.wait_for_function("() => document.querySelector('[name=nightly_at]').value !== ''")
     assert page.inner_text("[data-testid=policy-time-zone]") == settings.TIME_ZONE
     assert page.inner_text("[data-testid=policy-next-nightly]") == "Next nightly run: after the first label"
     placeholder = page.get_attribute("[name=min_evaluation_pairs]", "placeholder")
@@ -323,6 +323,6 @@ def test_policy_form_shows_the_time_zone_and_saves_the_gate_settings(
     page.fill("[data-testid=policy-min-evaluation-pairs]", "")  # back to the server default
     page.fill("[data-testid=policy-nightly-at]", "")  # nightly retrains off
     page.click("[data-testid=save-policy]")
-    page.wait_for_function("document.querySelector('[data-testid=policy-next-nightly]').textContent === 'Next nightly run: off'")
+    page.wait_for_function("() => document.querySelector('[data-testid=policy-next-nightly]').textContent === 'Next nightly run: off'")
     policy.refresh_from_db()
     assert (policy.min_evaluation_pairs, policy.nightly_at) == (None, None)

@@ -29,6 +29,8 @@ class Command(BaseCommand):
         except ImportValidationError as exc:
             for error in exc.errors:
                 self.stderr.write(f"{path}:{error.line}: {error.field}: {error.message}")
+            if exc.error_count > len(exc.errors):
+                self.stderr.write(f"{path}: ... and {exc.error_count - len(exc.errors)} more problems not listed.")
             raise CommandError(exc.message) from None
         self.stdout.write(
             self.style.SUCCESS(
