@@ -151,3 +151,41 @@ class ScoredResponseSerializer(serializers.Serializer):
 class ProjectScoresSerializer(serializers.Serializer):
     champion = ChampionSerializer(allow_null=True)
     responses = ScoredResponseSerializer(many=True)
+
+
+class LeaderboardQuerySerializer(serializers.Serializer):
+    bootstrap = serializers.IntegerField(
+        min_value=100, max_value=1000, default=200, help_text="Bootstrap rounds for the rating intervals."
+    )
+
+
+class LeaderboardModelSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="The generating model's name (Response.model_name).")
+    rating = serializers.FloatField(
+        allow_null=True, help_text="Bradley–Terry rating on the Elo scale (mean 1000); null without comparisons."
+    )
+    rating_ci = serializers.ListField(
+        child=serializers.FloatField(), min_length=2, max_length=2, allow_null=True,
+        help_text="95 % percentile bootstrap interval [low, high] of the rating.",
+    )
+    comparisons = serializers.IntegerField()
+    wins = serializers.IntegerField()
+    losses = serializers.IntegerField()
+    ties = serializers.IntegerField()
+    mean_reward = serializers.FloatField(allow_null=True, help_text="Mean champion score of the model's responses.")
+    mean_reward_ci = serializers.ListField(
+        child=serializers.FloatField(), min_length=2, max_length=2, allow_null=True,
+        help_text="mean ± 1.96·sd/√n; null below two scored responses.",
+    )
+    scored_responses = serializers.IntegerField()
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    models = LeaderboardModelSerializer(many=True)
+    win_rate = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField()),
+        help_text="Observed {a: {b: share of a-vs-b comparisons a won}}, ties counted half.",
+    )
+    bootstrap_rounds = serializers.IntegerField()
+    champion_version = serializers.IntegerField(allow_null=True)
+    comparisons = serializers.IntegerField(help_text="Model-vs-model comparisons the labels imply.")

@@ -15,6 +15,8 @@ from training.serializers import (
     TrainingRunRequestResultSerializer,
     TrainingRunSerializer,
 )
+from training.leaderboard import leaderboard_for
+from training.serializers import LeaderboardQuerySerializer, LeaderboardSerializer
 
 
 class ProjectScoresView(APIView):
@@ -76,3 +78,17 @@ class TrainingPolicyView(APIView):
         serializer.is_valid(raise_exception=True)
         policy = services.training_policy_update(project=project, **serializer.validated_data)
         return Response(TrainingPolicySerializer(policy).data)
+
+
+class LeaderboardView(APIView):
+    @extend_schema(
+        parameters=[LeaderboardQuerySerializer],
+        responses=LeaderboardSerializer,
+        summary="Generating models ranked by annotators (Bradley–Terry), beside the champion's mean reward",
+    )
+    def get(self, request, project_id: int):
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        query = LeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        board = leaderboard_for(project, bootstrap_rounds=query.validated_data["bootstrap"])
+        return Response(LeaderboardSerializer(board).data)

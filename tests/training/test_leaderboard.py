@@ -1,0 +1,95 @@
+"""The leaderboard: model-vs-model comparisons from real labels, beside the champion's mean reward."""
+import pytest
+
+from annotation.models import Response
+from training import services
+from training.leaderboard import leaderboard_for, model_comparisons_for
+from training.models import ResponseScore
+from tests.labelling import label_in_order
+
+pytestmark = pytest.mark.django_db
+
+
+def url(project):
+    return f"/api/projects/{project.id}/leaderboard/"
+
+
+def make_champion(project, scores):
+    """A champion version of ``project`` with ``scores``: {model name: [score per response]}."""
+    run, _ = services.training_run_request(project=project, trigger="manual")
+    services.training_run_start(run_id=run.id)
+    version = services.training_run_complete(
+        run_id=run.id, version=1, checkpoint_path="p/v1", metrics={"accuracy": 0.9}, champion_metrics={},
+        promote=True, config={}, seed=0, code_version="test",
+    )
+    for model, values in scores.items():
+        responses = Response.objects.filter(prompt__project=project, model_name=model).order_by("id")
+        for response, value in zip(responses, values):
+            ResponseScore.objects.create(response=response, model_version=version, score=value)
+    return version
+
+
+@pytest.fixture
+def labelled(make_project, annotator):
+    # "A" is the first-imported response, model-good's, because display order is pinned.
+    project = make_project(annotators=[annotator], prompts=5)
+    label_in_order(project, annotator, ["A", "A", "B", "tie", "both_bad"])
+    return project
+
+
+def test_labels_become_cross_model_comparisons_and_both_bad_is_left_out(labelled):
+    assert sorted(model_comparisons_for(labelled)) == sorted(
+        [("model-good", "model-bad", 1.0)] * 2 + [("model-bad", "model-good", 1.0), ("model-good", "model-bad", 0.5)]
+    )
+
+
+def test_admin_gets_the_board_from_real_labels(labelled, admin_user, api_client_for, sent_tasks, django_assert_max_num_queries):
+    make_champion(labelled, {"model-good": [2.0, 1.0, 3.0], "model-bad": [-1.0]})
+    client = api_client_for(admin_user)
+    with django_assert_max_num_queries(5):  # project, labels, model names, champion, scores: not per label
+        response = client.get(url(labelled), {"bootstrap": 100})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["comparisons"], body["bootstrap_rounds"], body["champion_version"]) == (4, 100, 1)
+    good, bad = body["models"]
+    assert (good["model"], bad["model"]) == ("model-good", "model-bad")
+    assert good["rating"] > 1000 > bad["rating"]
+    assert good["rating"] + bad["rating"] == pytest.approx(2000)
+    assert good["rating_ci"][0] <= good["rating"] <= good["rating_ci"][1]
+    assert (good["comparisons"], good["wins"], good["losses"], good["ties"]) == (4, 2, 1, 1)
+    assert (bad["wins"], bad["losses"], bad["ties"]) == (1, 2, 1)
+    assert body["win_rate"] == {"model-good": {"model-bad": 0.625}, "model-bad": {"model-good": 0.375}}
+    assert (good["mean_reward"], good["scored_responses"]) == (pytest.approx(2.0), 3)
+    half = 1.96 * 1.0 / 3**0.5  # sd of [2, 1, 3] is 1
+    assert good["mean_reward_ci"] == pytest.approx([2.0 - half, 2.0 + half], abs=1e-3)
+    assert (bad["mean_reward"], bad["mean_reward_ci"], bad["scored_responses"]) == (-1.0, None, 1)
+
+
+def test_the_board_is_the_same_on_every_load_and_empty_without_labels(labelled, make_project, admin_user, api_client_for):
+    client = api_client_for(admin_user)
+    assert client.get(url(labelled)).json() == client.get(url(labelled)).json()
+    empty = client.get(url(make_project("Empty"))).json()
+    assert empty == {"models": [], "win_rate": {}, "bootstrap_rounds": 200, "champion_version": None, "comparisons": 0}
+
+
+def test_scored_models_without_comparisons_are_listed_unrated(make_project, sent_tasks):
+    project = make_project("Unlabelled")
+    make_champion(project, {"model-good": [1.0, 2.0]})
+    board = leaderboard_for(project, bootstrap_rounds=100)
+    assert board["models"] == [
+        {"model": "model-good", "rating": None, "rating_ci": None, "comparisons": 0, "wins": 0, "losses": 0, "ties": 0,
+         "mean_reward": 1.5, "mean_reward_ci": pytest.approx([1.5 - 1.96 * 0.5, 1.5 + 1.96 * 0.5], abs=1e-3),
+         "scored_responses": 2},
+    ]
+
+
+@pytest.mark.parametrize("rounds", ["99", "1001", "many"])
+def test_bootstrap_rounds_are_bounded(labelled, admin_user, api_client_for, rounds):
+    assert api_client_for(admin_user).get(url(labelled), {"bootstrap": rounds}).status_code == 400
+
+
+def test_annotators_are_refused_and_other_projects_are_not_found(labelled, annotator, make_user, make_project, api_client_for):
+    assert api_client_for(annotator).get(url(labelled)).status_code == 403
+    other = make_project("Other", annotators=[make_user("someone")])
+    assert api_client_for(annotator).get(url(other)).status_code == 404
+    assert api_client_for(annotator).get("/api/projects/999999/leaderboard/").status_code == 404

@@ -1,0 +1,110 @@
+"""The leaderboard of generating models: how people rank them, and what the champion reward model says.
+
+Reads only. People's side is a Bradley–Terry fit (``annotation.bradley_terry``) of
+model-vs-model comparisons taken from the project's labels; the reward side is the
+mean champion score of each model's responses. Side by side, an admin sees where the
+reward model agrees with the annotators.
+"""
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from annotation.bradley_terry import bradley_terry
+from annotation.models import Label, Project, Response
+from annotation.preferences import preferred_pairs, tied_pairs
+from training.models import ModelVersion, ResponseScore
+from training.selectors import champion_for
+
+Z_95 = 1.959963984540054
+
+
+def model_comparisons_for(project: Project) -> list[tuple[str, str, float]]:
+    """``(model_a, model_b, outcome)`` for every response pair a label orders across two models.
+
+    Outcome 1.0 means ``model_a``'s response was preferred, 0.5 a tie (responses in one
+    ranking group). "Both bad" labels say nothing about which is better and are left out;
+    pairs of responses from the same model, or from a response without a model name, say
+    nothing about models. Two queries, however many labels.
+    """
+    rankings = Label.objects.filter(item__project=project, both_bad=False).order_by("id").values_list("ranking", flat=True)
+    model_of = dict(Response.objects.filter(prompt__project=project).exclude(model_name="").values_list("id", "model_name"))
+    comparisons = []
+    for ranking in rankings:
+        for pairs, outcome in ((preferred_pairs(ranking), 1.0), (tied_pairs(ranking), 0.5)):
+            for first, second in pairs:
+                model_a, model_b = model_of.get(first), model_of.get(second)
+                if model_a and model_b and model_a != model_b:
+                    comparisons.append((model_a, model_b, outcome))
+    return comparisons
+
+
+def model_rewards_for(project: Project, version: ModelVersion | None) -> dict[str, dict]:
+    """``{model: {"mean", "ci", "n"}}`` over ``version``'s scores of the model's responses.
+
+    ``ci`` is mean ± 1.96·sd/√n (sample sd), ``None`` below two scores. One query.
+    """
+    if version is None:
+        return {}
+    scores = defaultdict(list)
+    rows = ResponseScore.objects.filter(model_version=version, response__prompt__project=project).exclude(
+        response__model_name=""
+    )
+    for model, score in rows.values_list("response__model_name", "score"):
+        scores[model].append(score)
+    result = {}
+    for model, values in scores.items():
+        array = np.asarray(values, dtype=float)
+        mean = float(array.mean())
+        ci = None
+        if array.size >= 2:
+            half = Z_95 * float(array.std(ddof=1)) / math.sqrt(array.size)
+            ci = [mean - half, mean + half]
+        result[model] = {"mean": mean, "ci": ci, "n": int(array.size)}
+    return result
+
+
+def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int = 0) -> dict:
+    """The board, rated models by rating (best first), then models with scores but no comparisons.
+
+    Seeded, so the same labels give the same intervals on every load. Four queries.
+    """
+    comparisons = model_comparisons_for(project)
+    fit = bradley_terry(comparisons, bootstrap_rounds=bootstrap_rounds, seed=seed)
+    champion = champion_for(project)
+    rewards = model_rewards_for(project, champion)
+
+    def reward_fields(model: str) -> dict:
+        reward = rewards.get(model)
+        return {
+            "mean_reward": reward["mean"] if reward else None,
+            "mean_reward_ci": reward["ci"] if reward else None,
+            "scored_responses": reward["n"] if reward else 0,
+        }
+
+    rows = [
+        {
+            "model": model,
+            "rating": float(fit.ratings[i]),
+            "rating_ci": [float(fit.ci_low[i]), float(fit.ci_high[i])],
+            "comparisons": int(fit.comparisons[i]),
+            "wins": int(fit.wins[i]),
+            "losses": int(fit.losses[i]),
+            "ties": int(fit.ties[i]),
+            **reward_fields(model),
+        }
+        for i, model in enumerate(fit.models)
+    ]
+    rows.sort(key=lambda row: (-row["rating"], row["model"]))
+    unrated = sorted(set(rewards) - set(fit.models))
+    rows += [
+        {"model": model, "rating": None, "rating_ci": None, "comparisons": 0, "wins": 0, "losses": 0, "ties": 0, **reward_fields(model)}
+        for model in unrated
+    ]
+    return {
+        "models": rows,
+        "win_rate": fit.win_rate(),
+        "bootstrap_rounds": bootstrap_rounds,
+        "champion_version": champion.version if champion else None,
+        "comparisons": len(comparisons),
+    }
