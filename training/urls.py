@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import views
+from training import export_views, views
 
 urlpatterns = [
     path("projects/<int:project_id>/scores/", views.ProjectScoresView.as_view(), name="project-scores"),
@@ -8,4 +8,9 @@ urlpatterns = [
     path("projects/<int:project_id>/training-policy/", views.TrainingPolicyView.as_view(), name="training-policy"),
     path("model-versions/<int:version_id>/promote/", views.ModelVersionPromoteView.as_view(), name="model-version-promote"),
     path("projects/<int:project_id>/training-runs/", views.TrainingRunListView.as_view(), name="training-run-list"),
+    path("projects/<int:project_id>/export/pairs/", export_views.PairsExportView.as_view(), name="export-pairs"),
+    path("projects/<int:project_id>/export/labels/", export_views.LabelsExportView.as_view(), name="export-labels"),
+    path("projects/<int:project_id>/export/scores/", export_views.ScoresExportView.as_view(), name="export-scores"),
+    path("model-versions/<int:version_id>/snapshot/", export_views.ModelVersionSnapshotView.as_view(), name="model-version-snapshot"),
+    path("projects/<int:project_id>/leaderboard/", views.LeaderboardView.as_view(), name="project-leaderboard"),
 ]

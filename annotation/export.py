@@ -1,0 +1,228 @@
+"""Full-fidelity export of what annotators did: every label and every skip, one row each.
+
+Rows are produced lazily from ``.iterator(chunk_size=...)`` querysets and encoded one
+line at a time, so memory stays flat however many labels a project holds. Each chunk
+costs a fixed number of queries (the rows, then the model names of the responses they
+show), never one per row.
+
+Annotators appear under a pseudonym, an HMAC of their user id keyed by SECRET_KEY: stable
+across exports of one deployment (so rows of one person can be grouped), not reversible
+without the key, and never the username.
+"""
+import csv
+import hashlib
+import hmac
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from annotation.models import Assignment, Label, Project, Response
+from config.errors import DomainError
+
+CHUNK_SIZE = 500
+
+JSONL_CONTENT_TYPE = "application/x-ndjson"  # one JSON document per line (JSON Lines / NDJSON)
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+FORMATS = ("jsonl", "csv")
+
+# CSV columns, in order; JSONL rows carry the same keys. Label-only columns are empty on skip rows.
+LABEL_COLUMNS = [
+    "kind", "id", "item_id", "prompt_external_id", "annotator", "display_order", "display_models",
+    "choice", "ranking", "is_tie", "both_bad", "strength", "ratings", "flags", "rationale",
+    "seconds_spent", "skip_reason", "created_at",
+]
+
+
+def annotator_pseudonym(user_id: int) -> str:
+    """A stable, keyed, one-way id for an annotator (16 hex characters)."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"annotator:{user_id}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class LabelFilters:
+    """Which rows to export: created (labels) or finished (skips) in [since, until), by these annotators."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    annotator_ids: frozenset[int] | None = None
+
+    @classmethod
+    def from_params(cls, params) -> "LabelFilters":
+        """Parse query parameters; a DomainError (400) names each bad one."""
+        errors = {}
+        bounds = {}
+        for name in ("since", "until"):
+            raw = (params.get(name) or "").strip()
+            if not raw:
+                bounds[name] = None
+                continue
+            try:
+                value = parse_datetime(raw)
+            except ValueError:
+                value = None
+            if value is None:
+                errors[name] = ["Not an ISO 8601 datetime, e.g. 2026-01-31T12:00:00Z."]
+                continue
+            # A bound without an offset is read in the server's time zone, not left naive; every
+            # bound goes to the database in UTC (PostgreSQL refuses offsets beyond +-15:59).
+            try:
+                aware = timezone.make_aware(value) if timezone.is_naive(value) else value
+                bounds[name] = aware.astimezone(UTC)
+            except (OverflowError, ValueError):
+                errors[name] = ["Out of range."]
+        annotator_ids = None
+        raw = (params.get("annotators") or "").strip()
+        if raw:
+            try:
+                annotator_ids = frozenset(int(part) for part in raw.split(",") if part.strip())
+            except ValueError:
+                errors["annotators"] = ["A comma-separated list of user ids, e.g. 1,2."]
+        if not errors and bounds["since"] and bounds["until"] and bounds["since"] >= bounds["until"]:
+            errors["until"] = ["Must be after since."]
+        if errors:
+            raise DomainError("Invalid export filters.", fields=errors)
+        return cls(since=bounds["since"], until=bounds["until"], annotator_ids=annotator_ids)
+
+
+def export_format_check(export_format: str, allowed=FORMATS) -> str:
+    if export_format not in allowed:
+        raise DomainError(
+            f"Unknown format {export_format!r}; use one of {', '.join(allowed)}.",
+            fields={"format": [f"one of {', '.join(allowed)}"]},
+        )
+    return export_format
+
+
+def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+    rows = iter(rows)
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def _model_names(chunk: list) -> dict[int, str]:
+    """Model name of every response the chunk's rows show, in one query."""
+    ids = {response_id for row in chunk for response_id in row.display_order}
+    return dict(Response.objects.filter(id__in=ids).values_list("id", "model_name"))
+
+
+def _pairwise_choice(label: Label) -> str | None:
+    """The client's pairwise choice (``Label.Choice``) back from the stored ranking; None for rankings of 3+."""
+    if label.both_bad:
+        return Label.Choice.BOTH_BAD.value
+    if label.is_tie:
+        return Label.Choice.TIE.value
+    if len(label.display_order) != 2 or len(label.ranking) != 2:
+        return None
+    winner = label.ranking[0][0]
+    return Assignment.Position.A.value if winner == label.display_order[0] else Assignment.Position.B.value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def label_rows(project: Project, filters: LabelFilters = LabelFilters()) -> Iterator[dict]:
+    """Every label of ``project`` (oldest first), then every skip, as flat JSON-ready dicts."""
+    labels = Label.objects.filter(item__project=project).select_related("item__prompt").order_by("id")
+    skips = (
+        Assignment.objects.filter(item__project=project, status=Assignment.Status.SKIPPED)
+        .select_related("item__prompt")
+        .order_by("id")
+    )
+    if filters.since:
+        labels = labels.filter(created_at__gte=filters.since)
+        skips = skips.filter(finished_at__gte=filters.since)
+    if filters.until:
+        labels = labels.filter(created_at__lt=filters.until)
+        skips = skips.filter(finished_at__lt=filters.until)
+    if filters.annotator_ids is not None:
+        labels = labels.filter(annotator_id__in=filters.annotator_ids)
+        skips = skips.filter(annotator_id__in=filters.annotator_ids)
+    labels = labels.only(
+        "id", "item_id", "item__prompt__external_id", "annotator_id", "ranking", "is_tie", "both_bad", "strength",
+        "ratings", "flags", "rationale", "seconds_spent", "display_order", "created_at",
+    )
+    skips = skips.only("id", "item_id", "item__prompt__external_id", "annotator_id", "display_order", "skip_reason",
+                       "finished_at")
+
+    for chunk in _chunks(labels.iterator(chunk_size=CHUNK_SIZE), CHUNK_SIZE):
+        names = _model_names(chunk)
+        for label in chunk:
+            yield {
+                "kind": "label",
+                "id": label.id,
+                "item_id": label.item_id,
+                "prompt_external_id": label.item.prompt.external_id,
+                "annotator": annotator_pseudonym(label.annotator_id),
+                "display_order": label.display_order,
+                "display_models": [names.get(response_id, "") for response_id in label.display_order],
+                "choice": _pairwise_choice(label),
+                "ranking": label.ranking,
+                "is_tie": label.is_tie,
+                "both_bad": label.both_bad,
+                "strength": label.strength,
+                "ratings": label.ratings,
+                "flags": label.flags,
+                "rationale": label.rationale,
+                "seconds_spent": label.seconds_spent,
+                "skip_reason": None,
+                "created_at": _iso(label.created_at),
+            }
+    for chunk in _chunks(skips.iterator(chunk_size=CHUNK_SIZE), CHUNK_SIZE):
+        names = _model_names(chunk)
+        for skip in chunk:
+            yield {
+                **dict.fromkeys(LABEL_COLUMNS),
+                "kind": "skip",
+                "id": skip.id,
+                "item_id": skip.item_id,
+                "prompt_external_id": skip.item.prompt.external_id,
+                "annotator": annotator_pseudonym(skip.annotator_id),
+                "display_order": skip.display_order,
+                "display_models": [names.get(response_id, "") for response_id in skip.display_order],
+                "skip_reason": skip.skip_reason,
+                "created_at": _iso(skip.finished_at),
+            }
+
+
+def jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:
+    """One compact JSON document per row, newline-terminated (UTF-8 text, not ASCII-escaped)."""
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def csv_lines(rows: Iterable[dict], columns: list[str]) -> Iterator[str]:
+    """A header, then one CSV record per row; lists and dicts become JSON strings, None an empty cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(columns)
+    for row in rows:
+        yield line([_cell(row.get(column)) for column in columns])
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def label_export_lines(project: Project, *, export_format: str, filters: LabelFilters = LabelFilters()) -> Iterator[str]:
+    rows = label_rows(project, filters)
+    return jsonl_lines(rows) if export_format == "jsonl" else csv_lines(rows, LABEL_COLUMNS)
