@@ -4,6 +4,9 @@
  * Polls scores and training runs every few seconds. The responses table is rebuilt only when
  * the champion changes or finishes scoring (or responses are added), so a sorted or scrolled
  * table does not jump on every poll; runs are cheap and re-render each time.
+ *
+ * Events on #results for the other cards of the page: "results:refreshed" after every poll,
+ * "results:versions" ({versions}) whenever the model versions were (re)loaded.
  */
 (function () {
   "use strict";
@@ -213,8 +216,11 @@
     const bits = ["step " + progress.step + "/" + progress.total_steps];
     if (typeof progress.loss === "number") bits.push("loss " + progress.loss.toFixed(3));
     if (typeof progress.eta_s === "number") bits.push("~" + Math.max(0, Math.round(progress.eta_s)) + " s left");
+    // Width through the CSSOM: a style attribute would be refused by the CSP (style-src 'self').
+    const fill = el("div", { className: "bar__fill" });
+    fill.style.width = (fraction * 100).toFixed(1) + "%";
     return el("div", { className: "run__progress" }, [
-      el("div", { className: "bar" }, el("div", { className: "bar__fill", attrs: { style: "width:" + (fraction * 100).toFixed(1) + "%" } })),
+      el("div", { className: "bar" }, fill),
       el("div", { className: "small muted" }, bits.join(" · ")),
     ]);
   }
@@ -293,6 +299,8 @@
       return;
     }
     clearErrors("versions");
+    // The export dialog offers these versions for the scores file; it listens instead of fetching again.
+    root.dispatchEvent(new CustomEvent("results:versions", { detail: { versions: versions } }));
     if (!versions.length) {
       ui.versions.replaceChildren(el("tr", null, el("td", { colSpan: 6, className: "muted" }, "No model versions yet.")));
       return;
@@ -442,6 +450,8 @@
     }
     if (refreshVersions) loadVersions();
     ui.updated.textContent = "Updated " + new Date().toLocaleTimeString();
+    // Slower cards (the leaderboard) follow this poll at their own, lower rate.
+    root.dispatchEvent(new CustomEvent("results:refreshed", { detail: { championChanged: refreshVersions } }));
   }
 
   function schedule() {
