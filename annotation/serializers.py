@@ -139,6 +139,40 @@ class LabelSerializer(serializers.ModelSerializer):
         ]
 
 
+class LabelPromptMessageSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class LabelResponseTextSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    model_name = serializers.CharField(required=False, help_text="Admins only; annotation stays blind.")
+
+
+class LabelListItemSerializer(LabelSerializer):
+    """A label; with ``include=texts`` also its prompt and its responses' texts in the order shown."""
+
+    # Only used with include=texts (a plain LabelSerializer otherwise). Reads what
+    # annotation.label_pages prepared (prompt joined in, ``shown_responses`` set), so
+    # serializing a page runs no query.
+
+    prompt = LabelPromptMessageSerializer(
+        many=True, source="item.prompt.conversation", required=False,
+        help_text="With include=texts: the prompt conversation.",
+    )
+    prompt_external_id = serializers.CharField(
+        source="item.prompt.external_id", required=False, help_text="With include=texts."
+    )
+    responses = LabelResponseTextSerializer(
+        many=True, source="shown_responses", required=False,
+        help_text="With include=texts: the responses in the order the annotator saw them.",
+    )
+
+    class Meta(LabelSerializer.Meta):
+        fields = LabelSerializer.Meta.fields + ["prompt", "prompt_external_id", "responses"]
+
+
 class ReopenedSerializer(serializers.Serializer):
     assignment = AssignmentSerializer()
     progress = ProgressSerializer()

@@ -1,17 +1,19 @@
 """API views for annotators and project admins: parse, check access, call one service, render."""
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import selectors, services
+from annotation import label_pages, selectors, services
 from annotation.assignment import assignment_claim_next
+from annotation.pagination import IdCursorPagination
 from annotation.quality import project_annotator_quality
 from annotation.serializers import (
     AnnotatorQualitySerializer,
     ImportSummarySerializer,
     ImportUploadSerializer,
+    LabelListItemSerializer,
     LabelSerializer,
     LeaseSerializer,
     NextItemRequestSerializer,
@@ -141,11 +143,34 @@ class LabelUndoView(APIView):
 
 
 class LabelListView(APIView):
-    @extend_schema(responses=LabelSerializer(many=True), summary="Labels of a project (annotators: only their own)")
+    pagination_class = IdCursorPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "include", str, enum=list(label_pages.INCLUDES),
+                description="`texts`: add each label's prompt and the responses' texts in the order shown "
+                "(model names for admins only).",
+            ),
+        ],
+        responses=LabelListItemSerializer(many=True),
+        summary="Labels of a project, oldest first, a page at a time (annotators: only their own)",
+        description="Cursor-paginated by id: follow `next` until it is null. Labels added meanwhile "
+        "appear at the end; none is repeated or skipped.",
+    )
     def get(self, request, project_id: int):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-        labels = selectors.labels_visible_to(user=request.user, project=project)
-        return Response(LabelSerializer(labels, many=True).data)
+        includes = label_pages.label_includes_parse(request.query_params.getlist("include"))
+        paginator = self.pagination_class()
+        labels = paginator.paginate_queryset(
+            label_pages.labels_for_page(user=request.user, project=project, includes=includes), request, view=self
+        )
+        if label_pages.TEXTS in includes:
+            label_pages.label_page_attach_texts(user=request.user, labels=labels)
+            data = LabelListItemSerializer(labels, many=True).data
+        else:
+            data = LabelSerializer(labels, many=True).data
+        return paginator.get_paginated_response(data)
 
 
 class AnnotatorQualityView(APIView):

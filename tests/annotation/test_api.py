@@ -62,7 +62,8 @@ def test_annotator_cannot_read_or_use_another_annotators_work(api_client_for, ma
     assert submit(mine, my_assignment).status_code == 201
 
     labels = mine.get(f"/api/projects/{project.id}/labels/").json()
-    assert [label["annotator"] for label in labels] == ["ann"]
+    assert [label["annotator"] for label in labels["results"]] == ["ann"]
+    assert labels["next"] is None
     # Another annotator's assignment is invisible, whatever its state.
     other_open = claim(theirs, project)["assignment"]["id"]
     for action in ("submit/", "skip/", "heartbeat/"):
@@ -76,6 +77,7 @@ def test_admin_endpoints_refuse_annotators(api_client_for, project, annotator, a
         assert api_client_for(admin_user).get(f"/api/projects/{project.id}/{path}").status_code == 200
     labels = api_client_for(admin_user).get(f"/api/projects/{project.id}/labels/")
     assert labels.status_code == 200
+    assert labels.json() == {"next": None, "previous": None, "results": []}
 
 
 def test_next_item_is_blind_and_randomised_per_assignment(api_client_for, make_project, make_user):
