@@ -9,6 +9,7 @@ carry no preference and are left out).
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable
+from operator import itemgetter
 
 from annotation.models import Label
 from annotation.preferences import verdicts
@@ -37,3 +38,28 @@ def project_agreement(*, project_id: int, prompt_ids: set[int] | None = None, ex
         by_item[item_id].append(ranking)
     rate, comparisons = agreement_rate(rankings for rankings in by_item.values() if len(rankings) > 1)
     return {"annotator_agreement": rate, "agreement_comparisons": comparisons}
+
+
+def item_ids_below_agreement(*, project_id: int, threshold: float, chunk_size: int = 2000) -> set[int]:
+    """Ids of the project's items whose labels agree less often than ``threshold`` (``agreement_rate``).
+
+    An item counts when it has two or more labels that are not "both bad" (every annotator's,
+    whatever else an export filters on) and those labels share at least one response pair.
+    ``(item_id, ranking)`` rows stream in item order from a chunked cursor, so one item's
+    rankings are held at a time; the returned set is what grows with the project, one id per
+    disagreeing item.
+    """
+    rows = (
+        Label.objects.filter(item__project_id=project_id, both_bad=False)
+        .order_by("item_id")
+        .values_list("item_id", "ranking")
+    )
+    below = set()
+    for item_id, group in itertools.groupby(rows.iterator(chunk_size=chunk_size), key=itemgetter(0)):
+        rankings = [ranking for _, ranking in group]
+        if len(rankings) < 2:
+            continue
+        rate, _ = agreement_rate([rankings])
+        if rate is not None and rate < threshold:
+            below.add(item_id)
+    return below

@@ -3,7 +3,8 @@
 Rows are produced lazily from ``.iterator(chunk_size=...)`` querysets and encoded one
 line at a time, so memory stays flat however many labels a project holds. Each chunk
 costs a fixed number of queries (the rows, then the model names of the responses they
-show), never one per row.
+show), never one per row. The one exception is ``agreement_below``: the ids of the items
+it keeps are computed first and held as a set (one integer per disagreeing item).
 
 Annotators appear under a pseudonym, an HMAC of their user id keyed by SECRET_KEY: stable
 across exports of one deployment (so rows of one person can be grouped), not reversible
@@ -14,15 +15,18 @@ import hashlib
 import hmac
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from annotation.agreement import item_ids_below_agreement
 from annotation.models import Assignment, Label, Project, Response
 from config.errors import DomainError
 
@@ -48,11 +52,18 @@ def annotator_pseudonym(user_id: int) -> str:
 
 @dataclass(frozen=True)
 class LabelFilters:
-    """Which rows to export: created (labels) or finished (skips) in [since, until), by these annotators."""
+    """Which rows to export: created (labels) or finished (skips) in [since, until), by these annotators,
+    on items whose annotators agree less often than ``agreement_below``.
+
+    The same filters choose the labels that preference pairs are built from.
+    """
 
     since: datetime | None = None
     until: datetime | None = None
     annotator_ids: frozenset[int] | None = None
+    # Keep only items with two or more labels (not "both bad") whose agreement rate
+    # (``annotation.agreement.agreement_rate``, over all the item's labels) is below this; in (0, 1].
+    agreement_below: float | None = None
 
     @classmethod
     def from_params(cls, params) -> "LabelFilters":
@@ -85,11 +96,41 @@ class LabelFilters:
                 annotator_ids = frozenset(int(part) for part in raw.split(",") if part.strip())
             except ValueError:
                 errors["annotators"] = ["A comma-separated list of user ids, e.g. 1,2."]
+        agreement_below = None
+        raw = (params.get("agreement_below") or "").strip()
+        if raw:
+            try:
+                agreement_below = float(raw)
+            except ValueError:
+                agreement_below = math.nan
+            if not 0 < agreement_below <= 1:  # NaN fails this too
+                errors["agreement_below"] = ["A number in (0, 1], e.g. 0.75."]
         if not errors and bounds["since"] and bounds["until"] and bounds["since"] >= bounds["until"]:
             errors["until"] = ["Must be after since."]
         if errors:
             raise DomainError("Invalid export filters.", fields=errors)
-        return cls(since=bounds["since"], until=bounds["until"], annotator_ids=annotator_ids)
+        return cls(since=bounds["since"], until=bounds["until"], annotator_ids=annotator_ids,
+                   agreement_below=agreement_below)
+
+    def labels(self, labels: QuerySet) -> QuerySet:
+        """``labels`` narrowed by time and annotator (the agreement filter is ``item_ids``)."""
+        if self.since:
+            labels = labels.filter(created_at__gte=self.since)
+        if self.until:
+            labels = labels.filter(created_at__lt=self.until)
+        if self.annotator_ids is not None:
+            labels = labels.filter(annotator_id__in=self.annotator_ids)
+        return labels
+
+    def item_ids(self, project: Project) -> set[int] | None:
+        """The items ``agreement_below`` keeps, or None when it is not set (every item).
+
+        Callers test rows against the set in Python rather than send it to the database:
+        it can be larger than a query's parameter limit.
+        """
+        if self.agreement_below is None:
+            return None
+        return item_ids_below_agreement(project_id=project.id, threshold=self.agreement_below)
 
 
 def export_format_check(export_format: str, allowed=FORMATS) -> str:
@@ -101,7 +142,8 @@ def export_format_check(export_format: str, allowed=FORMATS) -> str:
     return export_format
 
 
-def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+def chunked(rows: Iterable, size: int) -> Iterator[list]:
+    """``rows`` in lists of ``size`` (the last one shorter), read lazily."""
     rows = iter(rows)
     while chunk := list(islice(rows, size)):
         yield chunk
@@ -129,31 +171,46 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def label_rows(project: Project, filters: LabelFilters = LabelFilters()) -> Iterator[dict]:
-    """Every label of ``project`` (oldest first), then every skip, as flat JSON-ready dicts."""
-    labels = Label.objects.filter(item__project=project).select_related("item__prompt").order_by("id")
-    skips = (
-        Assignment.objects.filter(item__project=project, status=Assignment.Status.SKIPPED)
-        .select_related("item__prompt")
-        .order_by("id")
-    )
+def _label_querysets(project: Project, filters: LabelFilters) -> tuple[QuerySet, QuerySet]:
+    """The labels and the skips ``filters`` selects by time and annotator, oldest first."""
+    labels = filters.labels(Label.objects.filter(item__project=project)).order_by("id")
+    skips = Assignment.objects.filter(item__project=project, status=Assignment.Status.SKIPPED).order_by("id")
     if filters.since:
-        labels = labels.filter(created_at__gte=filters.since)
         skips = skips.filter(finished_at__gte=filters.since)
     if filters.until:
-        labels = labels.filter(created_at__lt=filters.until)
         skips = skips.filter(finished_at__lt=filters.until)
     if filters.annotator_ids is not None:
-        labels = labels.filter(annotator_id__in=filters.annotator_ids)
         skips = skips.filter(annotator_id__in=filters.annotator_ids)
-    labels = labels.only(
+    return labels, skips
+
+
+def label_row_count(project: Project, filters: LabelFilters = LabelFilters()) -> int | None:
+    """How many rows ``label_rows`` gives, in two counting queries; None under ``agreement_below`` (no cheap count)."""
+    if filters.agreement_below is not None:
+        return None
+    labels, skips = _label_querysets(project, filters)
+    return labels.count() + skips.count()
+
+
+def label_rows(project: Project, filters: LabelFilters = LabelFilters()) -> Iterator[dict]:
+    """Every label of ``project`` (oldest first), then every skip, as flat JSON-ready dicts."""
+    labels, skips = _label_querysets(project, filters)
+    keep = filters.item_ids(project)
+    labels = labels.select_related("item__prompt").only(
         "id", "item_id", "item__prompt__external_id", "annotator_id", "ranking", "is_tie", "both_bad", "strength",
         "ratings", "flags", "rationale", "seconds_spent", "display_order", "created_at",
     )
-    skips = skips.only("id", "item_id", "item__prompt__external_id", "annotator_id", "display_order", "skip_reason",
-                       "finished_at")
+    skips = skips.select_related("item__prompt").only(
+        "id", "item_id", "item__prompt__external_id", "annotator_id", "display_order", "skip_reason", "finished_at",
+    )
+    if keep is not None:
+        labels = (label for label in labels.iterator(chunk_size=CHUNK_SIZE) if label.item_id in keep)
+        skips = (skip for skip in skips.iterator(chunk_size=CHUNK_SIZE) if skip.item_id in keep)
+    else:
+        labels = labels.iterator(chunk_size=CHUNK_SIZE)
+        skips = skips.iterator(chunk_size=CHUNK_SIZE)
 
-    for chunk in _chunks(labels.iterator(chunk_size=CHUNK_SIZE), CHUNK_SIZE):
+    for chunk in chunked(labels, CHUNK_SIZE):
         names = _model_names(chunk)
         for label in chunk:
             yield {
@@ -176,7 +233,7 @@ def label_rows(project: Project, filters: LabelFilters = LabelFilters()) -> Iter
                 "skip_reason": None,
                 "created_at": _iso(label.created_at),
             }
-    for chunk in _chunks(skips.iterator(chunk_size=CHUNK_SIZE), CHUNK_SIZE):
+    for chunk in chunked(skips, CHUNK_SIZE):
         names = _model_names(chunk)
         for skip in chunk:
             yield {

@@ -1,47 +1,68 @@
-"""Exports for trainers and auditors: preference pairs, reward scores, and the labels themselves.
+"""Exports for trainers and auditors: preference pairs, labels, reward scores, and the model leaderboard.
 
-Pairs come from ``training.pairs.project_pair_records``, the very function a training run
-freezes its snapshot from, with a ``PairSpec`` built from the project's training policy the
-same way (``pair_spec_for``): what you export is what the platform would train on now.
-``project_pair_records`` returns a list (it must aggregate votes per item before the first
-pair is known), so pairs cost memory proportional to the pair count; only their
-serialisation is streamed. Labels and scores stream from chunked querysets.
+Pairs come from ``training.pairs.iter_pair_records``, the very code a training run freezes
+its snapshot from (``project_pair_records`` sorts the same records), with a ``PairSpec``
+built from the project's training policy the same way (``pair_spec_for``): what you export
+is what the platform would train on now. They stream item by item (ascending item id; a
+snapshot is ordered by label id instead), so memory stays flat. The label filters
+(``LabelFilters``: since, until, annotators, agreement_below) choose the labels the pairs
+are built from. Labels and scores stream from chunked querysets; the leaderboard is one
+row per model from ``training.leaderboard.leaderboard_for``, the function the API uses.
 
-Line formats
+Pair line formats
 - plain pairs: ``{"prompt": str, "chosen": str, "rejected": str, ...}`` (TRL's "standard"
   preference format); a single-message prompt is that message's text, a longer one each
   message as ``"role: content"``, separated by blank lines.
 - conversational pairs: ``prompt`` the conversation as ``[{"role", "content"}]`` and
   ``chosen``/``rejected`` one-message assistant lists (TRL's "conversational" format, which
   RewardTrainer and DPOTrainer apply the tokenizer's chat template to).
-Both also carry ``margin``, ``strength``, ``tie``, ``confidence``, ``label_id`` (the newest
-label behind the pair), ``prompt_id`` and ``external_id``. The pair records do not carry
-response ids or the individual votes, so neither does the export.
+Both also carry ``chosen_id``/``rejected_id`` (response ids), ``item_id``, ``prompt_id``,
+``external_id``, ``margin``, ``strength``, ``tie``, ``confidence``, ``votes`` (labels
+preferring chosen; 1 under per-label aggregation), ``votes_total`` (labels that compared
+the two responses, either way or tied) and ``label_id`` (the newest label behind the pair).
+As Parquet (``format=parquet``) the same columns are written in row groups of
+``PARQUET_ROW_GROUP`` rows to a file; message lists are ``list<struct<role, content>>``.
 """
 import hashlib
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from annotation.export import (
     CSV_CONTENT_TYPE,
+    FORMATS,
     JSONL_CONTENT_TYPE,
+    LABEL_COLUMNS,
     LabelFilters,
+    chunked,
     csv_lines,
     export_format_check,
     jsonl_lines,
-    label_export_lines,
+    label_row_count,
+    label_rows,
 )
-from annotation.models import Project, Prompt
+from annotation.models import Project, Prompt, Response
 from config.errors import ConflictError, DomainError, NotFoundError
 from training import selectors
+from training.leaderboard import leaderboard_for
 from training.models import ModelVersion
-from training.pairs import PairSpec, project_pair_records
+from training.pairs import PairSpec, iter_pair_records
 
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+PARQUET_ROW_GROUP = 5000
 PAIR_STYLES = ("plain", "conversational")
-KINDS = ("pairs", "labels", "scores")
+KINDS = ("pairs", "labels", "scores", "leaderboard")
+KIND_FORMATS = {"pairs": ("jsonl", "parquet"), "labels": FORMATS, "scores": FORMATS, "leaderboard": FORMATS}
+CONTENT_TYPES = {"jsonl": JSONL_CONTENT_TYPE, "csv": CSV_CONTENT_TYPE, "parquet": PARQUET_CONTENT_TYPE}
 SCORE_COLUMNS = ["response_id", "prompt_external_id", "model_name", "score"]
+LEADERBOARD_COLUMNS = [
+    "model", "rating", "rating_ci_low", "rating_ci_high", "comparisons", "wins", "losses", "ties",
+    "mean_reward", "mean_reward_ci_low", "mean_reward_ci_high", "scored_responses", "champion_version",
+]
 
 
 def pair_spec_for(project: Project, *, ties: bool | None = None) -> PairSpec:
@@ -60,13 +81,18 @@ def prompt_text(conversation: list[dict]) -> str:
     return "\n\n".join(f"{message['role']}: {message['content']}" for message in conversation)
 
 
-def pair_lines(project: Project, *, style: str = "plain", ties: bool | None = None) -> Iterator[str]:
-    """One JSONL line per training pair (see the module docstring for the two styles)."""
-    records = project_pair_records(project, pair_spec_for(project, ties=ties))
-    external_ids = dict(Prompt.objects.filter(project=project).values_list("id", "external_id"))
+def pair_rows(
+    project: Project, *, style: str = "plain", ties: bool | None = None, filters: LabelFilters = LabelFilters()
+) -> Iterator[dict]:
+    """One row per training pair, in item order (see the module docstring for the two styles).
 
-    def rows():
-        for record in records:
+    Prompt external ids are looked up per chunk of pairs: one query each, never per row.
+    """
+    records = iter_pair_records(project, pair_spec_for(project, ties=ties), filters=filters)
+    for chunk in chunked(records, 500):
+        prompt_ids = {int(record["prompt_id"]) for record in chunk}
+        external_ids = dict(Prompt.objects.filter(id__in=prompt_ids).values_list("id", "external_id"))
+        for record in chunk:
             context = record["context"]
             if style == "conversational":
                 shaped = {
@@ -78,16 +104,58 @@ def pair_lines(project: Project, *, style: str = "plain", ties: bool | None = No
                 shaped = {"prompt": prompt_text(context), "chosen": record["chosen"], "rejected": record["rejected"]}
             yield {
                 **shaped,
+                "chosen_id": record["chosen_id"],
+                "rejected_id": record["rejected_id"],
+                "item_id": record["item_id"],
+                "prompt_id": record["prompt_id"],
+                "external_id": external_ids.get(int(record["prompt_id"])),
                 "margin": record["margin"],
                 "strength": record["strength"],
                 "tie": record["tie"],
                 "confidence": record["confidence"],
+                "votes": record["votes"],
+                "votes_total": record["votes_total"],
                 "label_id": record["label_id"],
-                "prompt_id": record["prompt_id"],
-                "external_id": external_ids.get(int(record["prompt_id"])),
             }
 
-    return jsonl_lines(rows())
+
+def pair_parquet_schema(style: str):
+    """The Arrow schema of ``pair_rows`` in ``style``: the columns of a JSONL line, typed."""
+    import pyarrow as pa  # only exports to Parquet pay for the import
+
+    if style == "conversational":
+        messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+        texts = [("prompt", messages), ("chosen", messages), ("rejected", messages)]
+    else:
+        texts = [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())]
+    return pa.schema([
+        *texts,
+        ("chosen_id", pa.int64()),
+        ("rejected_id", pa.int64()),
+        ("item_id", pa.int64()),
+        ("prompt_id", pa.string()),
+        ("external_id", pa.string()),
+        ("margin", pa.float64()),
+        ("strength", pa.int64()),
+        ("tie", pa.bool_()),
+        ("confidence", pa.float64()),
+        ("votes", pa.int64()),
+        ("votes_total", pa.int64()),
+        ("label_id", pa.int64()),
+    ])
+
+
+def write_parquet(rows: Iterable[dict], schema, handle: BinaryIO, *, row_group: int = PARQUET_ROW_GROUP) -> None:
+    """Write ``rows`` to ``handle`` as Parquet, ``row_group`` rows at a time: memory holds one group.
+
+    No rows still make a valid file (the schema and no row groups). ``handle`` stays open.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(handle, schema) as writer:
+        for chunk in chunked(rows, row_group):
+            writer.write_table(pa.Table.from_pylist(chunk, schema=schema), row_group_size=row_group)
 
 
 def model_version_for_scores(project: Project, version_number: int | None) -> ModelVersion:
@@ -115,6 +183,29 @@ def score_rows(project: Project, version: ModelVersion) -> Iterator[dict]:
         }
 
 
+def leaderboard_rows(project: Project) -> list[dict]:
+    """One row per model from ``leaderboard_for`` (the API's board, default bootstrap), intervals split in two columns."""
+    board = leaderboard_for(project)
+    return [
+        {
+            "model": row["model"],
+            "rating": row["rating"],
+            "rating_ci_low": row["rating_ci"][0] if row["rating_ci"] else None,
+            "rating_ci_high": row["rating_ci"][1] if row["rating_ci"] else None,
+            "comparisons": row["comparisons"],
+            "wins": row["wins"],
+            "losses": row["losses"],
+            "ties": row["ties"],
+            "mean_reward": row["mean_reward"],
+            "mean_reward_ci_low": row["mean_reward_ci"][0] if row["mean_reward_ci"] else None,
+            "mean_reward_ci_high": row["mean_reward_ci"][1] if row["mean_reward_ci"] else None,
+            "scored_responses": row["scored_responses"],
+            "champion_version": board["champion_version"],
+        }
+        for row in board["models"]
+    ]
+
+
 @dataclass(frozen=True)
 class ExportRequest:
     """One export, as the API and ``manage.py export_labels`` both ask for it."""
@@ -129,9 +220,43 @@ class ExportRequest:
 
 @dataclass(frozen=True)
 class Export:
-    lines: Iterator[str]
-    content_type: str
+    """A validated export: its rows (lazy) and how to encode them.
+
+    ``rows`` may be replaced (``dataclasses.replace``) by a wrapper that counts them; the
+    encoders read ``self.rows``. ``count`` returns the number of rows where a cheap count
+    exists (a query or two), else None.
+    """
+
+    rows: Iterator[dict]
+    export_format: str
     filename: str
+    columns: list[str] | None = None  # CSV header
+    parquet_schema: Callable[[], object] | None = None
+    count: Callable[[], int | None] = field(default=lambda: None)
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.export_format]
+
+    def lines(self) -> Iterator[str]:
+        """The rows as JSON Lines or CSV text, one line at a time."""
+        if self.export_format == "csv":
+            return csv_lines(self.rows, self.columns)
+        return jsonl_lines(self.rows)
+
+    def write_parquet(self, handle: BinaryIO) -> None:
+        write_parquet(self.rows, self.parquet_schema(), handle)
+
+    def parquet_file(self) -> BinaryIO:
+        """The rows written to an anonymous temporary file (gone once closed), positioned at its start."""
+        handle = tempfile.TemporaryFile(suffix=".parquet")  # noqa: SIM115 - the caller closes it
+        try:
+            self.write_parquet(handle)
+        except BaseException:
+            handle.close()
+            raise
+        handle.seek(0)
+        return handle
 
 
 def _choice(name: str, value: str, allowed) -> str:
@@ -146,28 +271,30 @@ def _slug(name: str) -> str:
 
 
 def project_export(project: Project, request: ExportRequest) -> Export:
-    """Validate ``request`` and return its lines (lazy) with a content type and file name.
+    """Validate ``request`` and return its rows (lazy) with a format and a file name.
 
     Everything that can fail (bad options, a missing version) fails here, before the
-    first line, so an API caller gets the error shape rather than a truncated file.
+    first row, so an API caller gets the error shape rather than a truncated file.
     """
     _choice("kind", request.kind, KINDS)
+    export_format = export_format_check(request.export_format, KIND_FORMATS[request.kind])
     base = f"{_slug(project.name)}-{request.kind}"
     if request.kind == "pairs":
-        export_format_check(request.export_format, ("jsonl",))
         _choice("style", request.style, PAIR_STYLES)
-        lines = pair_lines(project, style=request.style, ties=request.ties)
+        rows = pair_rows(project, style=request.style, ties=request.ties, filters=request.filters)
         suffix = "-conversational" if request.style == "conversational" else ""
-        return Export(lines, JSONL_CONTENT_TYPE, f"{base}{suffix}.jsonl")
-    export_format_check(request.export_format)
-    content_type = JSONL_CONTENT_TYPE if request.export_format == "jsonl" else CSV_CONTENT_TYPE
+        return Export(rows, export_format, f"{base}{suffix}.{export_format}",
+                      parquet_schema=partial(pair_parquet_schema, request.style))
     if request.kind == "labels":
-        lines = label_export_lines(project, export_format=request.export_format, filters=request.filters)
-        return Export(lines, content_type, f"{base}.{request.export_format}")
+        return Export(label_rows(project, request.filters), export_format, f"{base}.{export_format}",
+                      columns=LABEL_COLUMNS, count=partial(label_row_count, project, request.filters))
+    if request.kind == "leaderboard":
+        board = leaderboard_rows(project)
+        return Export(iter(board), export_format, f"{base}.{export_format}", columns=LEADERBOARD_COLUMNS,
+                      count=board.__len__)
     version = model_version_for_scores(project, request.version)
-    rows = score_rows(project, version)
-    lines = jsonl_lines(rows) if request.export_format == "jsonl" else csv_lines(rows, SCORE_COLUMNS)
-    return Export(lines, content_type, f"{base}-v{version.version}.{request.export_format}")
+    return Export(score_rows(project, version), export_format, f"{base}-v{version.version}.{export_format}",
+                  columns=SCORE_COLUMNS, count=Response.objects.filter(prompt__project=project).count)
 
 
 def model_version_snapshot(version: ModelVersion) -> Path:

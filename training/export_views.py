@@ -1,7 +1,8 @@
-"""Download endpoints for project admins: pairs, labels, scores (streamed), and training snapshots.
+"""Download endpoints for project admins: pairs, labels, scores, the leaderboard, and training snapshots.
 
-Adapters only: parse the query, check access, ask ``training.export`` for the lines, stream
-them. Every check runs before the response starts, so errors keep the API's one shape.
+Adapters only: parse the query, check access, ask ``training.export`` for the rows, send
+them: streamed as JSON Lines or CSV, or as a finished Parquet file. Every check runs before
+the response starts, so errors keep the API's one shape.
 """
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -13,10 +14,17 @@ from annotation.export import JSONL_CONTENT_TYPE, LabelFilters
 from annotation.selectors import project_get_for_admin
 from config.errors import DomainError
 from training import selectors
-from training.export import ExportRequest, model_version_snapshot, project_export, snapshot_filename
+from training.export import (
+    PARQUET_CONTENT_TYPE,
+    ExportRequest,
+    model_version_snapshot,
+    project_export,
+    snapshot_filename,
+)
 
 JSONL_MEDIA = JSONL_CONTENT_TYPE
 CSV_MEDIA = "text/csv"
+PARQUET_MEDIA = PARQUET_CONTENT_TYPE
 
 
 class IgnoreFormatParameter(DefaultContentNegotiation):
@@ -44,16 +52,30 @@ def _bool_param(params, name: str) -> bool | None:
     return raw in ("1", "true")
 
 
-def _stream(project, request: ExportRequest) -> StreamingHttpResponse:
+def _send(project, request: ExportRequest):
+    """The export as a download: text formats streamed line by line, Parquet written to a temporary file first."""
     export = project_export(project, request)
-    response = StreamingHttpResponse((line.encode() for line in export.lines), content_type=export.content_type)
+    if export.export_format == "parquet":
+        return FileResponse(export.parquet_file(), as_attachment=True, filename=export.filename,
+                            content_type=export.content_type)
+    response = StreamingHttpResponse((line.encode() for line in export.lines()), content_type=export.content_type)
     response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
     return response
 
 
 FORMAT_PARAM = OpenApiParameter("format", str, enum=["jsonl", "csv"], default="jsonl", description="File format.")
-BINARY_JSONL = {(200, JSONL_MEDIA): OpenApiTypes.BINARY}
+FILTER_PARAMS = [
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="Only labels (and skips) at or after this time."),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Only labels (and skips) before this time."),
+    OpenApiParameter("annotators", str, description="Only these annotators' labels: comma-separated user ids, e.g. 1,2."),
+    OpenApiParameter(
+        "agreement_below", float,
+        description="Only items with two or more labels (not 'both bad') whose inter-annotator agreement rate is "
+                    "below this number, in (0, 1]: the items annotators disagree on.",
+    ),
+]
 BINARY_JSONL_OR_CSV = {(200, JSONL_MEDIA): OpenApiTypes.BINARY, (200, CSV_MEDIA): OpenApiTypes.BINARY}
+BINARY_JSONL_OR_PARQUET = {(200, JSONL_MEDIA): OpenApiTypes.BINARY, (200, PARQUET_MEDIA): OpenApiTypes.BINARY}
 
 
 class ExportViewBase(APIView):
@@ -62,40 +84,36 @@ class ExportViewBase(APIView):
 
 class PairsExportView(ExportViewBase):
     @extend_schema(
-        summary="Preference pairs as training would see them (JSON Lines, TRL formats)",
+        summary="Preference pairs as training would see them (JSON Lines or Parquet, TRL formats)",
         parameters=[
-            OpenApiParameter("format", str, enum=["jsonl"], default="jsonl", description="File format."),
+            OpenApiParameter("format", str, enum=["jsonl", "parquet"], default="jsonl", description="File format."),
             OpenApiParameter("style", str, enum=["plain", "conversational"], default="plain",
                              description="Plain text, or TRL's conversational message lists."),
             OpenApiParameter("ties", str, enum=["0", "1"],
                              description="Include tied pairs (default: the project's training policy)."),
+            *FILTER_PARAMS,
         ],
-        responses=BINARY_JSONL,
+        responses=BINARY_JSONL_OR_PARQUET,
     )
     def get(self, request, project_id: int):
         project = project_get_for_admin(user=request.user, project_id=project_id)
         params = request.query_params
-        return _stream(project, ExportRequest(
+        return _send(project, ExportRequest(
             kind="pairs", export_format=params.get("format", "jsonl"), style=params.get("style", "plain"),
-            ties=_bool_param(params, "ties"),
+            ties=_bool_param(params, "ties"), filters=LabelFilters.from_params(params),
         ))
 
 
 class LabelsExportView(ExportViewBase):
     @extend_schema(
         summary="Every label and skip, annotators pseudonymised (JSON Lines or CSV)",
-        parameters=[
-            FORMAT_PARAM,
-            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Only rows at or after this time."),
-            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Only rows before this time."),
-            OpenApiParameter("annotators", str, description="Comma-separated user ids, e.g. 1,2."),
-        ],
+        parameters=[FORMAT_PARAM, *FILTER_PARAMS],
         responses=BINARY_JSONL_OR_CSV,
     )
     def get(self, request, project_id: int):
         project = project_get_for_admin(user=request.user, project_id=project_id)
         params = request.query_params
-        return _stream(project, ExportRequest(
+        return _send(project, ExportRequest(
             kind="labels", export_format=params.get("format", "jsonl"), filters=LabelFilters.from_params(params),
         ))
 
@@ -109,9 +127,21 @@ class ScoresExportView(ExportViewBase):
     def get(self, request, project_id: int):
         project = project_get_for_admin(user=request.user, project_id=project_id)
         params = request.query_params
-        return _stream(project, ExportRequest(
+        return _send(project, ExportRequest(
             kind="scores", export_format=params.get("format", "jsonl"), version=_int_param(params, "version"),
         ))
+
+
+class LeaderboardExportView(ExportViewBase):
+    @extend_schema(
+        summary="The model leaderboard, one row per model: rating with interval, comparisons, wins/losses/ties, "
+                "mean reward with interval",
+        parameters=[FORMAT_PARAM],
+        responses=BINARY_JSONL_OR_CSV,
+    )
+    def get(self, request, project_id: int):
+        project = project_get_for_admin(user=request.user, project_id=project_id)
+        return _send(project, ExportRequest(kind="leaderboard", export_format=request.query_params.get("format", "jsonl")))
 
 
 class ModelVersionSnapshotView(ExportViewBase):

@@ -10,14 +10,20 @@ Items labelled by several annotators give one pair per label ("per_label"),
 or one per response pair by vote: every label counts once ("majority"), or
 each counts by its annotator's estimated accuracy ("weighted", see
 ``annotation.quality``), and the pair carries the probability that its side won.
+
+``iter_pair_records`` is the one code path from labels to pairs: training sorts its output
+(``project_pair_records``), the export streams it.
 """
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import NamedTuple
 
-from annotation.models import Label, Project, Response
+from annotation.export import LabelFilters, chunked
+from annotation.models import ComparisonItem, Label, Project, Response
 from annotation.preferences import preferred_pairs, tied_pairs
 from annotation.quality import project_annotator_accuracies, vote_weight
 
@@ -31,6 +37,10 @@ STRENGTH_MARGIN = {
     Label.Strength.BETTER: 0.5,
     Label.Strength.MUCH: 1.0,
 }
+
+# Items per chunk: the labels cursor fetches this many rows at a time, and each chunk of
+# items costs two more queries (their prompts, the texts of their responses).
+CHUNK_ITEMS = 500
 
 
 @dataclass(frozen=True)
@@ -112,63 +122,123 @@ def annotator_vote_weights(project: Project, spec: PairSpec) -> dict[int, float]
     return {annotator_id: vote_weight(accuracy) for annotator_id, accuracy in accuracies.items()}
 
 
-def project_pair_records(project: Project, spec: PairSpec = PairSpec()) -> list[dict]:
-    """Every training pair of the project as a JSON-ready dict, in a stable order.
+class ItemPair(NamedTuple):
+    """One pair of one item, before its texts are fetched."""
 
-    The keys match ``training.ml.data.PreferencePair.to_dict()`` plus ``label_id``
-    (the newest label behind the pair; incremental runs select on it). One prompt's
-    pairs share ``prompt_id`` so the split keeps them on one side.
+    label_id: int
+    chosen: int
+    rejected: int
+    margin: float
+    strength: int | None
+    tie: bool
+    confidence: float
+    votes: int
+    votes_total: int
+
+
+LabelRow = tuple[int, int, list, int | None, int]  # (item_id, label id, ranking, strength, annotator_id)
+
+
+def item_pairs(labels: Iterable[LabelRow], spec: PairSpec, weights: Mapping[int, float] | None) -> list[ItemPair]:
+    """The pairs one item's labels give under ``spec``, ordered by (label_id, chosen, rejected).
+
+    ``votes`` counts the labels that prefer ``chosen`` to ``rejected`` (1 per label under
+    "per_label", and for a tie); ``votes_total`` the labels that compared the two
+    responses at all: preferring either one, or tying them.
     """
-    labels = (
-        Label.objects.filter(item__project=project, both_bad=False)
-        .exclude(annotator_id__in=spec.excluded_annotator_ids)
-        .select_related("item__prompt")
-        .order_by("id")
-        .only("id", "ranking", "strength", "annotator_id", "item_id", "item__prompt__id", "item__prompt__conversation")
-    )
-    votes_by_item = defaultdict(list)
-    ties_by_item = defaultdict(list)
-    prompts = {}
-    for label in labels:
-        prompts[label.item_id] = label.item.prompt
-        for chosen, rejected, margin in pairs_from_ranking(label.ranking, label.strength):
-            votes_by_item[label.item_id].append(
-                Vote(chosen, rejected, margin, label.strength, label.id, label.annotator_id)
-            )
-        if spec.train_on_ties:
-            for first, second in tied_pairs(label.ranking):
-                ties_by_item[label.item_id].append((first, second, label.id))
+    votes, ties = [], []
+    agreeing = Counter()  # (chosen, rejected) -> labels preferring chosen
+    compared = Counter()  # frozenset((a, b)) -> labels with a verdict on the pair
+    for _item_id, label_id, ranking, strength, annotator_id in labels:
+        for chosen, rejected, margin in pairs_from_ranking(ranking, strength):
+            votes.append(Vote(chosen, rejected, margin, strength, label_id, annotator_id))
+            agreeing[chosen, rejected] += 1
+            compared[frozenset((chosen, rejected))] += 1
+        for first, second in tied_pairs(ranking):
+            compared[frozenset((first, second))] += 1
+            if spec.train_on_ties:
+                ties.append((first, second, label_id))
 
-    weights = annotator_vote_weights(project, spec) if spec.aggregation == "weighted" else None
-    rows = []  # (label_id, prompt, chosen, rejected, margin, strength, tie, confidence)
-    for item_id, votes in votes_by_item.items():
-        if spec.aggregation == "per_label":
-            kept = votes
-        else:  # majority, or weighted (which is majority when no weights can be estimated)
-            kept = aggregate_votes(votes, weights)
-        rows.extend(
-            (vote.label_id, prompts[item_id], vote.chosen, vote.rejected, vote.margin, vote.strength, False,
-             vote.confidence)
-            for vote in kept
-        )
-    for item_id, ties in ties_by_item.items():
-        rows.extend((label_id, prompts[item_id], a, b, 0.0, None, True, 1.0) for a, b, label_id in ties)
-    rows.sort(key=lambda row: (row[0], row[2], row[3]))
-
-    texts = dict(
-        Response.objects.filter(id__in={rid for row in rows for rid in row[2:4]}).values_list("id", "text")
-    )
-    return [
-        {
-            "prompt_id": str(prompt.id),
-            "context": prompt.conversation,
-            "chosen": texts[chosen],
-            "rejected": texts[rejected],
-            "margin": margin,
-            "strength": strength,
-            "tie": tie,
-            "confidence": confidence,
-            "label_id": label_id,
-        }
-        for label_id, prompt, chosen, rejected, margin, strength, tie, confidence in rows
+    per_label = spec.aggregation == "per_label"
+    # majority, or weighted (which is majority when no weights can be estimated)
+    kept = votes if per_label else aggregate_votes(votes, weights)
+    pairs = [
+        ItemPair(vote.label_id, vote.chosen, vote.rejected, vote.margin, vote.strength, False, vote.confidence,
+                 1 if per_label else agreeing[vote.chosen, vote.rejected], compared[frozenset((vote.chosen, vote.rejected))])
+        for vote in kept
     ]
+    pairs += [
+        ItemPair(label_id, first, second, 0.0, None, True, 1.0, 1, compared[frozenset((first, second))])
+        for first, second, label_id in ties
+    ]
+    return sorted(pairs, key=lambda pair: (pair.label_id, pair.chosen, pair.rejected))
+
+
+def iter_pair_records(
+    project: Project, spec: PairSpec = PairSpec(), *, filters: LabelFilters = LabelFilters(), chunk_size: int | None = None
+) -> Iterator[dict]:
+    """Every pair of the project as a JSON-ready dict, in ascending item id, in constant memory.
+
+    The keys match ``training.ml.data.PreferencePair.to_dict()`` plus ``label_id`` (the
+    newest label behind the pair; incremental runs select on it), ``item_id``,
+    ``chosen_id``/``rejected_id`` (response ids), ``votes`` and ``votes_total`` (see
+    ``item_pairs``). One prompt's pairs share ``prompt_id`` so the split keeps them on one side.
+
+    Labels are read ordered by (item_id, id) from a chunked cursor and aggregated one item
+    at a time; vote weights are computed once, up front. Each ``chunk_size`` items (default
+    ``CHUNK_ITEMS``) cost two queries (prompts, response texts), never one per row.
+    ``filters`` narrows the labels that feed the pairs (training passes none), so vote
+    counts are over the labels kept; ``agreement_below`` holds its item ids as a set.
+    """
+    chunk_size = chunk_size or CHUNK_ITEMS
+    weights = annotator_vote_weights(project, spec) if spec.aggregation == "weighted" else None
+    keep = filters.item_ids(project)
+    labels = filters.labels(
+        Label.objects.filter(item__project=project, both_bad=False).exclude(annotator_id__in=spec.excluded_annotator_ids)
+    )
+    rows = labels.order_by("item_id", "id").values_list("item_id", "id", "ranking", "strength", "annotator_id")
+    items = (
+        (item_id, item_pairs(group, spec, weights))
+        for item_id, group in groupby(rows.iterator(chunk_size=chunk_size), key=itemgetter(0))
+        if keep is None or item_id in keep
+    )
+    for chunk in chunked(items, chunk_size):
+        prompts = {
+            item_id: (prompt_id, conversation)
+            for item_id, prompt_id, conversation in ComparisonItem.objects.filter(
+                id__in=[item_id for item_id, _ in chunk]
+            ).values_list("id", "prompt_id", "prompt__conversation")
+        }
+        response_ids = {rid for _, pairs in chunk for pair in pairs for rid in (pair.chosen, pair.rejected)}
+        texts = dict(Response.objects.filter(id__in=response_ids).values_list("id", "text")) if response_ids else {}
+        for item_id, pairs in chunk:
+            prompt_id, conversation = prompts[item_id]
+            for pair in pairs:
+                yield {
+                    "prompt_id": str(prompt_id),
+                    "context": conversation,
+                    "chosen": texts[pair.chosen],
+                    "rejected": texts[pair.rejected],
+                    "margin": pair.margin,
+                    "strength": pair.strength,
+                    "tie": pair.tie,
+                    "confidence": pair.confidence,
+                    "label_id": pair.label_id,
+                    "item_id": item_id,
+                    "chosen_id": pair.chosen,
+                    "rejected_id": pair.rejected,
+                    "votes": pair.votes,
+                    "votes_total": pair.votes_total,
+                }
+
+
+def project_pair_records(project: Project, spec: PairSpec = PairSpec()) -> list[dict]:
+    """Every training pair of the project (``iter_pair_records``), ordered by (label_id, chosen_id, rejected_id).
+
+    No two pairs share that key, so the order is total and a snapshot's bytes depend only
+    on the labels. A list: training needs every pair at once to split and shuffle them.
+    """
+    return sorted(
+        iter_pair_records(project, spec),
+        key=lambda record: (record["label_id"], record["chosen_id"], record["rejected_id"]),
+    )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("projects/<int:project_id>/export/pairs/", export_views.PairsExportView.as_view(), name="export-pairs"),
     path("projects/<int:project_id>/export/labels/", export_views.LabelsExportView.as_view(), name="export-labels"),
     path("projects/<int:project_id>/export/scores/", export_views.ScoresExportView.as_view(), name="export-scores"),
+    path("projects/<int:project_id>/export/leaderboard/", export_views.LeaderboardExportView.as_view(), name="export-leaderboard"),
     path("model-versions/<int:version_id>/snapshot/", export_views.ModelVersionSnapshotView.as_view(), name="model-version-snapshot"),
     path("projects/<int:project_id>/leaderboard/", views.LeaderboardView.as_view(), name="project-leaderboard"),
 ]

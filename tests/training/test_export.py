@@ -64,14 +64,21 @@ def test_pairs_are_the_training_pairs_in_both_styles(labelled, admin_client):
     plain = admin_client.get(f"/api/projects/{labelled.id}/export/pairs/")
     assert plain.status_code == 200 and plain["Content-Type"] == "application/x-ndjson"
     assert 'attachment; filename="helpfulness-pairs.jsonl"' == plain["Content-Disposition"]
-    rows = lines_of(plain)
-    assert [(row["chosen"], row["rejected"], row["margin"], row["label_id"]) for row in rows] == [
-        (record["chosen"], record["rejected"], record["margin"], record["label_id"]) for record in records
+    # The export streams item by item; training sorts the same records by label.
+    rows = sorted(lines_of(plain), key=lambda row: (row["label_id"], row["chosen_id"], row["rejected_id"]))
+    assert [(row["chosen"], row["rejected"], row["margin"], row["label_id"], row["chosen_id"], row["item_id"])
+            for row in rows] == [
+        (record["chosen"], record["rejected"], record["margin"], record["label_id"], record["chosen_id"],
+         record["item_id"])
+        for record in records
     ]
     assert rows[0]["prompt"] == records[0]["context"][0]["content"] and rows[0]["margin"] == 1.0
     assert rows[0]["external_id"].startswith("Helpfulness-") and rows[0]["prompt_id"] == records[0]["prompt_id"]
+    assert Response.objects.get(id=rows[0]["chosen_id"]).text == rows[0]["chosen"]
+    assert (rows[0]["votes"], rows[0]["votes_total"]) == (1, 1)
 
     conversational = lines_of(admin_client.get(f"/api/projects/{labelled.id}/export/pairs/?style=conversational"))
+    conversational.sort(key=lambda row: row["label_id"])
     for row, record in zip(conversational, records, strict=True):
         assert row["prompt"] == record["context"] and row["prompt"][0]["role"] == "user"
         assert row["chosen"] == [{"role": "assistant", "content": record["chosen"]}]
@@ -129,7 +136,8 @@ def test_label_filters(labelled, admin_client, annotator, make_user):
     assert lines_of(admin_client.get(url, {"since": future})) == []
     assert len(lines_of(admin_client.get(url, {"until": future}))) == 5  # 4 labels, 1 skip
 
-    for params in ({"since": "yesterday"}, {"annotators": "1,x"}, {"format": "xml"}, {"since": future, "until": future}):
+    for params in ({"since": "yesterday"}, {"annotators": "1,x"}, {"format": "xml"}, {"format": "parquet"},
+                   {"since": future, "until": future}):
         bad = admin_client.get(url, params)
         assert bad.status_code == 400, params
         assert set(bad.json()) >= {"detail", "code", "fields"}
@@ -180,7 +188,8 @@ def test_snapshot_download_is_the_trained_file(project, admin_client, settings, 
 
 @pytest.mark.parametrize("url", [
     "/api/projects/{project}/export/pairs/", "/api/projects/{project}/export/labels/",
-    "/api/projects/{project}/export/scores/", "/api/model-versions/{version}/snapshot/",
+    "/api/projects/{project}/export/scores/", "/api/projects/{project}/export/leaderboard/",
+    "/api/model-versions/{version}/snapshot/",
 ])
 def test_annotators_are_refused_and_other_projects_hidden(url, project, make_project, annotator, api_client_for, admin_user):
     version = completed_version(project, version=1, promote=True)
@@ -202,7 +211,7 @@ def test_command_writes_the_same_bytes_as_the_api(kind, export_format, style, qu
     out = tmp_path / "export.out"
     call_command("export_labels", str(labelled.id), kind=kind, export_format=export_format, style=style, out=str(out))
     assert out.read_bytes() == body(admin_client.get(f"/api/projects/{labelled.id}/{query}"))
-    assert "lines written" in capsys.readouterr().err
+    assert "rows written" in capsys.readouterr().err
 
 
 def test_many_labels_stream_in_a_bounded_number_of_queries(make_project, make_user, admin_client, django_assert_max_num_queries):
