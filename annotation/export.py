@@ -151,20 +151,20 @@ def chunked(rows: Iterable, size: int) -> Iterator[list]:
 
 def _model_names(chunk: list) -> dict[int, str]:
     """Model name of every response the chunk's rows show, in one query."""
-    ids = {response_id for row in chunk for response_id in row.display_order}
+    ids = {response_id for row in chunk for response_id in row["display_order"]}
     return dict(Response.objects.filter(id__in=ids).values_list("id", "model_name"))
 
 
-def _pairwise_choice(label: Label) -> str | None:
-    """The client's pairwise choice (``Label.Choice``) back from the stored ranking; None for rankings of 3+."""
-    if label.both_bad:
+def _pairwise_choice(label: dict) -> str | None:
+    """The client's pairwise choice (``Label.Choice``) back from a label row's stored ranking; None for rankings of 3+."""
+    if label["both_bad"]:
         return Label.Choice.BOTH_BAD.value
-    if label.is_tie:
+    if label["is_tie"]:
         return Label.Choice.TIE.value
-    if len(label.display_order) != 2 or len(label.ranking) != 2:
+    display_order, ranking = label["display_order"], label["ranking"]
+    if len(display_order) != 2 or len(ranking) != 2:
         return None
-    winner = label.ranking[0][0]
-    return Assignment.Position.A.value if winner == label.display_order[0] else Assignment.Position.B.value
+    return Assignment.Position.A.value if ranking[0][0] == display_order[0] else Assignment.Position.B.value
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -196,42 +196,48 @@ def label_rows(project: Project, filters: LabelFilters = LabelFilters()) -> Iter
     """Every label of ``project`` (oldest first), then every skip, as flat JSON-ready dicts."""
     labels, skips = _label_querysets(project, filters)
     keep = filters.item_ids(project)
-    labels = labels.select_related("item__prompt").only(
+    # Plain dicts from .values(): building three model instances per row cost two thirds of the time.
+    labels = labels.values(
         "id", "item_id", "item__prompt__external_id", "annotator_id", "ranking", "is_tie", "both_bad", "strength",
         "ratings", "flags", "rationale", "seconds_spent", "display_order", "created_at",
     )
-    skips = skips.select_related("item__prompt").only(
+    skips = skips.values(
         "id", "item_id", "item__prompt__external_id", "annotator_id", "display_order", "skip_reason", "finished_at",
     )
+    labels = labels.iterator(chunk_size=CHUNK_SIZE)
+    skips = skips.iterator(chunk_size=CHUNK_SIZE)
     if keep is not None:
-        labels = (label for label in labels.iterator(chunk_size=CHUNK_SIZE) if label.item_id in keep)
-        skips = (skip for skip in skips.iterator(chunk_size=CHUNK_SIZE) if skip.item_id in keep)
-    else:
-        labels = labels.iterator(chunk_size=CHUNK_SIZE)
-        skips = skips.iterator(chunk_size=CHUNK_SIZE)
+        labels = (label for label in labels if label["item_id"] in keep)
+        skips = (skip for skip in skips if skip["item_id"] in keep)
+    pseudonyms = {}
+
+    def pseudonym(user_id: int) -> str:
+        if user_id not in pseudonyms:
+            pseudonyms[user_id] = annotator_pseudonym(user_id)
+        return pseudonyms[user_id]
 
     for chunk in chunked(labels, CHUNK_SIZE):
         names = _model_names(chunk)
         for label in chunk:
             yield {
                 "kind": "label",
-                "id": label.id,
-                "item_id": label.item_id,
-                "prompt_external_id": label.item.prompt.external_id,
-                "annotator": annotator_pseudonym(label.annotator_id),
-                "display_order": label.display_order,
-                "display_models": [names.get(response_id, "") for response_id in label.display_order],
+                "id": label["id"],
+                "item_id": label["item_id"],
+                "prompt_external_id": label["item__prompt__external_id"],
+                "annotator": pseudonym(label["annotator_id"]),
+                "display_order": label["display_order"],
+                "display_models": [names.get(response_id, "") for response_id in label["display_order"]],
                 "choice": _pairwise_choice(label),
-                "ranking": label.ranking,
-                "is_tie": label.is_tie,
-                "both_bad": label.both_bad,
-                "strength": label.strength,
-                "ratings": label.ratings,
-                "flags": label.flags,
-                "rationale": label.rationale,
-                "seconds_spent": label.seconds_spent,
+                "ranking": label["ranking"],
+                "is_tie": label["is_tie"],
+                "both_bad": label["both_bad"],
+                "strength": label["strength"],
+                "ratings": label["ratings"],
+                "flags": label["flags"],
+                "rationale": label["rationale"],
+                "seconds_spent": label["seconds_spent"],
                 "skip_reason": None,
-                "created_at": _iso(label.created_at),
+                "created_at": _iso(label["created_at"]),
             }
     for chunk in chunked(skips, CHUNK_SIZE):
         names = _model_names(chunk)
@@ -239,14 +245,14 @@ def label_rows(project: Project, filters: LabelFilters = LabelFilters()) -> Iter
             yield {
                 **dict.fromkeys(LABEL_COLUMNS),
                 "kind": "skip",
-                "id": skip.id,
-                "item_id": skip.item_id,
-                "prompt_external_id": skip.item.prompt.external_id,
-                "annotator": annotator_pseudonym(skip.annotator_id),
-                "display_order": skip.display_order,
-                "display_models": [names.get(response_id, "") for response_id in skip.display_order],
-                "skip_reason": skip.skip_reason,
-                "created_at": _iso(skip.finished_at),
+                "id": skip["id"],
+                "item_id": skip["item_id"],
+                "prompt_external_id": skip["item__prompt__external_id"],
+                "annotator": pseudonym(skip["annotator_id"]),
+                "display_order": skip["display_order"],
+                "display_models": [names.get(response_id, "") for response_id in skip["display_order"]],
+                "skip_reason": skip["skip_reason"],
+                "created_at": _iso(skip["finished_at"]),
             }
 
 
