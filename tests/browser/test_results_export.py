@@ -294,3 +294,27 @@ def test_leaderboard_card_without_model_comparisons(page, live_server, login, br
     page.wait_for_selector("[data-testid=leaderboard][data-loaded=true]")
     assert page.inner_text("[data-testid=leaderboard-empty]") == "No model-vs-model comparisons yet"
     assert page.locator("[data-region=leaderboard-body]").is_hidden()
+
+
+def test_admin_downloads_the_data_a_version_was_trained_on(page, live_server, login, browser_user, labelled, sent_tasks, settings, tmp_path):
+    import hashlib
+
+    from training.export import pair_spec_for
+    from training.models import TrainingRun
+    from training.pairs import project_pair_records
+    from training.snapshots import snapshot_write
+
+    project, _, _ = labelled
+    settings.MODEL_STORE_DIR = str(tmp_path / "models")
+    version = make_champion(project, {})
+    snapshot = snapshot_write(project_pair_records(project, pair_spec_for(project)))
+    TrainingRun.objects.filter(id=version.training_run_id).update(snapshot_path=str(snapshot.path), snapshot_sha256=snapshot.sha256)
+
+    login(browser_user("root", admin=True))
+    page.goto(f"{live_server.url}/projects/{project.id}/results/")
+    with page.expect_download() as info:
+        page.click(f"[data-testid=snapshot-{version.id}]")
+    body = Path(info.value.path()).read_bytes()
+    assert hashlib.sha256(body).hexdigest() == snapshot.sha256
+    pairs = [json.loads(line) for line in body.decode().splitlines()]
+    assert len(pairs) == 12 and {"chosen", "rejected", "context"} <= pairs[0].keys()

@@ -323,7 +323,17 @@
           el("td", { className: "num nowrap", dataset: { testid: "version-champion-" + id } }, championCell(version)),
           el("td", { className: "num nowrap", dataset: { testid: "version-difference-" + id } }, differenceCell(version)),
           el("td", { className: "version-gate", dataset: { testid: "version-gate-" + id } }, gateCell(version)),
-          el("td", { className: "version-action" }, action),
+          el("td", { className: "version-action" }, [
+            action,
+            // The exact frozen pairs this version was trained on (the server checks their SHA-256).
+            el("a", {
+              className: "btn btn--sm btn--ghost",
+              href: apiRoot + "model-versions/" + id + "/snapshot/",
+              download: "",
+              title: "Download the frozen training data of v" + version.version + " (JSON Lines)",
+              dataset: { testid: "snapshot-" + id },
+            }, "Data"),
+          ]),
         ]);
       })
     );
