@@ -112,15 +112,18 @@ class LabelFilters:
         return cls(since=bounds["since"], until=bounds["until"], annotator_ids=annotator_ids,
                    agreement_below=agreement_below)
 
-    def labels(self, labels: QuerySet) -> QuerySet:
-        """``labels`` narrowed by time and annotator (the agreement filter is ``item_ids``)."""
+    def labels(self, rows: QuerySet, *, time_field: str = "created_at") -> QuerySet:
+        """Labels (or skips, timed by ``finished_at``) narrowed by time and annotator.
+
+        The agreement filter is ``item_ids``.
+        """
         if self.since:
-            labels = labels.filter(created_at__gte=self.since)
+            rows = rows.filter(**{f"{time_field}__gte": self.since})
         if self.until:
-            labels = labels.filter(created_at__lt=self.until)
+            rows = rows.filter(**{f"{time_field}__lt": self.until})
         if self.annotator_ids is not None:
-            labels = labels.filter(annotator_id__in=self.annotator_ids)
-        return labels
+            rows = rows.filter(annotator_id__in=self.annotator_ids)
+        return rows
 
     def item_ids(self, project: Project) -> set[int] | None:
         """The items ``agreement_below`` keeps, or None when it is not set (every item).
@@ -174,13 +177,9 @@ def _iso(value: datetime | None) -> str | None:
 def _label_querysets(project: Project, filters: LabelFilters) -> tuple[QuerySet, QuerySet]:
     """The labels and the skips ``filters`` selects by time and annotator, oldest first."""
     labels = filters.labels(Label.objects.filter(item__project=project)).order_by("id")
-    skips = Assignment.objects.filter(item__project=project, status=Assignment.Status.SKIPPED).order_by("id")
-    if filters.since:
-        skips = skips.filter(finished_at__gte=filters.since)
-    if filters.until:
-        skips = skips.filter(finished_at__lt=filters.until)
-    if filters.annotator_ids is not None:
-        skips = skips.filter(annotator_id__in=filters.annotator_ids)
+    skips = filters.labels(
+        Assignment.objects.filter(item__project=project, status=Assignment.Status.SKIPPED), time_field="finished_at"
+    ).order_by("id")
     return labels, skips
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.helpers import record
-from tests.labelling import label_in_order
+from tests.labelling import label_in_order, make_champion
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,25 +38,6 @@ def skip_next(project, user, reason="unclear"):
 
     assignment = assignment_claim_next(project=project, annotator=user)
     assignment_skip(assignment_id=assignment.id, annotator=user, reason=reason)
-
-
-def make_champion(project, scores: dict[str, list[float]]):
-    """A promoted version 1 of ``project`` whose scores are ``scores``: {model name: [score per response]}."""
-    from annotation.models import Response
-    from training import services
-    from training.models import ResponseScore
-
-    run, _ = services.training_run_request(project=project, trigger="manual")
-    services.training_run_start(run_id=run.id)
-    version = services.training_run_complete(
-        run_id=run.id, version=1, checkpoint_path=f"project-{project.id}/v1", metrics={"accuracy": 0.8, "pairs": 12},
-        champion_metrics={}, promote=True, config={}, seed=0, code_version="test",
-    )
-    for model, values in scores.items():
-        responses = Response.objects.filter(prompt__project=project, model_name=model).order_by("id")
-        for response, value in zip(responses, values):
-            ResponseScore.objects.create(response=response, model_version=version, score=value)
-    return version
 
 
 @pytest.fixture

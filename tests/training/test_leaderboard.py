@@ -1,32 +1,14 @@
 """The leaderboard: model-vs-model comparisons from real labels, beside the champion's mean reward."""
 import pytest
 
-from annotation.models import Response
-from training import services
 from training.leaderboard import leaderboard_for, model_comparisons_for
-from training.models import ResponseScore
-from tests.labelling import label_in_order
+from tests.labelling import label_in_order, make_champion
 
 pytestmark = pytest.mark.django_db
 
 
 def url(project):
     return f"/api/projects/{project.id}/leaderboard/"
-
-
-def make_champion(project, scores):
-    """A champion version of ``project`` with ``scores``: {model name: [score per response]}."""
-    run, _ = services.training_run_request(project=project, trigger="manual")
-    services.training_run_start(run_id=run.id)
-    version = services.training_run_complete(
-        run_id=run.id, version=1, checkpoint_path="p/v1", metrics={"accuracy": 0.9}, champion_metrics={},
-        promote=True, config={}, seed=0, code_version="test",
-    )
-    for model, values in scores.items():
-        responses = Response.objects.filter(prompt__project=project, model_name=model).order_by("id")
-        for response, value in zip(responses, values):
-            ResponseScore.objects.create(response=response, model_version=version, score=value)
-    return version
 
 
 @pytest.fixture
