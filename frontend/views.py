@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from annotation import selectors
+from annotation.assignment import MAX_OPEN_LEASES
 from annotation.rendering import render_markdown
 from config.errors import NotFoundError, PermissionDeniedError
 
@@ -65,6 +66,8 @@ def annotate(request, project_id: int):
                 "rationale_mode": project.rationale_mode,
                 "heartbeat_ms": int(_heartbeat_seconds() * 1000),
                 "undo_seconds": settings.LABEL_UNDO_SECONDS,
+                # The server answers "nothing" past this many open leases, which would read as "done".
+                "max_open_leases": MAX_OPEN_LEASES,
             },
         },
     )

@@ -1,13 +1,34 @@
 /* Annotator workbench: the flow. Leases items, keeps the next one prefetched, sends
- * judgements, undoes the last one, and routes every key.
+ * judgements through an in-order outbox, undoes the last one, and routes every key.
  *
- * Speed: while an item is on screen the following one is already leased and built
- * (`state.queue`). A submit then swaps the prefetched item in at once and sends the label
- * in the background; if the server refuses it (400, network) the item comes back with the
- * errors shown; 409/404 (lease lost, item gone) are reported and the flow moves on. With
- * nothing prefetched, the submit is sent first and the page waits, as before.
- * `#workbench[data-last-switch-ms]` records keypress-to-next-item-laid-out for the last
- * switch; `data-queue` counts prefetched items and `data-pending` submits still in flight.
+ * Speed: while an item is on screen the following ones (up to two) are already leased and
+ * built (`state.queue`, DOM made off-screen). A submit or skip swaps the prefetched item in at
+ * once: the judgement goes into `state.outbox` and is sent in the background, and the
+ * prefetch of the item after that starts in the same tick, so a switch never waits on the
+ * network while an item is prefetched. With nothing prefetched the page loads the next item
+ * in the foreground (the judgement still goes through the outbox).
+ *
+ * Leases: the server lets an annotator hold MAX_OPEN_LEASES = 3 (annotation/assignment.py):
+ * the item on screen, one prefetched, one whose judgement is in the outbox. While the
+ * annotator reads, the outbox's slot holds a second prefetched item. Every item the page
+ * holds counts (`held()`), and no lease is asked for at 3: the server answers that with
+ * "nothing" too, which must never read as "done". When judgements pile up (a slow server)
+ * the prefetch waits for a slot; `data-lease-waits` counts those waits. An undo reopens a
+ * lease without asking (label_undo), so right after one the page may hold 4 until it is
+ * back under 3; it asks for nothing meanwhile.
+ *
+ * Outbox: sent one at a time, in order. 2xx settles (progress, undo); 409/404 (lease lost,
+ * item gone) are reported and dropped; any other 4xx (the server refused the answer)
+ * brings the item back on screen with its errors; a network error, 5xx, 408/429 or a lost
+ * session is retried with backoff, with the same body and client_id, so the server stores
+ * it at most once. While one is retrying the toolbar says "N unsaved, retrying" and leaving
+ * the page asks first (also while any judgement is still on its way).
+ *
+ * Markers for tests and the benchmark (benchmarks/workbench.py): `data-last-switch-ms`
+ * (keypress to next item laid out), `data-queue` (prefetched items), `data-pending`
+ * (judgements not yet stored), `data-unsaved` (retrying); and a `workbench:shown` event
+ * {assignmentId, at, prefetched} each time an item is shown. `?prefetch=0|1|2` sets the
+ * prefetch depth, for diagnostics (0: the benchmark's no-prefetch baseline).
  *
  * Idempotency: each item on screen gets one client_id (a UUID). A submit retried after a
  * network error sends the same id, so the server stores at most one label.
@@ -19,7 +40,7 @@
 (function () {
   "use strict";
 
-  const { api, toast } = window.Studio;
+  const { api, toast, ApiError } = window.Studio;
   const Workbench = window.Workbench;
   const items = Workbench.items;
   const fields = Workbench.fields;
@@ -37,6 +58,23 @@
     undo: (labelId) => apiRoot + "labels/" + labelId + "/undo/",
   };
 
+  // annotation.assignment.MAX_OPEN_LEASES, from the page: the server answers "nothing" past it.
+  const LEASE_LIMIT = config.max_open_leases;
+  // Items kept prefetched, as far as the lease budget allows. Two while the annotator reads
+  // (screen + 2 = 3 leases); on a key the submit takes the third slot, so one stays prefetched
+  // and the refill waits for that submit to land. The spare item absorbs a slow answer (a
+  // busy server, a long round trip) that would otherwise show as a wait on the next key.
+  // `?prefetch=0|1|2` overrides it for diagnostics (0 = the benchmark's baseline).
+  const PREFETCH_DEPTH = (() => {
+    const asked = new URLSearchParams(window.location.search).get("prefetch");
+    return asked !== null && /^[0-2]$/.test(asked) ? Number(asked) : 2;
+  })();
+  const RETRY_FIRST_MS = 500;
+  const RETRY_MAX_MS = 10000;
+  // A judgement with no answer by then is treated as lost and sent again (same client_id, so
+  // harmless if the first one did land): a hung connection must not hold the outbox forever.
+  const SUBMIT_TIMEOUT_MS = 15000;
+
   const region = (name) => root.querySelector('[data-region="' + name + '"]');
   const ui = {
     root: root,
@@ -45,6 +83,7 @@
     responses: region("responses"),
     rationale: region("rationale"),
     progress: root.querySelector('[data-testid="progress"]'),
+    unsaved: root.querySelector('[data-testid="unsaved"]'),
     empty: root.querySelector('[data-testid="empty-state"]'),
     emptySummary: region("empty-summary"),
     error: region("error"),
@@ -59,13 +98,16 @@
   };
 
   const state = {
-    current: null, // the item on screen
+    current: null, // the item on screen (null while the next one loads in the foreground)
     queue: [], // prefetched items, leases held, next first
-    jobs: new Set(), // submit/skip requests in flight
+    outbox: [], // judgements not stored yet, oldest first: {item, kind, body, attempts, sending, error, timer}
     prefetching: null, // the prefetch in flight, if any
     exhausted: false, // the last prefetch found nothing; retried when a new item is shown
-    busy: false, // a blocking request (load, undo) is running
+    busy: false, // a blocking task (foreground load, undo) is running
     lastSaved: null, // {labelId, item, savedAt}: what U undoes
+    progressEpoch: 0, // bumped by every stored judgement/undo: older progress figures are stale
+    waiters: [], // resolvers woken on every outbox change
+    leaseWaits: 0,
     doneTotal: 0,
     diff: false,
     sync: false,
@@ -84,7 +126,7 @@
 
   /* ---------------------------------------------------------------- showing items */
 
-  function present(item, startedAt) {
+  function present(item, startedAt, prefetched) {
     if (state.current && state.current !== item) state.current.clock.pause();
     state.current = item;
     // Never keep a second copy of the item on screen in the queue (an answer can race a reopen).
@@ -106,7 +148,11 @@
       void root.offsetHeight; // include style and layout of the new item, not just the DOM swap
       root.dataset.lastSwitchMs = (performance.now() - startedAt).toFixed(1);
     }
-    updateQueueMarker();
+    root.dispatchEvent(new CustomEvent("workbench:shown", {
+      bubbles: true,
+      detail: { assignmentId: item.assignment.id, at: performance.now(), prefetched: Boolean(prefetched) },
+    }));
+    updateMarkers();
     schedulePrefetch();
   }
 
@@ -117,10 +163,14 @@
     ui.task.hidden = true;
     ui.error.hidden = true;
     ui.empty.hidden = false;
+    renderEmptySummary();
+    root.dataset.assignmentId = "";
+  }
+
+  function renderEmptySummary() {
     ui.emptySummary.textContent =
       "You have labelled " + state.doneTotal + " item" + (state.doneTotal === 1 ? "" : "s") +
       " in this project. New items appear here when they are imported.";
-    root.dataset.assignmentId = "";
   }
 
   function showLoadError(error) {
@@ -134,15 +184,28 @@
     toast(error.detail);
   }
 
-  function renderProgress(progress) {
-    if (!progress) return;
+  /** `epoch`: the progressEpoch when the request was sent; figures older than a stored judgement are dropped. */
+  function renderProgress(progress, epoch) {
+    if (!progress || (epoch !== undefined && epoch !== state.progressEpoch)) return;
     state.doneTotal = progress.done_total;
     ui.progress.textContent = progress.done_today + " done today · " + progress.remaining + " remaining";
     ui.progress.title = progress.done_total + " labelled in total";
+    if (!ui.empty.hidden) renderEmptySummary();
   }
 
-  function updateQueueMarker() {
+  function updateMarkers() {
     root.dataset.queue = String(state.queue.length);
+    root.dataset.pending = String(state.outbox.length);
+    root.dataset.leaseWaits = String(state.leaseWaits);
+    const failing = state.outbox.find((entry) => entry.error);
+    root.dataset.unsaved = failing ? String(state.outbox.length) : "0";
+    if (!ui.unsaved) return;
+    ui.unsaved.hidden = !failing;
+    if (failing) {
+      const count = state.outbox.length;
+      ui.unsaved.textContent = count + " unsaved, retrying…";
+      ui.unsaved.title = failing.error.detail + " Your answers are kept and sent again; keep this page open.";
+    }
   }
 
   function autosize(textarea) {
@@ -153,16 +216,52 @@
 
   /* ---------------------------------------------------------------- leases */
 
+  /** Every assignment this page holds a lease on: on screen, prefetched, in the outbox. */
   function heldIds() {
-    return [state.current].concat(state.queue).filter(Boolean).map((item) => item.assignment.id);
+    return [state.current]
+      .concat(state.queue, state.outbox.map((entry) => entry.item))
+      .filter(Boolean)
+      .map((item) => item.assignment.id);
   }
 
-  /** Leases an item. Without `exclude` the server returns our open lease first (reload-safe). */
+  /** Leases held or being asked for; never ask the server for more than LEASE_LIMIT. */
+  function held() {
+    return heldIds().length + (state.prefetching ? 1 : 0);
+  }
+
+  /** Resolves at the next outbox change (an entry stored, dropped, back on screen or failing). */
+  function outboxChanged() {
+    return new Promise((resolve) => state.waiters.push(resolve));
+  }
+
+  function notifyOutbox() {
+    const waiters = state.waiters;
+    state.waiters = [];
+    for (const resolve of waiters) resolve();
+    updateMarkers();
+  }
+
+  function outboxFailing() {
+    return state.outbox.some((entry) => entry.error);
+  }
+
+  /** Waits until the outbox is empty; false if an entry is failing (offline) instead. */
+  async function drained() {
+    while (state.outbox.length && !outboxFailing()) await outboxChanged();
+    return !state.outbox.length;
+  }
+
+  /**
+   * Leases an item. `exclude`: everything the page holds, so the server does not answer with
+   * one of those (with nothing held, it returns our open lease first: reload-safe).
+   * Resolves with {data, epoch}.
+   */
   async function fetchNext(exclude) {
     for (let attempt = 0; ; attempt += 1) {
+      const epoch = state.progressEpoch;
       try {
-        const { data } = await api("POST", urls.next(), { exclude: exclude || [] });
-        return data;
+        const { data } = await api("POST", urls.next(), { exclude: exclude });
+        return { data: data, epoch: epoch };
       } catch (error) {
         // 409: every candidate was being claimed by others ("ask again"); 503: the database
         // is restarting. Both pass within moments, so ask again before showing an error.
@@ -172,57 +271,72 @@
     }
   }
 
-  function settledJobs() {
-    return Promise.all(Array.from(state.jobs));
-  }
-
   /**
-   * Lease and build the item after this one while the annotator reads. Waits for submits in
-   * flight: the server allows two open leases per annotator, and an unsent label still holds one.
+   * Lease and build the item after this one while the annotator reads. Runs as soon as an
+   * item is shown and whenever a lease slot frees up; skipped while every slot is taken
+   * (judgements piling up in the outbox), which `data-lease-waits` counts.
    */
   function schedulePrefetch() {
-    if (state.prefetching || state.exhausted || !state.current || state.queue.length) return;
+    if (state.prefetching || state.exhausted || !state.current || state.queue.length >= PREFETCH_DEPTH) return;
+    if (held() >= LEASE_LIMIT) {
+      state.leaseWaits += 1;
+      updateMarkers();
+      return; // a stored judgement frees a slot and calls again
+    }
     state.prefetching = (async () => {
       try {
-        await settledJobs();
-        if (!state.current || state.queue.length) return;
         root.dataset.prefetch = "loading";
-        const data = await fetchNext(heldIds());
+        const { data, epoch } = await fetchNext(heldIds());
         if (data.assignment && !heldIds().includes(data.assignment.id)) {
           state.queue.push(items.create(data.assignment, config, format));
         } else if (!data.assignment) {
           state.exhausted = true;
         }
-        renderProgress(data.progress);
+        renderProgress(data.progress, epoch);
       } catch (error) {
-        // Only an optimisation: the next submit falls back to loading in the foreground.
+        // Only an optimisation: the next switch falls back to loading in the foreground.
         state.exhausted = true;
       } finally {
         state.prefetching = null;
         root.dataset.prefetch = "done";
-        updateQueueMarker();
+        updateMarkers();
       }
+      schedulePrefetch(); // a deeper queue, or a slot that freed while this one was out
     })();
   }
 
-  /** Loads the next item in the foreground (nothing prefetched). */
+  /** Shows the next item: the prefetched one, else one leased in the foreground. */
   async function advance(startedAt) {
-    await settledJobs();
     if (!state.queue.length && state.prefetching) await state.prefetching;
+    if (state.current) return; // a refused judgement came back on screen meanwhile
     if (state.queue.length) {
-      present(state.queue.shift(), startedAt);
+      present(state.queue.shift(), startedAt, false);
       return;
     }
-    let data;
+    while (held() >= LEASE_LIMIT) {
+      state.leaseWaits += 1;
+      await outboxChanged(); // every slot is an unsent judgement: wait for one to land
+      if (state.current) return;
+    }
+    let response;
     try {
-      data = await fetchNext([]);
+      response = await fetchNext(heldIds());
     } catch (error) {
-      showLoadError(error);
+      if (!state.current) showLoadError(error);
       return;
     }
-    renderProgress(data.progress);
-    if (data.assignment) present(items.create(data.assignment, config, format), startedAt);
-    else showEmpty();
+    const { data, epoch } = response;
+    renderProgress(data.progress, epoch);
+    if (data.assignment) {
+      const item = items.create(data.assignment, config, format);
+      if (state.current) state.queue.push(item);
+      else present(item, startedAt, false);
+      return;
+    }
+    // Nothing left for us, but a judgement still on its way may come back (refused):
+    // say "done" only once they have all landed, with the figures they brought.
+    await drained();
+    if (!state.current) showEmpty();
   }
 
   /** Runs one blocking task at a time; a key pressed meanwhile is dropped. */
@@ -244,10 +358,11 @@
     window.setInterval(heartbeatAll, config.heartbeat_ms);
   }
 
-  /** Renews every lease we hold: the item on screen and the prefetched ones. */
+  /** Renews every lease we hold: on screen, prefetched, and judgements waiting to be retried. */
   function heartbeatAll() {
-    for (const item of [state.current].concat(state.queue)) {
-      if (item && !item.sending) heartbeat(item);
+    const waiting = state.outbox.filter((entry) => !entry.sending).map((entry) => entry.item);
+    for (const item of [state.current].concat(state.queue, waiting)) {
+      if (item) heartbeat(item);
     }
   }
 
@@ -261,12 +376,13 @@
       if (queued !== -1) {
         // A prefetched lease lapsed and someone took the item: quietly fetch another.
         state.queue.splice(queued, 1);
-        updateQueueMarker();
+        updateMarkers();
         schedulePrefetch();
       } else if (item === state.current && !item.leaseLost) {
         item.leaseLost = true;
         toast(error.detail);
       }
+      // An outbox entry's submit will hear the same 409 and report it.
     }
   }
 
@@ -295,75 +411,114 @@
     dispatch(item, "skip", { reason: reason }, startedAt);
   }
 
-  /** Sends a submit or skip; switches at once when the next item is ready. */
+  /**
+   * Puts a submit or skip in the outbox and moves on: to the prefetched item at once, or
+   * (nothing prefetched) to one loaded in the foreground. Never waits for the judgement.
+   */
   function dispatch(item, kind, body, startedAt) {
     item.clock.pause();
-    item.sending = true;
-    const job = send(item, kind, body);
+    // In the outbox before the switch, so the prefetch that the switch starts excludes it.
+    state.outbox.push({ item: item, kind: kind, body: body, attempts: 0, sending: false, error: null, timer: null });
     if (state.queue.length) {
-      present(state.queue.shift(), startedAt);
-      job.then((outcome) => settle(item, kind, outcome, false));
+      present(state.queue.shift(), startedAt, true);
     } else {
-      exclusive(async () => {
-        const outcome = await job;
-        if (settle(item, kind, outcome, true)) await advance(startedAt);
-      });
+      state.current = null; // the old item stays visible, dimmed, until the next one is in
+      exclusive(() => advance(startedAt));
     }
+    pump();
   }
 
-  /** Resolves with {data} or {error}; never rejects. Tracked so prefetch and undo can wait for it. */
-  function send(item, kind, body) {
-    const url = kind === "skip" ? urls.skip(item.assignment.id) : urls.submit(item.assignment.id);
-    const job = api("POST", url, body).then(
-      (response) => ({ data: response.data }),
-      (error) => ({ error: error })
+  /** Sends the oldest judgement unless one is already on its way or waiting to be retried. */
+  function pump() {
+    updateMarkers();
+    const entry = state.outbox[0];
+    if (!entry || entry.sending || entry.timer) return;
+    entry.sending = true;
+    entry.attempts += 1;
+    const url = entry.kind === "skip" ? urls.skip(entry.item.assignment.id) : urls.submit(entry.item.assignment.id);
+    // Same body every attempt: same client_id, so a retry of a submit that did land is not a second label.
+    let answered = false;
+    const once = (outcome) => {
+      if (answered) return; // the timeout gave up on this attempt; its late answer changes nothing
+      answered = true;
+      window.clearTimeout(timeout);
+      finish(entry, outcome);
+    };
+    const timeout = window.setTimeout(
+      () => once({ error: new ApiError(0, { detail: "The server did not answer within " + SUBMIT_TIMEOUT_MS / 1000 + " s." }) }),
+      SUBMIT_TIMEOUT_MS
     );
-    state.jobs.add(job);
-    root.dataset.pending = String(state.jobs.size);
-    job.then(() => {
-      state.jobs.delete(job);
-      root.dataset.pending = String(state.jobs.size);
-      item.sending = false;
-      schedulePrefetch();
-    });
-    return job;
+    api("POST", url, entry.body).then(
+      (response) => once({ data: response.data }),
+      (error) => once({ error: error })
+    );
   }
 
-  /**
-   * Deals with the server's answer to a submit/skip. Returns true when the item is done with
-   * (stored, or lost for good) and false when it stays (or comes back) on screen.
-   */
-  function settle(item, kind, outcome, blocking) {
+  function retryable(error) {
+    // 0: no answer (offline, connection dropped); 5xx: the server or its database hiccuped;
+    // 401/403: the session ended (signing in again in another tab lets the retry through).
+    return error.status === 0 || error.status >= 500 || [401, 403, 408, 429].includes(error.status);
+  }
+
+  function finish(entry, outcome) {
+    entry.sending = false;
+    if (outcome.error && retryable(outcome.error)) {
+      const first = !entry.error;
+      entry.error = outcome.error;
+      const delay = Math.min(RETRY_FIRST_MS * 2 ** (entry.attempts - 1), RETRY_MAX_MS);
+      entry.timer = window.setTimeout(() => retryNow(entry), delay);
+      if (first) toast("Not saved yet: " + outcome.error.detail + " Retrying; your answer is kept.", "error", 4000);
+      notifyOutbox();
+      return;
+    }
+    state.outbox.splice(state.outbox.indexOf(entry), 1);
+    state.progressEpoch += 1;
+    settle(entry.item, entry.kind, outcome);
+    notifyOutbox();
+    schedulePrefetch(); // a lease slot is free again
+    pump();
+  }
+
+  function retryNow(entry) {
+    if (entry.timer) window.clearTimeout(entry.timer);
+    entry.timer = null;
+    pump();
+  }
+
+  /** Coming back online (or to the tab): retry at once rather than at the end of the backoff. */
+  function retryOutbox() {
+    const head = state.outbox[0];
+    if (head && head.timer) retryNow(head);
+  }
+
+  /** Deals with the server's answer to a submit/skip that is not retried. */
+  function settle(item, kind, outcome) {
     if (!outcome.error) {
       if (kind === "submit") {
         renderProgress(outcome.data.progress);
         offerUndo(item, outcome.data.label.id);
       } else {
+        renderProgress(outcome.data.progress);
         toast("Skipped.", "info", 1500);
       }
-      return true;
+      return;
     }
     const error = outcome.error;
     const verb = kind === "skip" ? "Not skipped: " : "Not saved: ";
     // 409: the lease lapsed and someone else may hold the item; 404: it is gone. Either way
-    // this judgement cannot be stored, so move on. Anything else (validation, network) keeps
-    // the item and its client_id, so fixing or retrying stores it exactly once.
+    // this judgement cannot be stored, so move on.
     if (error.status === 409 || error.status === 404) {
       toast(verb + error.detail);
-      return true;
+      return;
     }
+    // Refused (validation): the item comes back with the errors and keeps its client_id, so
+    // fixing and submitting again stores it exactly once.
     item.errors = error.fields || {};
-    if (!blocking) {
-      if (state.current) state.queue.unshift(state.current);
-      present(item);
-      toast(verb + error.detail + " The item is back on screen.");
-    } else {
-      item.clock.resume();
-      toast(verb + error.detail);
-    }
+    if (state.current) state.queue.unshift(state.current);
+    present(item);
+    toast(verb + error.detail + " The item is back on screen.");
     fields.renderErrors(item, root);
     fields.focusFirstError(item, ui);
-    return false;
   }
 
   let undoTimer = null;
@@ -392,7 +547,11 @@
   /** U: take back the last label; its item returns with the answers given, ready to change. */
   function undo() {
     return exclusive(async () => {
-      await settledJobs(); // a submit still in flight becomes undoable once it lands
+      // A judgement still in the outbox becomes the one to undo once it lands.
+      if (!(await drained())) {
+        toast("Not yet: " + state.outbox.length + " unsaved, retrying. Undo works once they are saved.", "info");
+        return;
+      }
       // A prefetch sent before the undo lands could be answered with the reopened lease.
       if (state.prefetching) await state.prefetching;
       const saved = state.lastSaved;
@@ -409,6 +568,7 @@
         return;
       }
       hideUndo();
+      state.progressEpoch += 1;
       renderProgress(data.progress);
       if (state.current) state.queue.unshift(state.current);
       present(items.create(data.assignment, config, format, { answer: saved.item.answer, ms: saved.item.clock.ms() }));
@@ -417,19 +577,23 @@
   }
 
   function onVisibilityChange() {
-    if (!state.current) return;
     if (document.hidden) {
-      state.current.clock.pause();
-    } else {
-      state.current.clock.resume();
-      heartbeatAll(); // the interval may have been throttled while the tab was in the background
+      if (state.current) state.current.clock.pause();
+      return;
     }
+    if (state.current) state.current.clock.resume();
+    heartbeatAll(); // the interval may have been throttled while the tab was in the background
+    retryOutbox();
   }
 
   document.addEventListener("visibilitychange", onVisibilityChange);
+  window.addEventListener("online", retryOutbox);
   window.addEventListener("beforeunload", (event) => {
-    // A label still on its way would be lost with the page.
-    if (state.jobs.size) event.preventDefault();
+    // A judgement not stored yet would be lost with the page.
+    if (state.outbox.length) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
   });
   Workbench.input.install({
     root: root,
