@@ -18,8 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db import connection, transaction
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -83,8 +83,13 @@ def unfinished_items_for(*, project: Project, annotator, now) -> QuerySet:
     ``label_count`` prunes finished items through an index, so the cost follows the
     open part of the queue, not the project's history.
     """
-    seen = Assignment.objects.filter(_seen_by(annotator, now), item=OuterRef("pk"))
-    return ComparisonItem.objects.filter(project=project, label_count__lt=project.labels_per_item).exclude(Exists(seen))
+    seen = Assignment.objects.filter(_seen_by(annotator, now), item=OuterRef("pk")).order_by().values("id")[:1]
+    # A scalar subquery (one probe of the (item, annotator) index per candidate), not
+    # NOT EXISTS: PostgreSQL turns that into an anti-join and may merge it with a full
+    # scan of the assignments index, which grows with the project's history.
+    return ComparisonItem.objects.filter(project=project, label_count__lt=project.labels_per_item).annotate(
+        seen_assignment=Subquery(seen)
+    ).filter(seen_assignment__isnull=True)
 
 
 def open_items_for(*, project: Project, annotator, now) -> QuerySet:
@@ -113,23 +118,88 @@ def _item_has_room(item: ComparisonItem, *, annotator, wanted: int, now) -> bool
     return holding < wanted
 
 
-def _shuffled_response_ids(item: ComparisonItem) -> list[int]:
-    response_ids = list(item.slots.values_list("response_id", flat=True))
-    # Position is randomised per assignment so neither side is systematically
-    # favoured; SystemRandom keeps the order unpredictable from the client.
+def _shuffled_responses(item: ComparisonItem) -> tuple[list[int], dict[int, tuple[str, str | None]]]:
+    """The item's response ids in a fresh random order, and their texts and HTML.
+
+    Position is randomised per assignment so neither side is systematically favoured;
+    SystemRandom keeps the order unpredictable from the client. The texts come in the
+    same query, for the payload the claim answers with.
+    """
+    texts = {
+        response_id: (text, html)
+        for response_id, text, html in item.slots.values_list("response_id", "response__text", "response__html")
+    }
+    response_ids = list(texts)
     random.SystemRandom().shuffle(response_ids)
-    return response_ids
+    return response_ids, texts
+
+
+def _sequential_candidate_ids(*, project: Project, annotator, now) -> list[int]:
+    """``open_items_for(...).order_by("id")[:CANDIDATES_PER_CLAIM]``, without scanning the project.
+
+    ``label_count < wanted`` is a range on the middle column of ``(project, label_count,
+    id)``, so a single ordered scan must either sort every unfinished item or walk the
+    primary key past every finished one: both grow with the project. Split into one
+    branch per label count (``label_count = 0``, ``= 1``, ...), each branch is an
+    ordered index scan that stops after ``CANDIDATES_PER_CLAIM`` open rows; the union of
+    a few dozen ids is then ordered once. Same items, same order, bounded cost
+    (``tests/annotation/test_hot_path_plans.py`` checks the plan, and
+    ``test_hot_path_queries.py`` that it picks what ``open_items_for`` would).
+
+    Written as SQL because it runs on every claim: the ORM spent longer compiling the
+    union of correlated subqueries than PostgreSQL spent running it. Each branch sits in a
+    derived table, so its ORDER BY and LIMIT are legal on SQLite as well.
+    """
+    items, assignments = ComparisonItem._meta.db_table, Assignment._meta.db_table
+    branch = f"""
+        SELECT id FROM (
+            SELECT item.id FROM {items} item
+            WHERE item.project_id = %s AND item.label_count = %s
+              -- _seen_by: one probe of the (item, annotator) index, not an anti-join
+              AND (SELECT seen.id FROM {assignments} seen
+                   WHERE seen.item_id = item.id AND seen.annotator_id = %s
+                     AND (seen.status IN (%s, %s) OR (seen.status = %s AND seen.expires_at > %s))
+                   LIMIT 1) IS NULL
+              -- _holding: slots taken right now
+              AND (SELECT COUNT(*) FROM {assignments} held
+                   WHERE held.item_id = item.id
+                     AND (held.status = %s OR (held.status = %s AND held.expires_at > %s))) < %s
+            ORDER BY item.id LIMIT %s
+        ) AS level_{{count}}"""
+    status = Assignment.Status
+    at = connection.ops.adapt_datetimefield_value(now)
+    wanted = project.labels_per_item
+    params = []
+    for count in range(wanted):
+        params += [
+            project.id, count, annotator.id, status.SUBMITTED, status.SKIPPED, status.ACTIVE, at,
+            status.SUBMITTED, status.ACTIVE, at, wanted, CANDIDATES_PER_CLAIM,
+        ]
+    sql = " UNION ALL ".join(branch.replace("{count}", str(count)) for count in range(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(row[0] for row in cursor.fetchall())[:CANDIDATES_PER_CLAIM]
 
 
 def _open_candidate_ids(*, project: Project, annotator, now, ordering: str) -> list[int]:
     """The first ``CANDIDATES_PER_CLAIM`` items open for ``annotator``, in the project's order."""
+    if ORDERINGS[ordering] is _sequential:
+        return _sequential_candidate_ids(project=project, annotator=annotator, now=now)
     candidates = ORDERINGS[ordering](open_items_for(project=project, annotator=annotator, now=now))
     return list(candidates.values_list("id", flat=True)[:CANDIDATES_PER_CLAIM])
 
 
 def _lock_item(item_id: int, *, wait: bool) -> ComparisonItem | None:
-    """Lock the item's row; ``None`` if another transaction holds it (``wait=False``) or it is gone."""
-    return ComparisonItem.objects.select_for_update(skip_locked=not wait).filter(id=item_id).first()
+    """Lock the item's row; ``None`` if another transaction holds it (``wait=False``) or it is gone.
+
+    The prompt comes along (unlocked) for the payload the caller renders next.
+    """
+    return (
+        ComparisonItem.objects.select_for_update(skip_locked=not wait, of=("self",))
+        .select_related("prompt")
+        .filter(id=item_id)
+        .first()
+    )
 
 
 def _lease_locked_item(item: ComparisonItem, *, project: Project, annotator, now) -> Assignment | None:
@@ -138,25 +208,35 @@ def _lease_locked_item(item: ComparisonItem, *, project: Project, annotator, now
     Caller holds the item's row lock. The candidate list was read before the lock, so
     everything it promised is checked again here: a free slot, and that this
     annotator has not finished, skipped or leased the item since (from another tab).
+    The item's assignments are few (its slots plus skips), so one query reads them all
+    and the checks run on them here: the same rules as ``_holding`` and ``_seen_by``.
     """
-    if not _item_has_room(item, annotator=annotator, wanted=project.labels_per_item, now=now):
-        return None
-    if Assignment.objects.filter(_seen_by(annotator, now), item=item).exists():
+    holding = 0
+    own = None
+    for lease in Assignment.objects.filter(item=item):
+        occupies = lease.status == Assignment.Status.SUBMITTED or (
+            lease.status == Assignment.Status.ACTIVE and lease.expires_at > now
+        )
+        if lease.annotator_id == annotator.id:
+            own = lease
+        elif occupies:
+            holding += 1
+    if holding >= project.labels_per_item:
         return None
     expires_at = now + lease_duration()
-    lapsed = Assignment.objects.filter(item=item, annotator=annotator, status=Assignment.Status.ACTIVE).first()
-    if lapsed is not None:
+    if own is not None:
+        if own.status != Assignment.Status.ACTIVE or own.expires_at > now:
+            return None  # finished, skipped or leased since the candidates were read
         # The same annotator's own expired lease: renew it rather than
         # dealing a second assignment (unique per item and annotator).
-        lapsed.expires_at = expires_at
-        lapsed.save(update_fields=["expires_at"])
-        return lapsed
-    return Assignment.objects.create(
-        item=item,
-        annotator=annotator,
-        display_order=_shuffled_response_ids(item),
-        expires_at=expires_at,
-    )
+        own.expires_at = expires_at
+        own.save(update_fields=["expires_at"])
+        own.item = item
+        return own
+    display_order, texts = _shuffled_responses(item)
+    lease = Assignment.objects.create(item=item, annotator=annotator, display_order=display_order, expires_at=expires_at)
+    lease.response_texts = texts  # read by selectors.assignment_payload instead of a second query
+    return lease
 
 
 def _pick_wait_target(candidate_ids: list[int]) -> int:
@@ -195,7 +275,9 @@ def assignment_claim_next(
     open_leases = list(
         Assignment.objects.filter(
             annotator=annotator, item__project=project, status=Assignment.Status.ACTIVE, expires_at__gt=now
-        ).order_by("id")
+        )
+        .select_related("item__prompt")
+        .order_by("id")
     )
     reusable = [lease for lease in open_leases if lease.id not in set(exclude_ids)]
     if reusable:

@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Assignment, ComparisonItem, Label, Project
+from annotation.progress import progress_recount
 
 EXAMPLES = 5
 
@@ -171,6 +172,8 @@ def integrity_repair(*, project: Project | None = None) -> dict[str, int]:
     fixed["label_count"] = ComparisonItem.objects.filter(
         id__in=_miscounted_items(project).values("id")
     ).update(label_count=_actual_label_count())
+    # The progress counters (annotation.progress) summarise what was just repaired.
+    progress_recount(project=project)
     return fixed
 
 

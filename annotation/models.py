@@ -61,6 +61,11 @@ class Prompt(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
     external_id = models.CharField(max_length=255)
     conversation = models.JSONField()
+    conversation_html = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Sanitised HTML of each message's content, rendered once at import (null: render when shown).",
+    )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -81,6 +86,9 @@ class Response(models.Model):
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
     text = models.TextField()
+    html = models.TextField(
+        null=True, blank=True, help_text="Sanitised HTML of ``text``, rendered once at import (null: render when shown)."
+    )
     model_name = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -241,3 +249,41 @@ class Label(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["item", "created_at"])]
+
+
+class ProjectProgress(models.Model):
+    """How many of a project's items are still short of labels: progress without counting them.
+
+    Kept by the services that change ``ComparisonItem.label_count`` across
+    ``labels_per_item`` (import, submit, undo, delete) and recounted when the wanted number
+    changes (``annotation.services.progress_recount``). A project without this row (written
+    by a bulk loader) is counted the slow way until its next import or recount.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="progress")
+    unfinished_items = models.PositiveIntegerField(default=0)
+
+
+class AnnotatorProgress(models.Model):
+    """One annotator's tallies in one project, so progress costs one row read, not a count of labels.
+
+    Kept by the services that write labels and skips, in the same transaction. Mostly only
+    its annotator's own requests touch the row; the submit that completes an item also
+    updates ``seen_unfinished`` of the others who labelled or skipped it (rows locked in id
+    order, so two such submits cannot deadlock). ``done_today`` counts labels made on
+    ``day`` (the server's local date); a row whose ``day`` is not today means none today.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotator_progress")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotation_progress")
+    done_total = models.PositiveIntegerField(default=0)
+    done_today = models.PositiveIntegerField(default=0)
+    day = models.DateField(null=True, blank=True)
+    seen_unfinished = models.PositiveIntegerField(
+        default=0, help_text="Items this annotator labelled or skipped that are still short of labels."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "annotator"], name="annotator_progress_unique"),
+        ]

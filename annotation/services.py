@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotation.assignment import ORDERINGS, assignment_still_holds_slot, lease_duration
 from annotation.importing import LineError, ImportValidationError, parse_jsonl
+from annotation.rendering import render_markdown
 from annotation.submission import build_submission, check_seconds_spent
-from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project, Prompt, Response
+from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project, ProjectProgress, Prompt, Response
+from annotation.progress import label_count_add, progress_record, progress_recount, project_items_added
 from config.errors import ConflictError, DomainError, NotFoundError
 
 
@@ -104,6 +105,7 @@ def project_create(
             selection_order=selection_order,
         )
         project.annotators.add(*annotators)
+        ProjectProgress.objects.create(project=project)
     return project
 
 
@@ -137,10 +139,16 @@ def project_update(*, project: Project, annotators=None, **changes) -> Project:
         rationale_mode=project.rationale_mode,
         selection_order=project.selection_order,
     )
+    wanted_changed = "labels_per_item" in changes and Project.objects.filter(id=project.id).exclude(
+        labels_per_item=changes["labels_per_item"]
+    ).exists()
     with transaction.atomic():
         project.save()
         if annotators is not None:
             project.annotators.set(annotators)
+        if wanted_changed:
+            # Items finish or reopen without a label being written: count again.
+            progress_recount(project=project)
     return project
 
 
@@ -173,6 +181,15 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
         ]
         return ImportValidationError(source, duplicates, error_count=len(duplicates))
 
+    # Markdown is rendered here, once, not on every next-item; before the lock, like parsing.
+    rendered = [
+        (
+            [render_markdown(message["content"]) for message in parsed_prompt.conversation],
+            [render_markdown(response.text) for response in parsed_prompt.responses],
+        )
+        for parsed_prompt in parsed
+    ]
+
     response_count = item_count = 0
     try:
         with transaction.atomic():
@@ -186,17 +203,18 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
             Project.objects.select_for_update().filter(id=project.id).values_list("id", flat=True).first()
             if duplicates := duplicates_error():
                 raise duplicates
-            for parsed_prompt in parsed:
+            for parsed_prompt, (conversation_html, responses_html) in zip(parsed, rendered, strict=True):
                 prompt = Prompt.objects.create(
                     project=project,
                     external_id=parsed_prompt.external_id,
                     conversation=parsed_prompt.conversation,
+                    conversation_html=conversation_html,
                     metadata=parsed_prompt.metadata,
                 )
                 responses = Response.objects.bulk_create(
                     [
-                        Response(prompt=prompt, text=r.text, model_name=r.model_name, metadata=r.metadata)
-                        for r in parsed_prompt.responses
+                        Response(prompt=prompt, text=r.text, html=html, model_name=r.model_name, metadata=r.metadata)
+                        for r, html in zip(parsed_prompt.responses, responses_html, strict=True)
                     ]
                 )
                 response_count += len(responses)
@@ -210,6 +228,8 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
                         [ComparisonItemResponse(item=item, response=r, slot=slot) for slot, r in enumerate(group)]
                     )
                     item_count += 1
+            # Last, so the counter row is locked only for the commit.
+            project_items_added(project=project, count=item_count)
     except IntegrityError:
         # A prompt written some other way than an import (the admin, a shell) can still race
         # in past the lock: name the lines it clashes with, as the check above would have.
@@ -220,8 +240,10 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
 
 
 def _locked_active_assignment(*, assignment_id: int, annotator) -> Assignment:
+    # ``of=("self",)``: lock the assignment only. Without it PostgreSQL also locks the joined
+    # item and project rows, and every submit in a project queued on the project's row.
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .select_related("item__project")
         .filter(id=assignment_id, annotator=annotator)
         .first()
@@ -263,12 +285,12 @@ def label_submit(
     try:
         with transaction.atomic():
             assignment = _locked_active_assignment(assignment_id=assignment_id, annotator=annotator)
-            # A retry that waited on this lock while the first attempt committed: look
-            # again under the lock, or it would see SUBMITTED and answer 409.
-            previous = Label.objects.filter(annotator=annotator, client_id=client_id).first()
-            if previous is not None:
-                return previous, False
             if assignment.status != Assignment.Status.ACTIVE:
+                # A retry that waited on this lock while the first attempt committed: look
+                # again under the lock, or it would answer 409 to its own label.
+                previous = Label.objects.filter(annotator=annotator, client_id=client_id).first()
+                if previous is not None:
+                    return previous, False
                 raise ConflictError(f"This item was already {assignment.status}.")
             project = assignment.item.project
             submission = build_submission(
@@ -283,9 +305,14 @@ def label_submit(
                 flags=flags,
                 rationale=rationale,
             )
-            ComparisonItem.objects.select_for_update().filter(id=assignment.item_id).first()
-            if not assignment_still_holds_slot(assignment, now=now):
-                raise ConflictError("Your lease on this item expired and someone else took it.")
+            if assignment.expires_at <= now:
+                # A lapsed lease may have lost its slot to a claim, which counts slots under
+                # the item's row lock: take that lock to check. An unexpired lease holds its
+                # slot by definition, so the common case skips this round trip; the
+                # label_count UPDATE below still takes the item lock after the assignment's.
+                ComparisonItem.objects.select_for_update().filter(id=assignment.item_id).values_list("id").first()
+                if not assignment_still_holds_slot(assignment, now=now):
+                    raise ConflictError("Your lease on this item expired and someone else took it.")
             label = Label.objects.create(
                 item=assignment.item,
                 annotator=annotator,
@@ -304,7 +331,16 @@ def label_submit(
             assignment.status = Assignment.Status.SUBMITTED
             assignment.finished_at = now
             assignment.save(update_fields=["status", "finished_at"])
-            ComparisonItem.objects.filter(id=assignment.item_id).update(label_count=F("label_count") + 1)
+            count = label_count_add(item_id=assignment.item_id, delta=1)
+            progress_record(
+                project=project,
+                annotator_id=annotator.id,
+                done=1,
+                labelled_at=now,
+                seen=1 if count < project.labels_per_item else 0,
+                item_id=assignment.item_id,
+                item_reopened=-1 if count == project.labels_per_item else 0,
+            )
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: return its label.
         previous = Label.objects.filter(annotator=annotator, client_id=client_id).first()
@@ -331,7 +367,20 @@ def label_undo(*, label_id: int, annotator) -> Assignment:
             raise ConflictError(f"Labels can be undone for {settings.LABEL_UNDO_SECONDS} seconds; this one is older.")
         assignment = label.assignment
         label.delete()
-        ComparisonItem.objects.filter(id=assignment.item_id).update(label_count=F("label_count") - 1)
+        count = label_count_add(item_id=assignment.item_id, delta=-1)
+        project = Project.objects.get(items=assignment.item_id)
+        wanted = project.labels_per_item
+        # Before the undo the item had count + 1 labels: this annotator's item counted as
+        # seen if that was short of wanted; if it was exactly wanted, the item reopens.
+        progress_record(
+            project=project,
+            annotator_id=annotator.id,
+            done=-1,
+            labelled_at=label.created_at,
+            seen=-1 if count + 1 < wanted else 0,
+            item_id=assignment.item_id,
+            item_reopened=1 if count + 1 == wanted else 0,
+        )
         assignment.status = Assignment.Status.ACTIVE
         assignment.finished_at = None
         assignment.expires_at = timezone.now() + lease_duration()
@@ -349,6 +398,14 @@ def assignment_skip(*, assignment_id: int, annotator, reason: str = "") -> Assig
         assignment.skip_reason = reason[:2000]
         assignment.finished_at = timezone.now()
         assignment.save(update_fields=["status", "skip_reason", "finished_at"])
+        # Under the item's row lock, so a submit completing the item at the same moment
+        # either sees this skip (and counts it) or has committed before we read.
+        count = ComparisonItem.objects.select_for_update().filter(id=assignment.item_id).values_list(
+            "label_count", flat=True
+        ).first()
+        project = assignment.item.project
+        if count is not None and count < project.labels_per_item:
+            progress_record(project=project, annotator_id=annotator.id, seen=1)
     return assignment
 
 
@@ -393,12 +450,25 @@ def label_delete(*, label_id: int) -> Assignment | None:
         if label is None:
             raise NotFoundError("No such label.")
         item_id, assignment = label.item_id, label.assignment
-        ComparisonItem.objects.select_for_update().filter(id=item_id).first()
+        item = ComparisonItem.objects.select_for_update().select_related("project").filter(id=item_id).first()
         label.delete()
-        ComparisonItem.objects.filter(id=item_id).update(label_count=Label.objects.filter(item_id=item_id).count())
+        count = Label.objects.filter(item_id=item_id).count()
+        ComparisonItem.objects.filter(id=item_id).update(label_count=count)
         if assignment is not None:
             assignment.status = Assignment.Status.SKIPPED
             assignment.skip_reason = f"Label {label_id} was deleted by an administrator."
             assignment.finished_at = assignment.finished_at or timezone.now()
             assignment.save(update_fields=["status", "skip_reason", "finished_at"])
+        wanted = item.project.labels_per_item
+        was_open, now_open = item.label_count < wanted, count < wanted
+        progress_record(
+            project=item.project,
+            annotator_id=label.annotator_id,
+            done=-1,
+            labelled_at=label.created_at,
+            # The author's assignment stays seen (submitted, now skipped) if it still exists.
+            seen=(now_open - was_open) if assignment is not None else 0,
+            item_id=item_id,
+            item_reopened=now_open - was_open,
+        )
     return assignment
