@@ -1,33 +1,59 @@
-"""Concurrent simulated annotators against the real server: labels/s and latency.
+"""Simulated annotators against the real server: the targets of issue #11, each PASS or FAIL.
 
-Starts gunicorn on a fresh PostgreSQL database, creates a project and N annotators
-with API tokens, then each simulated annotator loops: POST next-item, POST submit
-(the two calls behind every item switch in the workbench). Prints labels/s and
-p50/p99 latency of the pair for each N, next to a baseline measured in the same run
-on the same server: the cheapest authenticated endpoint (GET /api/projects/), i.e.
-what the framework costs before any labelling logic.
+Starts gunicorn (as ``scripts/run``: 2 workers x 4 threads) on a fresh PostgreSQL database,
+imports a project built from the HH-RLHF dialogues in ../shared/data (read in place; real
+sizes, rendered at import as in production) with 3 labels wanted per item, creates the
+annotators with API tokens, then runs:
 
-    .venv/bin/python benchmarks/annotators.py                 # N = 1, 16, 64; 10 s each
-    .venv/bin/python benchmarks/annotators.py --clients 4 --seconds 5
+1. ``throughput``: 16 annotators looping next-item -> submit without pause; labels/s (>= 80).
+2. ``think``: 64 annotators thinking an exponential 8 s on average between items; p99 of
+   next-item and of submit (< 150 ms each), 0 errors, nobody told "done" while items remain.
+3. ``scale`` (with ``--scale``): a second database state with a project of 1,000,000
+   responses and 500,000 labels (and 20 other projects), written with COPY; the think-time
+   annotators label it while an admin loads the Results page's first screen (its HTML and
+   the JSON calls results.js makes first) and pages through the labels API, each alone; p99
+   of next-item, submit, progress, Results and labels API (< 100 ms each).
+4. ``soak``: 64 annotators looping for ``--soak-seconds`` (300); then the database is
+   checked: every label a client was told was saved is there (same client_id), none is
+   duplicated, no item has more labels than wanted, every label_count and progress counter
+   matches a recount.
+5. ``workbench``: measured in a browser by ``benchmarks/workbench.py``, not here.
 
-Needs PostgreSQL at 127.0.0.1:5432 (DATABASE_URL's server); creates and drops the
-database ``rlhf_bench``. Sends traffic only to 127.0.0.1.
+A baseline from the same server, the cheapest authenticated endpoint (GET /api/projects/),
+is printed next to them. Each scenario prints its target, the measured value and PASS/FAIL;
+``--json-out`` writes them all.
+
+    .venv/bin/python benchmarks/annotators.py                              # 1, 2, 4
+    .venv/bin/python benchmarks/annotators.py --scale --json-out /tmp/annotators.json
+    .venv/bin/python benchmarks/annotators.py --scenarios throughput --seconds 10
+
+Needs PostgreSQL at 127.0.0.1:5432 (DATABASE_URL's server); creates and drops the database
+``rlhf_bench_hot``. Sends traffic only to 127.0.0.1.
 """
 import argparse
 import http.client
 import json
 import os
-import statistics
+import random
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BENCH_DB = "rlhf_bench"
+BENCH_DB = "rlhf_bench_hot"
 sys.path.insert(0, str(REPO))
+
+from benchmarks.export import Copier, copy_escape, load_dialogues  # noqa: E402 (after the path is set)
+
+LABELS_PER_ITEM = 3
+SCALE_RESPONSES = 1_000_000
+SCALE_LABELS = 500_000
+SCALE_OTHER_PROJECTS = 20
+SCALE_ANNOTATORS = 30  # who wrote the 500,000 labels, 3 distinct per item
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -35,23 +61,56 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def recreate_database(server_url: str) -> str:
+def recreate_database(server_url: str, *, drop_only: bool = False) -> str:
     import psycopg2
 
     connection = psycopg2.connect(server_url.rsplit("/", 1)[0] + "/postgres")
     connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {BENCH_DB}")
+        if not drop_only:
+            cursor.execute(f"CREATE DATABASE {BENCH_DB}")
     connection.close()
     return server_url.rsplit("/", 1)[0] + "/" + BENCH_DB
 
 
-def prepare_data(*, annotators: int, prompts: int) -> tuple[int, list[str]]:
-    """Migrate, create a project with ``prompts`` items and ``annotators`` users; return tokens."""
-    import django
+# --- Data -------------------------------------------------------------------------------
 
-    django.setup()
+def _unescape(text: str) -> str:
+    """``load_dialogues`` returns COPY-escaped text; the JSONL import wants it plain."""
+    out, index = [], 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            out.append({"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}.get(text[index + 1], text[index + 1]))
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def importable(dialogue) -> bool:
+    """Whether the import accepts it: a few HH-RLHF pairs have an empty reply or turn, or end on the assistant."""
+    conversation, chosen, rejected = dialogue
+    messages = json.loads(_unescape(conversation))
+    return bool(chosen.strip() and rejected.strip() and messages and messages[-1]["role"] == "user"
+                and all(m["content"].strip() for m in messages))
+
+
+def hh_rlhf_lines(dialogues: list, count: int, prefix: str):
+    """``count`` JSONL import lines, the HH-RLHF dialogues cycled: context, chosen and rejected reply."""
+    for index in range(count):
+        conversation, chosen, rejected = dialogues[index % len(dialogues)]
+        yield json.dumps({
+            "external_id": f"{prefix}{index}",
+            "conversation": json.loads(_unescape(conversation)),
+            "responses": [{"text": _unescape(chosen), "model": "model-a"}, {"text": _unescape(rejected), "model": "model-b"}],
+        })
+
+
+def prepare_data(*, annotators: int, prompts: int, dialogues: list) -> dict:
+    """Migrate; an admin, ``annotators`` users with tokens, and the project imported as an admin would."""
     from django.contrib.auth.models import User
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
@@ -59,85 +118,316 @@ def prepare_data(*, annotators: int, prompts: int) -> tuple[int, list[str]]:
     from annotation.services import project_create, project_import_jsonl
 
     call_command("migrate", verbosity=0)
-    users = [User.objects.create_user(f"bench{index}", password="bench-password") for index in range(annotators)]
-    project = project_create(name="Benchmark", labels_per_item=3, annotators=users)
-    lines = (
-        json.dumps({
-            "external_id": f"b{index}",
-            "conversation": [{"role": "user", "content": f"Question number {index}: explain **something** useful."}],
-            "responses": [
-                {"text": f"Answer A for {index}.\n\n```python\nprint({index})\n```", "model": "m1"},
-                {"text": f"Answer B for {index}, with a list:\n\n- one\n- two", "model": "m2"},
-            ],
-        })
-        for index in range(prompts)
-    )
-    project_import_jsonl(project=project, lines=lines, source="bench.jsonl")
-    return project.id, [Token.objects.create(user=user).key for user in users]
+    users = [User(username=f"bench{index}", password="!") for index in range(annotators)]
+    User.objects.bulk_create(users)
+    users = list(User.objects.filter(username__startswith="bench").order_by("id"))
+    admin = User.objects.create(username="bench-admin", password="!", is_staff=True)
+    project = project_create(name="Benchmark", labels_per_item=LABELS_PER_ITEM, annotators=users)
+    started = time.perf_counter()
+    project_import_jsonl(project=project, lines=hh_rlhf_lines(dialogues, prompts, "b"), source="bench.jsonl")
+    return {
+        "project_id": project.id,
+        "tokens": [Token.objects.create(user=user).key for user in users],
+        "admin_token": Token.objects.create(user=admin).key,
+        "admin_session": admin_session(admin),
+        "import_seconds": time.perf_counter() - started,
+    }
 
+
+def admin_session(user) -> str:
+    """A logged-in session for the Results page (an HTML view: session auth, not tokens)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+def build_scale(*, dialogues: list, annotator_ids: list[int], responses: int, labels: int) -> int:
+    """The 1,000,000-response / 500,000-label project and 20 smaller ones, with COPY.
+
+    As ``benchmarks/export.py`` does, plus what the hot path reads: a submitted assignment
+    behind every label, the HTML rendered (once per distinct text), and the progress counters
+    recounted. Returns the big project's id.
+    """
+    from django.contrib.auth.models import User
+    from django.db import connection, transaction
+
+    from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Prompt, Response
+    from annotation.progress import progress_recount
+    from annotation.rendering import render_markdown
+    from annotation.services import project_create
+
+    rendered = [
+        (
+            copy_escape(json.dumps([render_markdown(m["content"]) for m in json.loads(_unescape(conversation))])),
+            copy_escape(render_markdown(_unescape(chosen))),
+            copy_escape(render_markdown(_unescape(rejected))),
+        )
+        for conversation, chosen, rejected in dialogues
+    ]
+    scale_annotators = list(User.objects.filter(id__in=annotator_ids[:SCALE_ANNOTATORS]).order_by("id"))
+    models = (Prompt, Response, ComparisonItem, ComparisonItemResponse, Assignment, Label)
+
+    def one_project(name: str, *, items: int, labels: int, members) -> int:
+        project = project_create(name=name, labels_per_item=LABELS_PER_ITEM, annotators=members)
+        ids = [user.id for user in members][:SCALE_ANNOTATORS]
+        with connection.cursor() as cursor:
+            base = {}
+            for model in models:
+                cursor.execute(f"SELECT coalesce(max(id), 0) FROM {model._meta.db_table}")
+                base[model] = cursor.fetchone()[0]
+            prompts = Copier(cursor, Prompt, ["id", "project_id", "external_id", "conversation", "conversation_html",
+                                              "metadata", "created_at"])
+            responses = Copier(cursor, Response, ["id", "prompt_id", "text", "html", "model_name", "metadata", "created_at"],
+                               parents=(prompts,))
+            item_rows = Copier(cursor, ComparisonItem, ["id", "project_id", "prompt_id", "label_count", "created_at"],
+                               parents=(prompts,))
+            slots = Copier(cursor, ComparisonItemResponse, ["id", "item_id", "response_id", "slot"],
+                           parents=(item_rows, responses))
+            assignments = Copier(cursor, Assignment, ["id", "item_id", "annotator_id", "status", "display_order",
+                                                      "expires_at", "skip_reason", "created_at", "finished_at"],
+                                 parents=(item_rows,))
+            label_rows = Copier(cursor, Label, [
+                "id", "item_id", "annotator_id", "assignment_id", "client_id", "ranking", "is_tie", "both_bad",
+                "strength", "rationale", "ratings", "flags", "seconds_spent", "display_order", "created_at",
+            ], parents=(item_rows, assignments))
+            created = "2026-01-05T09:00:00+00:00"
+            written = 0
+            for index in range(items):
+                conversation, chosen, rejected = dialogues[index % len(dialogues)]
+                html_conversation, html_chosen, html_rejected = rendered[index % len(dialogues)]
+                prompt_id, item_id = base[Prompt] + index + 1, base[ComparisonItem] + index + 1
+                first, second = base[Response] + 2 * index + 1, base[Response] + 2 * index + 2
+                prompts.row(f"{prompt_id}\t{project.id}\ts-{index}\t{conversation}\t{html_conversation}\t{{}}\t{created}\n")
+                responses.row(f"{first}\t{prompt_id}\t{chosen}\t{html_chosen}\tmodel-a\t{{}}\t{created}\n")
+                responses.row(f"{second}\t{prompt_id}\t{rejected}\t{html_rejected}\tmodel-b\t{{}}\t{created}\n")
+                on_item = min(LABELS_PER_ITEM, labels - written)
+                item_rows.row(f"{item_id}\t{project.id}\t{prompt_id}\t{on_item}\t{created}\n")
+                slot_base = base[ComparisonItemResponse] + 2 * index
+                slots.row(f"{slot_base + 1}\t{item_id}\t{first}\t0\n{slot_base + 2}\t{item_id}\t{second}\t1\n")
+                for k in range(on_item):
+                    number = written + 1
+                    assignment_id, label_id = base[Assignment] + number, base[Label] + number
+                    annotator = ids[(LABELS_PER_ITEM * index + k) % len(ids)]
+                    order = f"[{first}, {second}]" if number % 2 else f"[{second}, {first}]"
+                    assignments.row(f"{assignment_id}\t{item_id}\t{annotator}\tsubmitted\t{order}\t{created}\t\t"
+                                    f"{created}\t{created}\n")
+                    label_rows.row(f"{label_id}\t{item_id}\t{annotator}\t{assignment_id}\t{uuid.UUID(int=label_id)}\t"
+                                   f"[[{first}], [{second}]]\tf\tf\t2\t\t{{}}\t[]\t4.5\t{order}\t{created}\n")
+                    written += 1
+            for copier in (slots, label_rows):
+                copier.flush()
+            for model in models:
+                table = model._meta.db_table
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        with transaction.atomic():
+            progress_recount(project=project)
+        return project.id
+
+    big = one_project("Scale", items=responses // 2, labels=labels, members=scale_annotators)
+    for number in range(SCALE_OTHER_PROJECTS):
+        one_project(f"Other {number}", items=responses // 200, labels=labels // 80, members=scale_annotators)
+    # The benchmark's own annotators join the big project, to label its open part.
+    from annotation.models import Project
+
+    Project.objects.get(id=big).annotators.add(*User.objects.filter(id__in=annotator_ids))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    connection.close()
+    return big
+
+
+# --- Clients ----------------------------------------------------------------------------
 
 class Client:
-    def __init__(self, port: int, token: str):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    def __init__(self, port: int, token: str | None = None, session: str | None = None):
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.headers = {"Content-Type": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Token {token}"
+        if session:
+            self.headers["Cookie"] = f"sessionid={session}"
 
-    def call(self, method: str, path: str, body=None) -> tuple[int, dict]:
-        self.connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=self.headers)
-        response = self.connection.getresponse()
-        payload = response.read()
-        return response.status, (json.loads(payload) if payload else {})
+    def call(self, method: str, path: str, body=None) -> tuple[int, dict, float]:
+        """One request; the time includes one retry on a fresh connection if the kept-alive one
+        was closed by the server meanwhile (gunicorn's keep-alive is 2 s; annotators think
+        longer), as a browser does. Status 599: no answer at all."""
+        started = time.perf_counter()
+        for attempt in (1, 2):
+            try:
+                self.connection.request(method, path, body=json.dumps(body) if body is not None else None,
+                                        headers=self.headers)
+                response = self.connection.getresponse()
+                payload = response.read()
+                break
+            except (OSError, http.client.HTTPException) as error:
+                self.connection.close()
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if attempt == 2 or isinstance(error, TimeoutError):  # a slow answer is not retried
+                    return 599, {}, time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        is_json = response.getheader("Content-Type", "").startswith("application/json")
+        return response.status, (json.loads(payload) if payload and is_json else {}), elapsed
 
 
-def run_clients(*, port: int, tokens: list[str], project_id: int, seconds: float, labelling: bool) -> dict:
-    latencies: list[float] = []
-    labels = 0
-    errors = 0
-    lock = threading.Lock()
+class Tally:
+    """What the clients saw, merged under a lock at the end of each client's run."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.labels = 0
+        self.early_done = 0
+        self.acknowledged: list[tuple[str, int, str]] = []  # (token, label id, client_id)
+
+    def merge(self, other: "Tally") -> None:
+        with self.lock:
+            for name, samples in other.latency.items():
+                self.latency[name].extend(samples)
+            for name, count in other.errors.items():
+                self.errors[name] += count
+            self.labels += other.labels
+            self.early_done += other.early_done
+            self.acknowledged.extend(other.acknowledged)
+
+
+def annotate(*, port: int, token: str, project_id: int, stop_at: float, think_mean: float, tally: Tally,
+             rng: random.Random) -> None:
+    """One annotator: next-item, (think), submit, until ``stop_at``. The project never runs dry,
+    so a null assignment is an annotator told "done" early."""
+    client, own = Client(port, token), Tally()
+    while time.perf_counter() < stop_at:
+        status, body, elapsed = client.call("POST", f"/api/projects/{project_id}/next-item/", {})
+        own.latency["next-item"].append(elapsed)
+        if status != 200:
+            own.errors["next-item"] += 1
+            time.sleep(0.5)
+            continue
+        assignment = body.get("assignment")
+        if assignment is None:
+            own.early_done += 1
+            break
+        if think_mean:
+            time.sleep(min(rng.expovariate(1 / think_mean), max(0.0, stop_at - time.perf_counter())))
+        client_id = str(uuid.uuid4())
+        payload = {"choice": rng.choice("AB"), "client_id": client_id, "seconds_spent": 1.0}
+        status, body, elapsed = client.call("POST", f"/api/assignments/{assignment['id']}/submit/", payload)
+        own.latency["submit"].append(elapsed)
+        if status in (200, 201):
+            own.labels += status == 201
+            own.acknowledged.append((token, body["label"]["id"], client_id))
+        else:
+            own.errors["submit"] += 1
+    tally.merge(own)
+
+
+def run_annotators(*, port: int, tokens: list[str], project_id: int, seconds: float, think_mean: float) -> dict:
+    tally = Tally()
+    stop_at = time.perf_counter() + seconds
+    threads = [
+        threading.Thread(target=annotate, kwargs=dict(port=port, token=token, project_id=project_id, stop_at=stop_at,
+                                                      think_mean=think_mean, tally=tally, rng=random.Random(index)))
+        for index, token in enumerate(tokens)
+    ]
+    began = time.perf_counter()
+    for index, thread in enumerate(threads):
+        thread.start()
+        if think_mean:
+            time.sleep(think_mean / len(threads))  # arrivals spread over one think time, not a stampede
+    for thread in threads:
+        thread.join()
+    tally.elapsed = time.perf_counter() - began
+    return tally
+
+
+def latency_summary(samples: list[float]) -> dict:
+    return {"count": len(samples), "p50_ms": percentile(samples, 0.50) * 1000, "p99_ms": percentile(samples, 0.99) * 1000}
+
+
+def baseline(*, port: int, tokens: list[str], seconds: float) -> dict:
+    samples, lock = [], threading.Lock()
     stop_at = time.perf_counter() + seconds
 
-    def annotate(token: str):
-        nonlocal labels, errors
-        client = Client(port, token)
-        own_latencies, own_labels, own_errors = [], 0, 0
+    def loop(token):
+        client, own = Client(port, token), []
         while time.perf_counter() < stop_at:
-            started = time.perf_counter()
-            if labelling:
-                status, body = client.call("POST", f"/api/projects/{project_id}/next-item/", {})
-                assignment = body.get("assignment") if status == 200 else None
-                if assignment is None:
-                    own_errors += status != 200
-                    break
-                choice = "AB"[own_labels % 2]
-                status, _ = client.call(
-                    "POST", f"/api/assignments/{assignment['id']}/submit/",
-                    {"choice": choice, "client_id": str(uuid.uuid4()), "seconds_spent": 1.0},
-                )
-                own_labels += status == 201
-                own_errors += status != 201
-            else:
-                status, _ = client.call("GET", "/api/projects/")
-                own_errors += status != 200
-                own_labels += 1
-            own_latencies.append(time.perf_counter() - started)
+            own.append(client.call("GET", "/api/projects/")[2])
         with lock:
-            latencies.extend(own_latencies)
-            labels += own_labels
-            errors += own_errors
+            samples.extend(own)
 
-    threads = [threading.Thread(target=annotate, args=(token,)) for token in tokens]
-    began = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(token,)) for token in tokens]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - began
+    return {"clients": len(tokens), "per_second": len(samples) / seconds, **latency_summary(samples)}
+
+
+# --- Checks -----------------------------------------------------------------------------
+
+def verify_database(*, acknowledged: list[tuple[str, int, str]]) -> dict:
+    """Every acknowledged label stored once with its client_id; no item over-labelled; counters right."""
+    from django.db import connection
+    from django.db.models import Count, F
+
+    from annotation import progress
+    from annotation.models import AnnotatorProgress, ComparisonItem, Label, Project
+    from annotation.selectors import annotator_progress
+
+    connection.close()  # a fresh connection sees everything the server committed
+    stored = dict(Label.objects.filter(id__in=[label_id for _, label_id, _ in acknowledged]).values_list("id", "client_id"))
+    missing = sum(1 for _, label_id, client_id in acknowledged if str(stored.get(label_id)) != client_id)
+    duplicates = Label.objects.values("item_id", "annotator_id").annotate(n=Count("id")).filter(n__gt=1).count()
+    duplicated_client_ids = Label.objects.values("annotator_id", "client_id").annotate(n=Count("id")).filter(n__gt=1).count()
+    over_labelled = (
+        ComparisonItem.objects.annotate(actual=Count("labels"))
+        .filter(actual__gt=F("project__labels_per_item")).count()
+    )
+    miscounted = ComparisonItem.objects.annotate(actual=Count("labels")).exclude(label_count=F("actual")).count()
+    wrong_progress = 0
+    for row in AnnotatorProgress.objects.select_related("project", "annotator"):
+        recount = progress.annotator_counts(project=row.project, annotator_id=row.annotator_id)
+        shown = annotator_progress(project=row.project, annotator=row.annotator)
+        expected_remaining = progress.unfinished_count(project=row.project) - recount["seen_unfinished"]
+        if (shown["done_total"], shown["remaining"]) != (recount["done_total"], expected_remaining):
+            wrong_progress += 1
     return {
-        "per_second": labels / elapsed,
-        "p50_ms": percentile(latencies, 0.50) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "errors": errors,
-        "count": labels,
+        "acknowledged": len(acknowledged),
+        "acknowledged_distinct": len({label_id for _, label_id, _ in acknowledged}),
+        "missing": missing,
+        "duplicated_item_annotator": duplicates,
+        "duplicated_client_id": duplicated_client_ids,
+        "over_labelled_items": over_labelled,
+        "miscounted_items": miscounted,
+        "wrong_progress_rows": wrong_progress,
+        "projects": Project.objects.count(),
     }
+
+
+def timed_in_process(call, repeat: int) -> dict:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return latency_summary(samples)
+
+
+# --- Output -----------------------------------------------------------------------------
+
+RESULTS: list[dict] = []
+
+
+def verdict(scenario: str, target: str, measured: str, passed: bool, **details) -> None:
+    RESULTS.append({"scenario": scenario, "target": target, "measured": measured, "pass": passed, **details})
+    print(f"  [{'PASS' if passed else 'FAIL'}] {scenario}: target {target}; measured {measured}", flush=True)
 
 
 def wait_for_server(port: int, process: subprocess.Popen) -> None:
@@ -155,13 +445,133 @@ def wait_for_server(port: int, process: subprocess.Popen) -> None:
     raise SystemExit("gunicorn did not start within 60 s")
 
 
+def scenario_throughput(args, data) -> None:
+    print(f"\n1. Throughput: {args.throughput_clients} annotators looping next-item -> submit for {args.seconds:.0f} s")
+    tally = run_annotators(port=args.port, tokens=data["tokens"][: args.throughput_clients],
+                           project_id=data["project_id"], seconds=args.seconds, think_mean=0)
+    rate = tally.labels / tally.elapsed
+    errors = sum(tally.errors.values())
+    nxt, sub = latency_summary(tally.latency["next-item"]), latency_summary(tally.latency["submit"])
+    print(f"     next-item p50 {nxt['p50_ms']:.0f} ms p99 {nxt['p99_ms']:.0f} ms; submit p50 {sub['p50_ms']:.0f} ms "
+          f"p99 {sub['p99_ms']:.0f} ms; errors {errors}")
+    verdict("throughput", ">= 80 labels/s, 0 errors", f"{rate:.1f} labels/s, {errors} errors",
+            rate >= 80 and errors == 0, labels_per_second=rate, errors=errors, next_item=nxt, submit=sub)
+
+
+def scenario_think(args, data, *, project_id: int, name: str, limit_ms: float, seconds: float) -> Tally:
+    print(f"\n{name}: {args.think_clients} annotators, exponential think time mean {args.think_mean:.0f} s, "
+          f"{seconds:.0f} s")
+    tally = run_annotators(port=args.port, tokens=data["tokens"][: args.think_clients], project_id=project_id,
+                           seconds=seconds, think_mean=args.think_mean)
+    errors = sum(tally.errors.values())
+    for endpoint in ("next-item", "submit"):
+        summary = latency_summary(tally.latency[endpoint])
+        verdict(f"{name} {endpoint}", f"p99 < {limit_ms:.0f} ms",
+                f"p99 {summary['p99_ms']:.0f} ms (p50 {summary['p50_ms']:.0f} ms, {summary['count']} requests)",
+                summary["p99_ms"] < limit_ms, **summary)
+    verdict(f"{name} errors and early done", "0 errors, 0 told done early",
+            f"{errors} errors, {tally.early_done} told done early, {tally.labels} labels",
+            errors == 0 and tally.early_done == 0, errors=errors, early_done=tally.early_done, labels=tally.labels)
+    return tally
+
+
+def scenario_soak(args, data) -> None:
+    print(f"\n4. Soak: {args.soak_clients} annotators looping for {args.soak_seconds:.0f} s, then the database is checked")
+    tally = run_annotators(port=args.port, tokens=data["tokens"][: args.soak_clients], project_id=data["project_id"],
+                           seconds=args.soak_seconds, think_mean=0)
+    errors = sum(tally.errors.values())
+    check = verify_database(acknowledged=tally.acknowledged)
+    print(f"     {tally.labels} labels ({tally.labels / tally.elapsed:.1f}/s), {errors} errors; {check}")
+    bad = sum(check[key] for key in ("missing", "duplicated_item_annotator", "duplicated_client_id",
+                                     "over_labelled_items", "miscounted_items", "wrong_progress_rows"))
+    verdict("soak", "every acknowledged label stored once, no item over-labelled, 0 errors",
+            f"{check['acknowledged']} acknowledged, {check['missing']} missing, "
+            f"{check['duplicated_item_annotator']} duplicated, {check['over_labelled_items']} over-labelled, "
+            f"{check['miscounted_items']} miscounted, {check['wrong_progress_rows']} wrong progress rows, {errors} errors",
+            bad == 0 and errors == 0, errors=errors, labels=tally.labels, **check)
+
+
+def admin_reads(*, port: int, data: dict, project_id: int, stop_at: float) -> dict:
+    """An admin opening Results (HTML, then the JSON calls results.js makes first) and paging labels."""
+    page = Client(port, session=data["admin_session"])
+    api = Client(port, token=data["admin_token"])
+    first_screen = [f"/api/projects/{project_id}/{path}/" for path in
+                    ("scores", "training-runs", "model-versions", "leaderboard", "annotator-quality", "training-policy")]
+    samples: dict[str, list[float]] = defaultdict(list)
+    statuses: dict[str, set] = defaultdict(set)
+    cursor = f"/api/projects/{project_id}/labels/?page_size=100"
+    while time.perf_counter() < stop_at:
+        status, _, elapsed = page.call("GET", f"/projects/{project_id}/results/")
+        samples["results-html"].append(elapsed)
+        statuses["results-html"].add(status)
+        for path in first_screen:
+            status, _, elapsed = api.call("GET", path)
+            name = "results-json " + path.rstrip("/").rsplit("/", 1)[1]
+            samples[name].append(elapsed)
+            statuses[name].add(status)
+        for _ in range(5):
+            status, body, elapsed = api.call("GET", cursor)
+            samples["labels-api"].append(elapsed)
+            statuses["labels-api"].add(status)
+            nxt = body.get("next") if status == 200 else None
+            cursor = nxt[nxt.index("/api/"):] if nxt else f"/api/projects/{project_id}/labels/?page_size=100"
+        time.sleep(0.5)
+    return {name: {**latency_summary(values), "statuses": sorted(statuses[name])} for name, values in samples.items()}
+
+
+def scenario_scale(args, data) -> None:
+    from django.contrib.auth.models import User
+
+    from annotation.models import Project
+    from annotation.selectors import annotator_progress
+
+    print(f"\n3. Scale: building {args.scale_responses:,} responses / {args.scale_labels:,} labels and "
+          f"{SCALE_OTHER_PROJECTS} other projects with COPY ...", flush=True)
+    started = time.perf_counter()
+    annotator_ids = list(User.objects.filter(username__startswith="bench").order_by("id").values_list("id", flat=True))
+    project_id = build_scale(dialogues=data["dialogues"], annotator_ids=annotator_ids,
+                             responses=args.scale_responses, labels=args.scale_labels)
+    print(f"     built in {time.perf_counter() - started:.0f} s", flush=True)
+    # The annotators first, alone: the Results page's heavier calls would otherwise take the
+    # server's threads and blur what the hot path itself costs at this size.
+    scenario_think(args, data, project_id=project_id, name="3. scale", limit_ms=100, seconds=args.scale_seconds)
+    print(f"     then an admin alone: Results page and labels API, {args.scale_admin_seconds:.0f} s", flush=True)
+    reads = admin_reads(port=args.port, data=data, project_id=project_id,
+                        stop_at=time.perf_counter() + args.scale_admin_seconds)
+    for name, summary in sorted(reads.items()):
+        ok = summary["p99_ms"] < 100 and summary["statuses"] == [200]
+        verdict(f"3. scale {name}", "p99 < 100 ms", f"p99 {summary['p99_ms']:.0f} ms (p50 {summary['p50_ms']:.0f} ms, "
+                f"{summary['count']} requests, HTTP {summary['statuses']})", ok, **summary)
+    # Progress has no endpoint of its own: every next-item, submit and skip answers with it.
+    # Timed here on its own, in-process, for the annotator with the most labels.
+    project = Project.objects.get(id=project_id)
+    heaviest = User.objects.get(id=annotator_ids[0])
+    summary = timed_in_process(lambda: annotator_progress(project=project, annotator=heaviest), 200)
+    verdict("3. scale progress (in-process, part of every next-item/submit)", "p99 < 100 ms",
+            f"p99 {summary['p99_ms']:.1f} ms (p50 {summary['p50_ms']:.1f} ms)", summary["p99_ms"] < 100, **summary)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--scenarios", nargs="+", default=["throughput", "think", "soak"],
+                        choices=["throughput", "think", "soak"])
+    parser.add_argument("--scale", action="store_true", help="also build the 1 M / 500 k database and measure on it")
+    parser.add_argument("--throughput-clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the throughput run")
+    parser.add_argument("--think-clients", type=int, default=64)
+    parser.add_argument("--think-mean", type=float, default=8.0, help="mean think time, seconds (exponential)")
+    parser.add_argument("--think-seconds", type=float, default=120.0, help="length of the think-time run")
+    parser.add_argument("--soak-clients", type=int, default=64)
+    parser.add_argument("--soak-seconds", type=float, default=300.0)
+    parser.add_argument("--scale-seconds", type=float, default=120.0)
+    parser.add_argument("--scale-admin-seconds", type=float, default=30.0)
+    parser.add_argument("--scale-responses", type=int, default=SCALE_RESPONSES, help="(smaller for a quick try)")
+    parser.add_argument("--scale-labels", type=int, default=SCALE_LABELS)
+    parser.add_argument("--prompts", type=int, default=12000, help="items in the project (the queue never runs dry)")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (scripts/run: 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (scripts/run: 4)")
+    parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
     server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf")
@@ -172,35 +582,59 @@ def main() -> None:
            "RETRAIN_EVERY_N_LABELS": "0", "CELERY_BROKER_URL": "memory://", "DJANGO_DEBUG": "0",
            "HF_HUB_OFFLINE": "1"}
     os.environ.update(env)
-    most = max(args.clients)
-    # Enough items that the largest run never drains the queue (3 labels per item).
-    project_id, tokens = prepare_data(annotators=most, prompts=max(2000, most * 60))
+    import django
+
+    django.setup()
+    most = max(args.throughput_clients, args.think_clients, args.soak_clients)
+    dialogues = [d for d in load_dialogues() if importable(d)]
+    data = prepare_data(annotators=most, prompts=args.prompts, dialogues=dialogues)
+    data["dialogues"] = dialogues
+    print(f"Imported {args.prompts:,} HH-RLHF items ({len(dialogues):,} distinct dialogues) in "
+          f"{data['import_seconds']:.0f} s; {LABELS_PER_ITEM} labels wanted per item")
+    from django.db import connection
+
+    connection.close()
 
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{args.port}",
          "--workers", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
         cwd=REPO, env=env,
     )
+    load = os.getloadavg()
     try:
         wait_for_server(args.port, server)
-        print(f"gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL, {os.cpu_count()} CPU cores; "
-              f"{args.seconds:.0f} s per row\n")
-        print(f"{'N':>4}  {'labels/s':>9}  {'p50 ms':>8}  {'p99 ms':>8}  {'errors':>6}   |  baseline GET /api/projects/: "
-              f"{'req/s':>7}  {'p50 ms':>7}  {'p99 ms':>7}")
-        for count in args.clients:
-            baseline = run_clients(port=args.port, tokens=tokens[:count], project_id=project_id,
-                                   seconds=args.seconds / 2, labelling=False)
-            result = run_clients(port=args.port, tokens=tokens[:count], project_id=project_id,
-                                 seconds=args.seconds, labelling=True)
-            print(f"{count:>4}  {result['per_second']:>9.1f}  {result['p50_ms']:>8.1f}  {result['p99_ms']:>8.1f}  "
-                  f"{result['errors']:>6}   |  {'':>29}{baseline['per_second']:>7.1f}  {baseline['p50_ms']:>7.1f}  "
-                  f"{baseline['p99_ms']:>7.1f}")
-        print("\nlabels/s: submitted labels per second across all clients; latency: next-item + submit, "
-              "i.e. one item switch without prefetch.")
+        print(f"gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL, {os.cpu_count()} CPU cores, "
+              f"load average before {load[0]:.1f}")
+        base = baseline(port=args.port, tokens=data["tokens"][:16], seconds=5)
+        print(f"Baseline GET /api/projects/ (16 clients): {base['per_second']:.0f} req/s, p50 {base['p50_ms']:.1f} ms, "
+              f"p99 {base['p99_ms']:.1f} ms")
+        if "throughput" in args.scenarios:
+            scenario_throughput(args, data)
+        if "think" in args.scenarios:
+            scenario_think(args, data, project_id=data["project_id"], name="2. think time", limit_ms=150,
+                           seconds=args.think_seconds)
+        if "soak" in args.scenarios:
+            scenario_soak(args, data)
+        if args.scale:
+            scenario_scale(args, data)
+        print("\n5. Workbench (item switch in Chromium): measured by benchmarks/workbench.py, not here.")
     finally:
         server.terminate()
         server.wait(timeout=30)
-        recreate_database(server_url)  # leave an empty database behind, not thousands of rows
+        if args.json_out:
+            args.json_out.write_text(json.dumps({
+                "machine": {"cpus": os.cpu_count(), "load_before": load, "load_after": os.getloadavg()},
+                "gunicorn": {"workers": args.workers, "threads": args.threads},
+                "baseline": locals().get("base"),
+                "args": {key: str(value) for key, value in vars(args).items()},
+                "results": RESULTS,
+            }, indent=2, default=str))
+        from django.db import connection as django_connection
+
+        django_connection.close()
+        recreate_database(server_url, drop_only=True)
+    failed = [result["scenario"] for result in RESULTS if not result["pass"]]
+    print(f"\n{len(RESULTS) - len(failed)} PASS, {len(failed)} FAIL" + (f": {', '.join(failed)}" if failed else ""))
 
 
 if __name__ == "__main__":
