@@ -6,7 +6,8 @@ MiniLM-L6 backbone and reports pairs per second of the training loop, peak
 memory (process RSS; CUDA allocator peak on GPU) and held-out metrics on the
 dev split. With ``--compare-trl`` it also trains TRL's RewardTrainer on the
 same tokens (our left-truncated ids, so TRL drops nothing), backbone, head
-initialisation, batch size, schedule and seed, each trainer in its own
+initialisation (with ``--pooling cls_pooler``; TRL always reads [CLS]
+through the pooler), batch size, schedule and seed, each trainer in its own
 process so peak memory is not shared, and prints both, the ratio and a
 PASS/FAIL line against the target (ours >= ``--target`` x TRL's pairs/s with
 equal or better mean dev accuracy). By default (``--same-order``) TRL also
@@ -19,6 +20,7 @@ the median of back-to-back (same seed) pairs of runs, which cancels slow
 drifts in the machine's load.
 
     .venv/bin/python benchmarks/train_reward.py --max-pairs 256
+    .venv/bin/python benchmarks/train_reward.py --max-pairs 400 --max-dev-pairs 300 --epochs 1 --pooling mean
     .venv/bin/python benchmarks/train_reward.py --device cpu --compare-trl --max-pairs 256 \\
         --max-length 256 --seeds 0 1 2 --repeats 1
     .venv/bin/python benchmarks/train_reward.py --device cuda --compare-trl
@@ -54,7 +56,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script, not as a module
     sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model here is local
 
-from training.ml.config import TrainConfig  # noqa: E402
+from training.ml.config import POOLINGS, TrainConfig  # noqa: E402
 from training.ml.data import PreferencePair  # noqa: E402
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "hh-rlhf-harmless"
@@ -145,6 +147,7 @@ def run_ours(train: list[PreferencePair], dev: list[PreferencePair], config: Tra
     losses = [row["loss"] for row in result.history]
     return {
         "engine": "training.ml",
+        "pooling": result.pooling,
         "train_pairs": result.train_pairs,
         "loop_s": result.seconds,
         "wall_s": wall,
@@ -174,8 +177,10 @@ def run_trl(
     device = resolve_device(config.device)
     use_bf16 = bf16_in_use(device, config)
     started = time.perf_counter()
-    torch.manual_seed(config.seed)  # same head initialisation as ours
-    model, tokenizer = load_reward_model(config.backbone_path, device)
+    torch.manual_seed(config.seed)  # same head initialisation as ours at pooling cls_pooler
+    # TRL's RewardTrainer, as documented, trains AutoModelForSequenceClassification:
+    # [CLS] through the pooler for BERT, whatever our --pooling.
+    model, tokenizer = load_reward_model(config.backbone_path, device, pooling="cls_pooler")
     encoded = encode_pairs(tokenizer, train, config.max_length)
     epochs = config.num_epochs
     if same_order:
@@ -250,6 +255,7 @@ def run_trl(
     memory = peak_memory(device)
     return {
         "engine": "trl.RewardTrainer",
+        "pooling": "cls_pooler",
         "train_pairs": len(trainer.train_dataset) // config.num_epochs if same_order else len(trainer.train_dataset),
         "loop_s": loop,
         "wall_s": wall,
@@ -269,7 +275,7 @@ def describe(result: dict) -> str:
     dev = result["dev"]
     cuda = f", peak CUDA {result['peak_cuda_mib']:.0f} MiB" if result["peak_cuda_mib"] is not None else ""
     return (
-        f"{result['engine']}: {result['train_pairs']} pairs, loop {result['loop_s']:.1f} s "
+        f"{result['engine']} (pooling {result['pooling']}): {result['train_pairs']} pairs, loop {result['loop_s']:.1f} s "
         f"(wall {result['wall_s']:.1f} s incl. load + tokenize), {result['pairs_per_second']:.1f} pairs/s, "
         f"peak RSS {result['peak_rss_mib']:.0f} MiB{cuda}; bf16 {result['bf16']}, "
         f"gradient checkpointing {result['gradient_checkpointing']}\n"
@@ -296,6 +302,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="batch pairs of similar length together (TrainConfig.group_by_length)",
     )
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument(
+        "--pooling", choices=POOLINGS, default=defaults["pooling"],
+        help="how our reward head reads the backbone (TrainConfig.pooling); TRL always uses cls_pooler",
+    )
     parser.add_argument("--compare-trl", action="store_true", help="also train TRL's RewardTrainer")
     parser.add_argument(
         "--same-order", action=argparse.BooleanOptionalAction, default=True,
@@ -319,7 +329,7 @@ def child_argv(args: argparse.Namespace, engine: str, seed: int, json_out: Path)
         "--data-dir", str(args.data_dir), "--backbone", args.backbone, "--epochs", str(args.epochs),
         "--max-length", str(args.max_length), "--batch-size", str(args.batch_size),
         "--learning-rate", str(args.learning_rate), "--seed", str(seed), "--device", args.device,
-        "--engine", engine, "--json-out", str(json_out),
+        "--engine", engine, "--json-out", str(json_out), "--pooling", args.pooling,
     ]  # fmt: skip
     if args.max_pairs is not None:
         argv += ["--max-pairs", str(args.max_pairs)]
@@ -441,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         group_by_length=args.group_by_length,
         gradient_checkpointing=args.gradient_checkpointing,
+        pooling=args.pooling,
     )
     import torch
 

@@ -296,6 +296,8 @@ REWARD_TRAINING = {
     "seed": env_int("REWARD_SEED", 0),
     # Length-alike batches pad less but learned slower on HH-RLHF; see training.ml.config.
     "group_by_length": env_bool("REWARD_GROUP_BY_LENGTH", False),
+    # How the reward head reads the backbone; "auto" suits it (MiniLM-L6: mean). See training.ml.config.
+    "pooling": env_str("REWARD_POOLING", "auto"),
 }
 REWARD_EVAL_FRACTION = env_float("REWARD_EVAL_FRACTION", 0.2)
 # Data-parallel processes per training run (torchrun): the GPU count of a training

@@ -12,7 +12,7 @@ import random
 import socket
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -170,6 +170,8 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
     champion = selectors.champion_for(run.project)
     train_pairs, init_path = _training_set(run, data, champion, policy, config)
     result = _train(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
+    # The version records the pooling it was trained with, not "auto" (see TrainConfig.pooling).
+    config = replace(config, pooling=result.pooling)
     evaluation = evaluate_against_champion(run, result, data, champion, policy, config, spec)
     evaluation.metrics.update(
         train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2), mode=run.mode

@@ -10,6 +10,19 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+# How the reward head reads a text's hidden states (TrainConfig.pooling).
+# "cls_pooler": transformers' own AutoModelForSequenceClassification head -- for
+#   BERT, the [CLS] token through BERT's pooler (dense + tanh), then a linear
+#   layer; what every checkpoint saved before this setting existed uses.
+# "first_token": the top layer's first token (BERT's [CLS]), no pooler, then a
+#   linear layer.
+# "mean": the mean of the top layer over the real (non-pad) tokens, then a
+#   linear layer; what sentence-embedding models (MiniLM-L6) were trained to give.
+# "last_token": the top layer at the last real token, then a linear layer; the
+#   only token a decoder's causal attention lets see the whole text.
+# "auto": chosen per folder by ``pooling.resolve_pooling``.
+POOLINGS = ("auto", "cls_pooler", "first_token", "mean", "last_token")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -72,6 +85,13 @@ class TrainConfig:
     # Dropout makes the chosen and rejected scores of a pair noisy in
     # different ways; TRL's RewardConfig turns it off by default too.
     disable_dropout: bool = True
+    # How the reward is read from the backbone's hidden states; see POOLINGS.
+    # "auto" suits the backbone: a checkpoint keeps the pooling it was trained
+    # with; a sentence-transformers folder gets the pooling it was trained
+    # with (MiniLM-L6: mean); a decoder gets last_token; any other encoder
+    # gets cls_pooler, as before this setting existed. The trainer stores the
+    # resolved value with the checkpoint.
+    pooling: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.backbone_path:
@@ -95,6 +115,8 @@ class TrainConfig:
             raise ValueError("pad_to_multiple_of must be >= 1 or None")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError("max_grad_norm must be > 0 or None")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable copy of every field."""
@@ -121,6 +143,8 @@ class TrainConfig:
         """
         known = {field.name for field in dataclasses.fields(cls)}
         saved = {key: value for key, value in data.items() if key in known}
+        # Every checkpoint saved before ``pooling`` existed read [CLS] through the pooler.
+        saved.setdefault("pooling", "cls_pooler")
         # The checkpoint itself holds the weights; the backbone it started from is history.
         saved["backbone_path"] = saved.get("backbone_path") or "(saved checkpoint)"
         return cls(**saved)

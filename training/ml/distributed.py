@@ -23,7 +23,7 @@ import torch
 from training.ml.config import TrainConfig
 from training.ml.data import PreferencePair, write_pairs_jsonl
 from training.ml.ddp_worker import PROGRESS_PREFIX
-from training.ml.model import load_reward_model, resolve_device
+from training.ml.model import load_reward_model, pooling_of, resolve_device
 from training.ml.trainer import TrainProgress, TrainResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -101,6 +101,7 @@ def train_distributed(
         train_pairs=len(pairs),
         seconds=seconds,
         pairs_per_second=len(pairs) * config.num_epochs / seconds if seconds > 0 else 0.0,
+        pooling=pooling_of(model),
     )
 
 

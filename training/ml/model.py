@@ -8,14 +8,16 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
     BertTokenizerFast,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+
+from training.ml.pooling import PooledRewardModel, resolve_pooling, saved_pooling
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -26,20 +28,33 @@ def resolve_device(name: str | torch.device) -> torch.device:
 
 
 def load_reward_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A sequence classifier with one output (the reward) and its tokenizer.
+    path: str | os.PathLike, device: str | torch.device = "cpu", *, pooling: str = "auto"
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A reward model (one output per text) and its tokenizer.
 
     ``path`` is a local folder: a backbone (the scalar head is then freshly
     initialised from torch's global RNG, so seed before calling) or a
-    checkpoint written by ``checkpoint.save_checkpoint``. Weights are float32
-    whatever dtype the folder stores. Tokenizers without a pad token get one,
-    because batches are padded.
+    checkpoint written by ``checkpoint.save_checkpoint``. ``pooling`` (see
+    ``config.POOLINGS``) is resolved by ``pooling.resolve_pooling``: a
+    checkpoint keeps the pooling it was trained with. cls_pooler gives
+    transformers' AutoModelForSequenceClassification, exactly as before
+    pooling was a setting (old checkpoints load and score unchanged); the
+    other poolings give a ``pooling.PooledRewardModel``. Both are called
+    alike: ``model(input_ids=, attention_mask=).logits`` is (N, 1). Weights
+    are float32 whatever dtype the folder stores. Tokenizers without a pad
+    token get one, because batches are padded.
     """
+    resolved = resolve_pooling(path, pooling)
     tokenizer = AutoTokenizer.from_pretrained(path)
     # transformers 5 keeps the dtype stored in the folder; training needs
     # fp32 master weights (bf16 is applied by autocast, not by the weights).
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).float()
+    model: torch.nn.Module
+    if resolved == "cls_pooler":
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).float()
+    else:
+        model = PooledRewardModel(AutoModel.from_pretrained(path).float(), resolved)
+        if saved_pooling(path) is not None:
+            model.load_head(path)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is not None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -50,6 +65,11 @@ def load_reward_model(
     # they find through config.pad_token_id.
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(resolve_device(device)), tokenizer
+
+
+def pooling_of(model: torch.nn.Module) -> str:
+    """The pooling a loaded reward model reads its reward with."""
+    return getattr(model, "pooling", "cls_pooler")
 
 
 _TINY_WORDS = """

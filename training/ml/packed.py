@@ -6,21 +6,25 @@ treat every token alike. So the real tokens of every text in a batch are
 packed into one (N, hidden) matrix and those layers run once over exactly N
 tokens, as large matrix products; only attention, which needs each text's own
 tokens, goes through per-pass padded blocks (``batching.plan_passes``), and
-is a small part of the work. And since the reward reads only each text's
-first ([CLS]) token at the top, the last layer computes keys and values for
-every token but its query, attention output and feed-forward for the first
-tokens alone: the other tokens' outputs there would reach no reward, and
-their gradients would be zeros. That is about a seventh of MiniLM-L6's
-linear-layer work, forward and backward. The result is the reward
-``BertForSequenceClassification`` gives for each text, up to float rounding,
+is a small part of the work. And when the reward reads only each text's
+first ([CLS]) token at the top (pooling cls_pooler or first_token), the last
+layer computes keys and values for every token but its query, attention
+output and feed-forward for the first tokens alone: the other tokens'
+outputs there would reach no reward, and their gradients would be zeros.
+That is about a seventh of MiniLM-L6's linear-layer work, forward and
+backward. Mean pooling reads every token, so its top layer runs whole and
+the mean is taken per text over the packed tokens. The result is the reward
+``BertForSequenceClassification`` (or ``pooling.PooledRewardModel`` over a
+``BertModel``) gives for each text, up to float rounding,
 with the same parameters, gradients and dropout (the model's own dropout
 modules, and the attention dropout its attention forward applies): the steps
 mirror ``transformers.models.bert.modeling_bert``, and ``tests/training/ml``
 compares the two on a tiny BERT and on the real MiniLM-L6 weights.
 
 Only what the mirror covers is packed (``supports_packing``): encoder-only
-BERT with absolute positions, one output, right padding. Anything else
-(another architecture, a decoder backbone) is scored by whole forward passes.
+BERT with absolute positions, one output, right padding, pooling cls_pooler,
+first_token or mean. Anything else (another architecture, a decoder
+backbone, last_token) is scored by whole forward passes.
 
 The mirror reads ``modeling_bert``'s internals (submodule and attribute
 names), which transformers is free to rename between releases, and
@@ -37,20 +41,24 @@ import torch
 import torch.nn.functional as F
 
 
-# What packed_rewards reads, as attribute paths from the model and from
-# each encoder layer. All are modules it calls, except the attention's
+# What packed_rewards reads, as attribute paths from the BERT model (``bert``
+# of a BertForSequenceClassification, ``backbone`` of a PooledRewardModel) and
+# from each encoder layer. All are modules it calls, except the attention's
 # dropout, whose probability it reads.
-_MODEL_PARTS = (
-    "bert.embeddings.word_embeddings",
-    "bert.embeddings.token_type_embeddings",
-    "bert.embeddings.position_embeddings",
-    "bert.embeddings.LayerNorm",
-    "bert.embeddings.dropout",
-    "bert.pooler.dense",  # a BertModel built without its pooler has none: the reward reads it
-    "bert.pooler.activation",
-    "dropout",
-    "classifier",
+_BERT_PARTS = (
+    "embeddings.word_embeddings",
+    "embeddings.token_type_embeddings",
+    "embeddings.position_embeddings",
+    "embeddings.LayerNorm",
+    "embeddings.dropout",
 )
+# What each pooling reads beyond the encoder, as paths from the reward model.
+_HEAD_PARTS = {
+    # a BertModel built without its pooler has none: this reward reads it
+    "cls_pooler": ("bert.pooler.dense", "bert.pooler.activation", "dropout", "classifier"),
+    "first_token": ("dropout", "score"),
+    "mean": ("dropout", "score"),
+}
 _LAYER_PARTS = (
     "attention.self.query",
     "attention.self.key",
@@ -66,29 +74,52 @@ _LAYER_PARTS = (
 )
 
 
+def _packed_pooling(model: torch.nn.Module) -> str | None:
+    """Which of the mirrored reward shapes ``model`` is, if any, by its classes' names."""
+    if type(model).__name__ == "BertForSequenceClassification":
+        return "cls_pooler" if getattr(getattr(model, "config", None), "num_labels", None) == 1 else None
+    pooling = getattr(model, "pooling", None)
+    if (
+        type(model).__name__ == "PooledRewardModel"
+        and type(getattr(model, "backbone", None)).__name__ == "BertModel"
+        and pooling in _HEAD_PARTS
+    ):
+        return pooling
+    return None
+
+
+def _bert(model: torch.nn.Module) -> torch.nn.Module:
+    return model.bert if _packed_pooling(model) == "cls_pooler" else model.backbone
+
+
 def supports_packing(model: torch.nn.Module, *, padding_side: str) -> bool:
     """Whether ``packed_rewards`` gives ``model``'s rewards: False means score by whole passes.
 
+    Covers BertForSequenceClassification with one label (cls_pooler) and a
+    PooledRewardModel over a BertModel with first_token or mean pooling.
     Checks the configuration the mirror covers and, on the instance, every
     submodule and attribute ``packed_rewards`` reads, so that a transformers
     release which renames or restructures any of them turns packing off
     instead of failing every training step with an AttributeError.
     """
     config = getattr(model, "config", None)
+    pooling = _packed_pooling(model)
     if not (
-        type(model).__name__ == "BertForSequenceClassification"
+        pooling is not None
         and config is not None
         and padding_side == "right"
-        and getattr(config, "num_labels", None) == 1
         and not getattr(config, "is_decoder", False)
         and not getattr(config, "add_cross_attention", False)
         and getattr(config, "position_embedding_type", "absolute") == "absolute"
         and not getattr(config, "chunk_size_feed_forward", 0)
     ):
         return False
-    if not all(isinstance(_part(model, path), torch.nn.Module) for path in _MODEL_PARTS):
+    bert = _part(model, "bert" if pooling == "cls_pooler" else "backbone")
+    if not all(isinstance(_part(bert, path), torch.nn.Module) for path in _BERT_PARTS):
         return False
-    layers = _part(model, "bert.encoder.layer")
+    if not all(isinstance(_part(model, path), torch.nn.Module) for path in _HEAD_PARTS[pooling]):
+        return False
+    layers = _part(bert, "encoder.layer")
     if not isinstance(layers, torch.nn.ModuleList) or len(layers) == 0:
         return False
     return all(_layer_supported(layer) for layer in layers)
@@ -167,8 +198,9 @@ class PackedLayout:
     """Where each real token of a right-padded (R, T) batch goes when packed.
 
     ``token_index`` (N,) picks the real tokens of the flattened batch, row by
-    row; ``positions`` (N,) is each one's position in its text; ``first``
-    (R,) is each row's first token in the packed order. For every pass
+    row; ``positions`` (N,) is each one's position in its text and
+    ``row_of`` (N,) its row; ``first`` (R,) is each row's first token in the
+    packed order, ``lengths`` (R,) each row's token count. For every pass
     (rows, width) of ``passes``, ``pass_slots`` holds a (rows, width) index
     into the packed tokens (padding slots point at token 0, masked out) and
     ``pass_keys`` the (rows, 1, 1, width) mask of real key slots; ``unpass``
@@ -183,6 +215,8 @@ class PackedLayout:
         self.token_index = real.flatten().nonzero().squeeze(1)  # (N,)
         self.positions = torch.arange(width, device=device).expand_as(real)[real]  # (N,)
         self.first = torch.cumsum(lengths, 0) - lengths  # (R,)
+        self.lengths = lengths  # (R,)
+        self.row_of = torch.arange(len(lengths), device=device).repeat_interleave(lengths)  # (N,)
         self.pass_slots, self.pass_keys, self.pass_rows, pass_order = [], [], [], []
         for rows, pass_width in passes:
             rows_tensor = torch.tensor(rows, device=device)
@@ -210,8 +244,9 @@ def packed_rewards(
     passes: list[tuple[list[int], int]],
 ) -> torch.Tensor:
     """(R, T) right-padded ids and mask -> (R,) rewards, as ``model(...).logits.squeeze(-1)``."""
+    pooling = _packed_pooling(model)
     layout = PackedLayout(attention_mask, passes)
-    bert = model.bert
+    bert = _bert(model)
     embeddings = bert.embeddings
     ids = input_ids.flatten()[layout.token_index]  # (N,)
     hidden = embeddings.word_embeddings(ids) + embeddings.token_type_embeddings(torch.zeros_like(ids))
@@ -221,8 +256,17 @@ def packed_rewards(
     for layer in lower:
         context = _packed_attention(layer.attention.self, hidden, layout)  # (N, H)
         hidden = _after_attention(layer, context, hidden)  # (N, H)
+    if pooling == "mean":
+        # Every token's top-layer output reaches the mean: the whole layer runs.
+        context = _packed_attention(top.attention.self, hidden, layout)  # (N, H)
+        hidden = _after_attention(top, context, hidden)  # (N, H)
+        sums = hidden.new_zeros(len(layout.lengths), hidden.shape[1]).index_add(0, layout.row_of, hidden)
+        pooled = sums / layout.lengths.unsqueeze(1).to(hidden.dtype)  # (R, H)
+        return model.score(model.dropout(pooled)).squeeze(-1)  # (R,)
     context = _first_token_attention(top.attention.self, hidden, layout)  # (R, H)
     first_hidden = _after_attention(top, context, hidden[layout.first])  # (R, H)
+    if pooling == "first_token":
+        return model.score(model.dropout(first_hidden)).squeeze(-1)  # (R,)
     pooled = bert.pooler.activation(bert.pooler.dense(first_hidden))  # (R, H)
     return model.classifier(model.dropout(pooled)).squeeze(-1)  # (R,)
 

