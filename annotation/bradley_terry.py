@@ -13,7 +13,11 @@ Ratings are reported on the Elo scale: ``rating = 1000 + 400 / ln(10) * theta``,
 so the mean rating is 1000 and a 400-point gap means 10:1 odds of winning.
 
 A comparison is ``(model_a, model_b, outcome)``: outcome 1 means ``a`` won, 0
-means ``b`` won, 0.5 is a tie, counted as half a win for each side.
+means ``b`` won, 0.5 is a tie, counted as half a win for each side. Callers with
+many comparisons pass their counts instead (``bradley_terry_from_counts``:
+``{(model_a, model_b, outcome): n}``), which is the same fit, the same seeded
+bootstrap and the same result, at a cost that depends on the number of models,
+not of comparisons.
 
 Confidence intervals are 95 % percentile bootstrap intervals: the comparisons are
 resampled with replacement, refitted, and the 2.5th and 97.5th percentiles taken.
@@ -22,6 +26,7 @@ over the distinct ``(pair, outcome)`` cells with the observed frequencies, which
 what is done: every round is then a small ``K x K`` fit, and all rounds are fitted
 together with batched Newton steps.
 """
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,21 +118,32 @@ def fit_log_strengths(wins: np.ndarray, *, prior: float = DEFAULT_PRIOR, tol: fl
     return theta[0] if single else theta
 
 
-def _encode(comparisons) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """Model names (sorted) and per-comparison arrays a index, b index, outcome."""
-    if not comparisons:
-        return [], np.zeros(0, int), np.zeros(0, int), np.zeros(0)
-    a_names, b_names, outcomes = zip(*comparisons)
-    models = sorted(set(a_names) | set(b_names))
+def _encode_counts(counts) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Model names (sorted) and the distinct cells: a index, b index, outcome, count.
+
+    Cells come out in the order of their code ``(a * K + b) * 3 + 2 * outcome``, so the
+    multinomial bootstrap draws the same samples whichever way the counts were gathered.
+    """
+    cells = [(a, b, float(y), n) for (a, b, y), n in counts.items() if n]
+    if not cells:
+        return [], np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0, int)
+    models = sorted({a for a, _, _, _ in cells} | {b for _, b, _, _ in cells})
     lookup = {name: index for index, name in enumerate(models)}
-    a = np.fromiter((lookup[name] for name in a_names), dtype=np.int64, count=len(a_names))
-    b = np.fromiter((lookup[name] for name in b_names), dtype=np.int64, count=len(b_names))
-    y = np.asarray(outcomes, dtype=float)
-    if np.any(a == b):
-        raise ValueError("a model cannot be compared with itself")
-    if not np.all(np.isin(y, OUTCOMES)):
-        raise ValueError("outcome must be 1 (a wins), 0 (b wins) or 0.5 (tie)")
-    return models, a, b, y
+    K = len(models)
+    merged: dict[int, int] = {}
+    for a_name, b_name, y, n in cells:
+        if a_name == b_name:
+            raise ValueError("a model cannot be compared with itself")
+        if y not in OUTCOMES:
+            raise ValueError("outcome must be 1 (a wins), 0 (b wins) or 0.5 (tie)")
+        if n < 0 or int(n) != n:
+            raise ValueError("a count must be a whole number of comparisons")
+        code = (lookup[a_name] * K + lookup[b_name]) * 3 + round(y * 2)
+        merged[code] = merged.get(code, 0) + int(n)
+    codes = np.array(sorted(merged), dtype=np.int64)
+    cell_counts = np.array([merged[code] for code in codes.tolist()], dtype=np.int64)
+    cell_a, cell_b = divmod(codes // 3, K)
+    return models, cell_a, cell_b, (codes % 3) / 2.0, cell_counts
 
 
 def _win_matrices(counts: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, K: int) -> np.ndarray:
@@ -149,10 +165,27 @@ def bradley_terry(
 ) -> BradleyTerryResult:
     """Fit ratings and bootstrap intervals from ``[(model_a, model_b, outcome), ...]``.
 
+    The same as ``bradley_terry_from_counts`` of the tuples' counts.
+    """
+    return bradley_terry_from_counts(Counter(comparisons), bootstrap_rounds=bootstrap_rounds, seed=seed, prior=prior)
+
+
+def bradley_terry_from_counts(
+    counts,
+    *,
+    bootstrap_rounds: int = 200,
+    seed: int = 0,
+    prior: float = DEFAULT_PRIOR,
+) -> BradleyTerryResult:
+    """Fit ratings and bootstrap intervals from ``{(model_a, model_b, outcome): number of comparisons}``.
+
+    Resampling the ``n`` comparisons with replacement is a multinomial draw over these
+    cells with the observed frequencies, so every round is a ``K x K`` fit: the cost is
+    O(K^2) per round (plus the K^3 Newton solves), however many comparisons there are.
     Deterministic for a given ``seed`` (a numpy ``Generator``). ``bootstrap_rounds``
     may be 0, in which case the intervals collapse onto the point estimate.
     """
-    models, a, b, y = _encode(list(comparisons))
+    models, cell_a, cell_b, cell_y, cell_counts = _encode_counts(counts)
     K = len(models)
     if K == 0:
         empty = np.zeros(0)
@@ -161,12 +194,6 @@ def bradley_terry(
             wins=empty, losses=empty, ties=empty, comparisons=empty, win_matrix=np.zeros((0, 0)),
             count_matrix=np.zeros((0, 0)), bootstrap_rounds=bootstrap_rounds,
         )
-    # Collapse to distinct (a, b, outcome) cells: the fit and the bootstrap only need their counts.
-    codes = (a * K + b) * 3 + np.round(y * 2).astype(np.int64)
-    cell_codes, cell_counts = np.unique(codes, return_counts=True)
-    cell_y = (cell_codes % 3) / 2.0
-    cell_a, cell_b = divmod(cell_codes // 3, K)
-
     W = _win_matrices(cell_counts[None].astype(float), cell_a, cell_b, cell_y, K)[0]
     theta = fit_log_strengths(W, prior=prior)
     ratings = ANCHOR + SCALE * theta
@@ -181,10 +208,15 @@ def bradley_terry(
         samples = ratings[None].copy()
         ci_low, ci_high = ratings.copy(), ratings.copy()
 
-    decisive = y != 0.5
-    wins = np.bincount(a[decisive & (y == 1)], minlength=K) + np.bincount(b[decisive & (y == 0)], minlength=K)
-    losses = np.bincount(b[decisive & (y == 1)], minlength=K) + np.bincount(a[decisive & (y == 0)], minlength=K)
-    ties = np.bincount(a[~decisive], minlength=K) + np.bincount(b[~decisive], minlength=K)
+    decisive = cell_y != 0.5
+    a_won, b_won = decisive & (cell_y == 1), decisive & (cell_y == 0)
+
+    def tally(index: np.ndarray, mask: np.ndarray) -> np.ndarray:  # (K,) comparisons of the masked cells per model
+        return np.bincount(index[mask], weights=cell_counts[mask], minlength=K).astype(np.int64)
+
+    wins = tally(cell_a, a_won) + tally(cell_b, b_won)
+    losses = tally(cell_b, a_won) + tally(cell_a, b_won)
+    ties = tally(cell_a, ~decisive) + tally(cell_b, ~decisive)
     return BradleyTerryResult(
         models=models, ratings=ratings, ci_low=ci_low, ci_high=ci_high, samples=samples,
         wins=wins, losses=losses, ties=ties, comparisons=wins + losses + ties,

@@ -6,11 +6,11 @@ mean champion score of each model's responses. Side by side, an admin sees where
 reward model agrees with the annotators.
 """
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
-from annotation.bradley_terry import bradley_terry
+from annotation.bradley_terry import bradley_terry_from_counts
 from annotation.models import Label, Project, Response
 from annotation.preferences import preferred_pairs, tied_pairs
 from training.models import ModelVersion, ResponseScore
@@ -19,24 +19,31 @@ from training.selectors import champion_for
 Z_95 = 1.959963984540054
 
 
-def model_comparisons_for(project: Project) -> list[tuple[str, str, float]]:
-    """``(model_a, model_b, outcome)`` for every response pair a label orders across two models.
+def model_comparison_counts(project: Project) -> Counter:
+    """``{(model_a, model_b, outcome): n}`` over every response pair a label orders across two models.
 
     Outcome 1.0 means ``model_a``'s response was preferred, 0.5 a tie (responses in one
     ranking group). "Both bad" labels say nothing about which is better and are left out;
     pairs of responses from the same model, or from a response without a model name, say
-    nothing about models. Two queries, however many labels.
+    nothing about models. Two queries, however many labels; the labels stream in chunks
+    and only the counts are kept (a few per pair of models), so memory does not grow
+    with the labels.
     """
-    rankings = Label.objects.filter(item__project=project, both_bad=False).order_by("id").values_list("ranking", flat=True)
     model_of = dict(Response.objects.filter(prompt__project=project).exclude(model_name="").values_list("id", "model_name"))
-    comparisons = []
-    for ranking in rankings:
+    rankings = Label.objects.filter(item__project=project, both_bad=False).order_by().values_list("ranking", flat=True)
+    counts: Counter = Counter()
+    for ranking in rankings.iterator(chunk_size=5000):
         for pairs, outcome in ((preferred_pairs(ranking), 1.0), (tied_pairs(ranking), 0.5)):
             for first, second in pairs:
                 model_a, model_b = model_of.get(first), model_of.get(second)
                 if model_a and model_b and model_a != model_b:
-                    comparisons.append((model_a, model_b, outcome))
-    return comparisons
+                    counts[model_a, model_b, outcome] += 1
+    return counts
+
+
+def model_comparisons_for(project: Project) -> list[tuple[str, str, float]]:
+    """The comparisons ``model_comparison_counts`` counts, one tuple each (for small projects and tests)."""
+    return [cell for cell, n in model_comparison_counts(project).items() for _ in range(n)]
 
 
 def model_rewards_for(project: Project, version: ModelVersion | None) -> dict[str, dict]:
@@ -69,8 +76,8 @@ def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int 
 
     Seeded, so the same labels give the same intervals on every load. Four queries.
     """
-    comparisons = model_comparisons_for(project)
-    fit = bradley_terry(comparisons, bootstrap_rounds=bootstrap_rounds, seed=seed)
+    counts = model_comparison_counts(project)
+    fit = bradley_terry_from_counts(counts, bootstrap_rounds=bootstrap_rounds, seed=seed)
     champion = champion_for(project)
     rewards = model_rewards_for(project, champion)
 
@@ -106,5 +113,5 @@ def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int 
         "win_rate": fit.win_rate(),
         "bootstrap_rounds": bootstrap_rounds,
         "champion_version": champion.version if champion else None,
-        "comparisons": len(comparisons),
+        "comparisons": sum(counts.values()),
     }

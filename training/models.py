@@ -193,3 +193,5 @@ class ResponseScore(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["response", "model_version"], name="response_score_unique_per_version"),
         ]
+        # The Results page sorts and filters a version's scores: an index range in score order.
+        indexes = [models.Index(fields=["model_version", "score", "response"], name="response_score_version_idx")]

@@ -1,32 +1,26 @@
 """Reads for the training side, scoped by the project the caller was already granted."""
+import base64
 import datetime
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import FloatField, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import F, FilteredRelation, FloatField, Max, Q, QuerySet, Value
+from django.db.models.functions import Substr
 
 from annotation.models import Label, Project, Response
 from annotation.selectors import projects_for_user, require_admin
-from config.errors import NotFoundError
+from config.errors import DomainError, NotFoundError
 from training.models import ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
 from training.schedule import next_occurrence
 
 
 def champion_for(project: Project) -> ModelVersion | None:
     return ModelVersion.objects.filter(project=project, status=ModelVersion.Status.CHAMPION).first()
-
-
-def responses_with_scores(project: Project, version: ModelVersion | None) -> QuerySet:
-    """Every response of ``project`` annotated with ``score`` from ``version`` (None if unscored). One query."""
-    responses = Response.objects.filter(prompt__project=project).select_related("prompt").order_by("prompt_id", "id")
-    if version is None:
-        return responses.annotate(score=Value(None, output_field=FloatField()))
-    return responses.annotate(
-        score=Subquery(
-            ResponseScore.objects.filter(response=OuterRef("pk"), model_version=version).values("score")[:1]
-        )
-    )
 
 
 def model_versions_for(project: Project) -> QuerySet:
@@ -182,4 +176,235 @@ def champions_to_rescore(*, now) -> QuerySet:
     ).filter(
         Q(scoring_dispatched_at__isnull=True)
         | (Q(scoring_dispatched_at__lt=quiet_since) & (Q(scoring_heartbeat_at__isnull=True) | Q(scoring_heartbeat_at__lt=quiet_since)))
+    )
+
+
+# --- The Results page's responses table: keyset pages -------------------------------
+
+SCORE_SORTS = ("prompt", "score", "-score")
+_PREVIEW_CHARS = 160
+
+
+@dataclass(frozen=True)
+class ScoresFilter:
+    """What the Results page's responses table shows; every field optional."""
+
+    model: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    q: str | None = None
+    sort: str = "prompt"
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """A run of rows in one keyset order: a filter, the ordering fields, one direction."""
+
+    where: Q
+    fields: tuple[str, ...]
+    descending: bool = False
+
+
+@dataclass
+class ScoresPage:
+    rows: list = field(default_factory=list)
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+
+def responses_with_scores(project: Project, version: ModelVersion | None) -> QuerySet:
+    """Responses of ``project`` with ``score`` from ``version`` (None if unscored), by prompt.
+
+    A LEFT JOIN on the version's scores rather than a subquery per row, so a filter or an
+    ORDER BY on ``score`` can be driven by ResponseScore's (model_version, score, response)
+    index. One query.
+    """
+    responses = Response.objects.filter(prompt__project=project).select_related("prompt").order_by("prompt_id", "id")
+    if version is None:
+        return responses.annotate(score=Value(None, output_field=FloatField()))
+    return responses.annotate(
+        version_score=FilteredRelation("scores", condition=Q(scores__model_version=version))
+    ).annotate(score=F("version_score__score"))
+
+
+def _segments(filters: ScoresFilter, version: ModelVersion | None) -> list[_Segment]:
+    """The keyset orders a sort walks, in turn: sorted by score, unscored rows come last."""
+    if filters.sort == "prompt":
+        return [_Segment(Q(), ("prompt_id", "id"))]
+    scored = _Segment(Q(score__isnull=False), ("score", "id"), descending=filters.sort == "-score")
+    unscored = _Segment(Q(score__isnull=True), ("id",))
+    if version is None:
+        return [unscored]
+    if filters.min_score is not None or filters.max_score is not None:
+        return [scored]
+    return [scored, unscored]
+
+
+def _beyond(segment: _Segment, values: list, *, forward: bool) -> Q:
+    """Rows strictly after (``forward``) or before ``values`` in the segment's order.
+
+    Written as ``a >= x AND (a > x OR b > y)`` rather than a row comparison, which the ORM
+    cannot spell: the first term is an index range PostgreSQL seeks to, the rest a filter.
+    """
+    op = "gt" if forward != segment.descending else "lt"
+    if len(segment.fields) == 1:
+        return Q(**{f"{segment.fields[0]}__{op}": values[0]})
+    (first, second), (x, y) = segment.fields, values
+    return Q(**{f"{first}__{op}e": x}) & (Q(**{f"{first}__{op}": x}) | Q(**{f"{second}__{op}": y}))
+
+
+def _order(segment: _Segment, *, forward: bool) -> list[str]:
+    prefix = "-" if forward == segment.descending else ""
+    return [prefix + name for name in segment.fields]
+
+
+def _encode_cursor(*, sort: str, segment: int, values: list, forward: bool) -> str:
+    payload = json.dumps({"o": sort, "s": segment, "k": values, "d": "n" if forward else "p"}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def _invalid_cursor() -> DomainError:
+    return DomainError(
+        "cursor is not one this API gave out for this sort: follow a next or previous link, or start without one.",
+        fields={"cursor": ["not a cursor from a next or previous link of this sort"]},
+    )
+
+
+def _decode_cursor(raw: str, *, sort: str, segments: list[_Segment]) -> tuple[int, list, bool]:
+    """(segment, position values, forward) of a cursor; DomainError for anything not given out."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        segment, values, direction = payload["s"], payload["k"], payload["d"]
+        valid = (
+            payload["o"] == sort
+            and type(segment) is int
+            and 0 <= segment < len(segments)
+            and direction in ("n", "p")
+            and isinstance(values, list)
+            and len(values) == len(segments[segment].fields)
+        )
+    except (ValueError, TypeError, KeyError):
+        raise _invalid_cursor() from None
+    if not valid:
+        raise _invalid_cursor()
+    for name, value in zip(segments[segment].fields, values):
+        if name == "score":
+            ok = type(value) in (int, float) and math.isfinite(value)
+        else:
+            ok = type(value) is int and abs(value) < 2**63
+        if not ok:
+            raise _invalid_cursor()
+    return segment, values, direction == "n"
+
+
+def _filtered(base: QuerySet, filters: ScoresFilter) -> QuerySet:
+    if filters.model is not None:
+        base = base.filter(model_name=filters.model)
+    if filters.min_score is not None:
+        base = base.filter(score__gte=filters.min_score)
+    if filters.max_score is not None:
+        base = base.filter(score__lte=filters.max_score)
+    if filters.q:
+        # A substring scan of every text: the cost is paid only by searches (see README).
+        base = base.filter(Q(prompt__external_id__icontains=filters.q) | Q(text__icontains=filters.q))
+    return base
+
+
+def responses_scores_page(
+    project: Project, version: ModelVersion | None, *, filters: ScoresFilter, page_size: int, cursor: str | None = None
+) -> ScoresPage:
+    """One page of ``project``'s responses with ``version``'s scores, by keyset (no OFFSET, no COUNT).
+
+    Sorted by prompt, one query; sorted by score, scored rows (in the requested direction)
+    then unscored rows by id, so a page at the seam takes a second query. A cursor names the
+    last (``next``) or first (``previous``) row of a page, so a page deep into a million rows
+    costs one index range scan; rows added while a client walks appear at most once.
+    Rows carry ``top_probability`` (see ``_mark_tops``), one more query.
+    """
+    if version is None and (filters.min_score is not None or filters.max_score is not None):
+        return ScoresPage()  # nothing is scored, so nothing is in a score range
+    segments = _segments(filters, version)
+    # The preview is cut in the database, so a page never loads whole texts.
+    base = _filtered(
+        responses_with_scores(project, version)
+        .only("id", "prompt_id", "model_name", "prompt__external_id", "prompt__conversation")
+        .annotate(text_preview=Substr("text", 1, _PREVIEW_CHARS)),
+        filters,
+    )
+    if cursor:
+        start, values, forward = _decode_cursor(cursor, sort=filters.sort, segments=segments)
+    else:
+        start, values, forward = 0, None, True
+    order = range(start, len(segments)) if forward else range(start, -1, -1)
+    found: list[tuple[int, Response]] = []
+    for index in order:
+        segment = segments[index]
+        rows = base.filter(segment.where)
+        if index == start and values is not None:
+            rows = rows.filter(_beyond(segment, values, forward=forward))
+        found.extend((index, row) for row in rows.order_by(*_order(segment, forward=forward))[: page_size + 1 - len(found)])
+        if len(found) > page_size:
+            break
+    more = len(found) > page_size
+    found = found[:page_size]
+    if not forward:
+        found.reverse()
+    page = ScoresPage(rows=[row for _, row in found])
+    if found:
+        def at(position: int, *, forward: bool) -> str:
+            index, row = found[position]
+            values = [getattr(row, name) for name in segments[index].fields]
+            return _encode_cursor(sort=filters.sort, segment=index, values=values, forward=forward)
+
+        if more if forward else True:
+            page.next_cursor = at(-1, forward=True)
+        if (cursor is not None) if forward else more:
+            page.previous_cursor = at(0, forward=False)
+    _mark_tops(page.rows, version)
+    return page
+
+
+def _mark_tops(rows: list, version: ModelVersion | None) -> None:
+    """Set ``top_probability`` on each row: P(it beats its prompt's runner-up) if it scored
+    highest among every response of its prompt, else None.
+
+    A reward model's scores are Bradley–Terry logits, so P = sigmoid(top - runner-up). A
+    prompt with one response, or one still being scored, has no top. One query for the
+    page's prompts, whatever the filters left of them on this page.
+    """
+    for row in rows:
+        row.top_probability = None
+    if version is None or not rows:
+        return
+    by_prompt: dict[int, list[tuple[float | None, int]]] = defaultdict(list)
+    scored = Response.objects.filter(prompt_id__in={row.prompt_id for row in rows}).annotate(
+        version_score=FilteredRelation("scores", condition=Q(scores__model_version=version))
+    )
+    for prompt_id, response_id, score in scored.values_list("prompt_id", "id", "version_score__score"):
+        by_prompt[prompt_id].append((score, response_id))
+    tops: dict[int, float] = {}
+    for candidates in by_prompt.values():
+        if len(candidates) < 2 or any(score is None for score, _ in candidates):
+            continue
+        (first, top_id), (second, _) = sorted(candidates, reverse=True)[:2]
+        tops[top_id] = 1 / (1 + math.exp(-(first - second)))
+    for row in rows:
+        row.top_probability = tops.get(row.id)
+
+
+def scores_summary(project: Project, version: ModelVersion | None) -> dict:
+    """{"responses": N, "scored": M}: two counts, the second index-only on PostgreSQL."""
+    responses = Response.objects.filter(prompt__project=project).count()
+    scored = ResponseScore.objects.filter(model_version=version).count() if version is not None else 0
+    return {"responses": responses, "scored": scored}
+
+
+def project_model_names(project: Project) -> list[str]:
+    """The distinct generating models of ``project``'s responses, by name ("" left out)."""
+    return list(
+        Response.objects.filter(prompt__project=project)
+        .exclude(model_name="")
+        .order_by("model_name")
+        .values_list("model_name", flat=True)
+        .distinct()
     )

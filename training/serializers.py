@@ -1,3 +1,5 @@
+import math
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -132,25 +134,79 @@ class TrainingRunRequestResultSerializer(serializers.Serializer):
     created = serializers.BooleanField(help_text="False when an active run already existed (requests coalesce).")
 
 
+class ScoresQuerySerializer(serializers.Serializer):
+    """The query of ``GET /api/projects/{id}/scores/``: one page of the responses table."""
+
+    page_size = serializers.IntegerField(min_value=1, max_value=500, default=50, help_text="Rows per page, 1 to 500.")
+    cursor = serializers.CharField(
+        required=False, max_length=500, help_text="Opaque: take it from a `next` or `previous` link."
+    )
+    model = serializers.CharField(required=False, max_length=200, help_text="Only this generating model (exact name).")
+    min_score = serializers.FloatField(required=False, help_text="Only responses scored at least this (inclusive).")
+    max_score = serializers.FloatField(required=False, help_text="Only responses scored at most this (inclusive).")
+    q = serializers.CharField(
+        required=False, max_length=200, trim_whitespace=True,
+        help_text="Case-insensitive substring of the prompt's external id or the response text (a scan: slow on big projects).",
+    )
+    sort = serializers.ChoiceField(
+        choices=selectors.SCORE_SORTS, default="prompt",
+        help_text="prompt (prompt, then response id), score or -score (unscored responses last either way).",
+    )
+    include = serializers.ChoiceField(
+        choices=["models"], required=False, help_text="models: add the project's model names (for a filter list)."
+    )
+
+    def validate_min_score(self, value):
+        return self._finite(value)
+
+    def validate_max_score(self, value):
+        return self._finite(value)
+
+    @staticmethod
+    def _finite(value):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("A finite number is required.")
+        return value
+
+    def validate(self, attrs):
+        low, high = attrs.get("min_score"), attrs.get("max_score")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"max_score": ["Must be at least min_score."]})
+        return attrs
+
+
 class ScoredResponseSerializer(serializers.Serializer):
     response_id = serializers.IntegerField(source="id")
     prompt_external_id = serializers.CharField(source="prompt.external_id")
-    prompt_preview = serializers.SerializerMethodField()
+    prompt_preview = serializers.SerializerMethodField(help_text="The last user message, first 120 characters.")
     model_name = serializers.CharField()
-    text_preview = serializers.SerializerMethodField()
+    text_preview = serializers.CharField(help_text="The response's plain text, first 160 characters.")
     score = serializers.FloatField(allow_null=True)
+    top_probability = serializers.FloatField(
+        allow_null=True,
+        help_text="For the highest-scored response of a fully scored prompt: P(it beats the runner-up), "
+        "sigmoid of the score difference; null for every other response.",
+    )
 
     def get_prompt_preview(self, response) -> str:
         last_user = [m["content"] for m in response.prompt.conversation if m.get("role") == "user"]
         return (last_user[-1] if last_user else "")[:120]
 
-    def get_text_preview(self, response) -> str:
-        return response.text[:160]
+
+class ScoresSummarySerializer(serializers.Serializer):
+    responses = serializers.IntegerField(help_text="Responses of the project, whatever the filters.")
+    scored = serializers.IntegerField(help_text="Of them, scored by the champion.")
 
 
 class ProjectScoresSerializer(serializers.Serializer):
     champion = ChampionSerializer(allow_null=True)
-    responses = ScoredResponseSerializer(many=True)
+    summary = ScoresSummarySerializer()
+    models = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Model names, with ?include=models; null otherwise."
+    )
+    next = serializers.URLField(allow_null=True, help_text="The following page; null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The page before; null on the first.")
+    results = ScoredResponseSerializer(many=True)
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):

@@ -2,6 +2,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from annotation.selectors import project_get_for_admin
@@ -12,6 +13,7 @@ from training.serializers import (
     TrainingPolicySerializer,
     TrainingPolicyUpdateSerializer,
     ProjectScoresSerializer,
+    ScoresQuerySerializer,
     TrainingRunRequestResultSerializer,
     TrainingRunSerializer,
 )
@@ -20,12 +22,39 @@ from training.serializers import LeaderboardQuerySerializer, LeaderboardSerializ
 
 
 class ProjectScoresView(APIView):
-    @extend_schema(responses=ProjectScoresSerializer, summary="Every response with the champion's reward score")
+    @extend_schema(
+        parameters=[ScoresQuerySerializer],
+        responses=ProjectScoresSerializer,
+        summary="A page of responses with the champion's reward score (keyset: follow next/previous)",
+    )
     def get(self, request, project_id: int):
         project = project_get_for_admin(user=request.user, project_id=project_id)
+        query = ScoresQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
         champion = selectors.champion_for(project)
-        body = {"champion": champion, "responses": selectors.responses_with_scores(project, champion)}
+        filters = selectors.ScoresFilter(
+            model=params.get("model"), min_score=params.get("min_score"), max_score=params.get("max_score"),
+            q=params.get("q") or None, sort=params["sort"],
+        )
+        page = selectors.responses_scores_page(
+            project, champion, filters=filters, page_size=params["page_size"], cursor=params.get("cursor")
+        )
+        body = {
+            "champion": champion,
+            "summary": selectors.scores_summary(project, champion),
+            "models": selectors.project_model_names(project) if params.get("include") == "models" else None,
+            "next": self._link(request, page.next_cursor),
+            "previous": self._link(request, page.previous_cursor),
+            "results": page.rows,
+        }
         return Response(ProjectScoresSerializer(body).data)
+
+    @staticmethod
+    def _link(request, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        return replace_query_param(request.build_absolute_uri(), "cursor", cursor)
 
 
 class ModelVersionListView(APIView):

@@ -4,7 +4,10 @@ import time
 import numpy as np
 import pytest
 
-from annotation.bradley_terry import ANCHOR, SCALE, bradley_terry, fit_log_strengths
+import random
+from collections import Counter
+
+from annotation.bradley_terry import ANCHOR, SCALE, bradley_terry, bradley_terry_from_counts, fit_log_strengths
 
 TRUE_THETA = np.array([-1.2, -0.6, -0.2, 0.1, 0.5, 1.0])  # log-strengths, natural scale
 NAMES = [f"model-{index}" for index in range(len(TRUE_THETA))]
@@ -95,3 +98,39 @@ def test_bad_input_is_rejected_and_nothing_gives_an_empty_board():
         bradley_terry([("x", "y", 0.7)])
     empty = bradley_terry([])
     assert empty.models == [] and empty.win_rate() == {}
+
+
+def test_counts_give_the_same_fit_as_the_comparisons_they_count():
+    comparisons = simulate(np.random.default_rng(5), 3000, tie_rate=0.2)
+    cells = list(Counter(comparisons).items())
+    random.Random(0).shuffle(cells)  # however the counts were gathered
+    from_counts = bradley_terry_from_counts(dict(cells), bootstrap_rounds=150, seed=9)
+    from_tuples = bradley_terry(comparisons, bootstrap_rounds=150, seed=9)
+    assert from_counts.models == from_tuples.models == NAMES
+    for name in ("ratings", "ci_low", "ci_high", "samples", "wins", "losses", "ties", "win_matrix"):
+        assert np.array_equal(getattr(from_counts, name), getattr(from_tuples, name)), name
+
+    # And both are the fit of the win matrix tallied one comparison at a time.
+    lookup = {name: index for index, name in enumerate(NAMES)}
+    wins = np.zeros((len(NAMES), len(NAMES)))
+    decided = np.zeros((len(NAMES), 3), dtype=int)  # wins, losses, ties
+    for a, b, y in comparisons:
+        i, j = lookup[a], lookup[b]
+        wins[i, j] += y
+        wins[j, i] += 1 - y
+        if y == 0.5:
+            decided[i, 2] += 1
+            decided[j, 2] += 1
+        else:
+            winner, loser = (i, j) if y == 1 else (j, i)
+            decided[winner, 0] += 1
+            decided[loser, 1] += 1
+    assert from_counts.ratings == pytest.approx(ANCHOR + SCALE * fit_log_strengths(wins))
+    assert np.array_equal(np.stack([from_counts.wins, from_counts.losses, from_counts.ties], axis=1), decided)
+    assert from_counts.comparisons.sum() == 2 * len(comparisons)
+
+
+def test_zero_counts_are_ignored_and_bad_counts_rejected():
+    assert bradley_terry_from_counts({("x", "y", 1.0): 0}).models == []
+    with pytest.raises(ValueError):
+        bradley_terry_from_counts({("x", "y", 1.0): 1.5})

@@ -1,9 +1,10 @@
-/* Admin results page: every response with the champion reward model's score, the champion's
- * metrics, training runs and model versions.
+/* Admin results page: the responses with the champion reward model's scores, a page at a time,
+ * the champion's metrics, training runs and model versions.
  *
- * Polls scores and training runs every few seconds. The responses table is rebuilt only when
- * the champion changes or finishes scoring (or responses are added), so a sorted or scrolled
- * table does not jump on every poll; runs are cheap and re-render each time.
+ * Polls scores and training runs every few seconds. The responses table shows one server page
+ * (keyset: the server's next/previous links); a poll reloads only that page and rebuilds the
+ * table only when its rows or scores changed, so a table being read does not jump on every poll.
+ * Filters (model, score range, search) and the sort start again from the first page.
  *
  * Events on #results for the other cards of the page: "results:refreshed" after every poll,
  * "results:versions" ({versions}) whenever the model versions were (re)loaded.
@@ -43,12 +44,23 @@
     updated: region("updated"),
     trainButton: root.querySelector('[data-action="train"]'),
     sortButton: root.querySelector('[data-action="sort-score"]'),
+    filters: region("responses-filters"),
+    modelSelect: root.querySelector('[data-region="responses-filters"] [name="model"]'),
+    previousButton: root.querySelector('[data-action="responses-previous"]'),
+    nextButton: root.querySelector('[data-action="responses-next"]'),
+    pageLabel: region("responses-page"),
   };
 
+  const PAGE_SIZE = 50;
+  const SEARCH_DEBOUNCE_MS = 300;
   let scoresKey = null; // what the responses table was last built from
+  let championKey = null; // which champion, and whether it finished scoring: a change may mean new versions
   let lastScores = null;
   let runsKey = null; // statuses of the runs last seen; a change may mean a new model version
-  let sortOrder = null; // null (server order) | "desc" | "asc"
+  // The page shown: the sort ("prompt" | "-score" | "score"), the filters, and the cursor it was reached by.
+  const view = { sort: "prompt", model: "", min_score: "", max_score: "", q: "", cursor: null, page: 1 };
+  let scoresRequest = 0; // only the newest request's answer is shown (typing sends several)
+  let modelsFor = null; // the response count the model list was loaded at; an import may add models
   let pollTimer = null;
   let polling = false;
   const shownErrors = new Set();
@@ -67,18 +79,94 @@
 
   /* ------------------------------------------------------------ scores */
 
+  /** The scores URL for the page shown; `withModels` also asks for the model names. */
+  function scoresUrl(withModels) {
+    const params = new URLSearchParams({ page_size: String(PAGE_SIZE), sort: view.sort });
+    for (const name of ["model", "min_score", "max_score", "q"]) if (view[name] !== "") params.set(name, view[name]);
+    if (view.cursor) params.set("cursor", view.cursor);
+    if (withModels) params.set("include", "models");
+    return urls.scores + "?" + params.toString();
+  }
+
+  /** Fetches the page shown; resolves to the data, or null when a newer request overtook it. */
+  async function fetchScores() {
+    const ticket = ++scoresRequest;
+    const { data } = await api("GET", scoresUrl(modelsFor === null));
+    return ticket === scoresRequest ? data : null;
+  }
+
+  /** Renders a scores answer; returns whether the champion changed (the versions may have too). */
   function renderScores(data) {
     const champion = data.champion;
-    // Scores arrive chunk by chunk while the champion scores, so how many are in is part of the key.
-    const scoredCount = data.responses.filter((row) => row.score !== null).length;
-    const key = (champion ? champion.id + ":" + champion.scored : "none") + ":" + data.responses.length + ":" + scoredCount;
+    const summary = data.summary;
     lastScores = data;
+    if (data.models) renderModelOptions(data.models, summary.responses);
+    else if (modelsFor !== null && modelsFor !== summary.responses) modelsFor = null; // reload the names next time
     // The champion card is cheap and its scoring error may change between polls; the table is not.
-    renderChampion(champion, scoredCount, data.responses.length);
-    if (key === scoresKey) return false;
-    scoresKey = key;
-    renderResponses();
-    return true;
+    renderChampion(champion, summary.scored, summary.responses);
+    ui.responsesSummary.textContent = summary.responses + " responses · " + summary.scored + " scored";
+    renderPager(data);
+    const key = JSON.stringify(view) + "|" + data.results.map((row) => row.response_id + "=" + row.score + "/" + row.top_probability).join(",");
+    if (key !== scoresKey) {
+      scoresKey = key;
+      renderResponses();
+    }
+    const newChampionKey = champion ? champion.id + ":" + champion.scored : "none";
+    const changed = championKey !== null && newChampionKey !== championKey;
+    const first = championKey === null;
+    championKey = newChampionKey;
+    return changed || first;
+  }
+
+  function renderModelOptions(models, responseCount) {
+    modelsFor = responseCount;
+    const chosen = ui.modelSelect.value;
+    ui.modelSelect.replaceChildren(
+      el("option", { value: "" }, "All models"),
+      ...models.map((name) => el("option", { value: name }, name))
+    );
+    // A filter on a model that is no longer listed stays applied and visible.
+    if (chosen && !models.includes(chosen)) ui.modelSelect.appendChild(el("option", { value: chosen }, chosen));
+    ui.modelSelect.value = chosen;
+  }
+
+  /** The cursor of a next/previous link, or null. */
+  function cursorOf(link) {
+    return link ? new URL(link, window.location.href).searchParams.get("cursor") : null;
+  }
+
+  function renderPager(data) {
+    ui.previousButton.disabled = !data.previous;
+    ui.nextButton.disabled = !data.next;
+    ui.pageLabel.textContent = data.results.length || view.page > 1 ? "Page " + view.page : "";
+  }
+
+  /** Shows another page or view now, rather than at the next poll. */
+  async function reloadScores() {
+    let data;
+    try {
+      data = await fetchScores();
+    } catch (error) {
+      reportError("scores", error);
+      return;
+    }
+    clearErrors("scores");
+    if (data && renderScores(data)) loadVersions();
+  }
+
+  function goToPage(link, step) {
+    const cursor = cursorOf(link);
+    if (!cursor) return;
+    view.cursor = cursor;
+    view.page = Math.max(1, view.page + step);
+    reloadScores();
+  }
+
+  /** A new sort or filter starts again from the first page. */
+  function changeView(changes) {
+    Object.assign(view, changes, { cursor: null, page: 1 });
+    ui.sortButton.dataset.order = view.sort === "-score" ? "desc" : view.sort === "score" ? "asc" : "";
+    reloadScores();
   }
 
   /** "64–77": an accuracy interval [low, high] in whole percent; "" when there is none. */
@@ -121,43 +209,18 @@
       .join(" · ");
   }
 
-  function sortedResponses() {
-    const rows = lastScores.responses.slice();
-    if (!sortOrder) return rows;
-    const sign = sortOrder === "desc" ? -1 : 1;
-    // Unscored rows sink to the bottom in both directions.
-    return rows.sort((a, b) => {
-      if (a.score === null && b.score === null) return 0;
-      if (a.score === null) return 1;
-      if (b.score === null) return -1;
-      return sign * (a.score - b.score);
-    });
-  }
-
   // A reward model's scores are Bradley–Terry logits: P(a preferred over b) = sigmoid(score_a - score_b).
   // The highest of near-equal scores (0.51 vs 0.50) is a coin toss, not a "best" response, so a
   // response is marked best only when the model prefers it over every other response of its
   // prompt with at least this probability. Against the runner-up the probability is smallest
   // (sigmoid is increasing), so that one comparison decides.
   const BEST_MIN_PROBABILITY = 0.6;
-  const sigmoid = (x) => 1 / (1 + Math.exp(-x));
 
-  /** prompt id -> {responseId, probability, best}: the top-scored response and P(it beats the runner-up). */
-  function topResponses(responses) {
-    const rowsByPrompt = new Map();
-    for (const row of responses) {
-      if (!rowsByPrompt.has(row.prompt_external_id)) rowsByPrompt.set(row.prompt_external_id, []);
-      rowsByPrompt.get(row.prompt_external_id).push(row);
-    }
-    const tops = new Map();
-    for (const [prompt, rows] of rowsByPrompt) {
-      // Best is "over every other response": a prompt still being scored has no best yet.
-      if (rows.length < 2 || rows.some((row) => row.score === null)) continue;
-      const [first, second] = rows.slice().sort((a, b) => b.score - a.score);
-      const probability = sigmoid(first.score - second.score);
-      tops.set(prompt, { responseId: first.response_id, probability: probability, best: probability >= BEST_MIN_PROBABILITY });
-    }
-    return tops;
+  /** {probability, best} for a prompt's top-scored response (the server says which, over all its
+   * responses, whatever the filters); null for every other response. */
+  function topOf(row) {
+    if (typeof row.top_probability !== "number") return null;
+    return { probability: row.top_probability, best: row.top_probability >= BEST_MIN_PROBABILITY };
   }
 
   function scoreTitle(top) {
@@ -169,39 +232,39 @@
 
   function renderResponses() {
     if (!lastScores) return;
-    const responses = lastScores.responses;
-    const tops = topResponses(responses);
-    const ordered = sortedResponses();
+    const ordered = lastScores.results;
+    const grouped = view.sort === "prompt";
     const rows = ordered.map((row, index) => {
-      const top = tops.get(row.prompt_external_id);
-      const isTop = Boolean(top && top.responseId === row.response_id);
-      const isBest = isTop && top.best;
-      // In server order a prompt's responses are adjacent: show the prompt once, spanning them.
+      const top = topOf(row);
+      const isBest = Boolean(top && top.best);
+      // In prompt order a prompt's responses are adjacent: show the prompt once, spanning them.
       let promptCell = null;
-      if (sortOrder || index === 0 || ordered[index - 1].prompt_external_id !== row.prompt_external_id) {
+      if (!grouped || index === 0 || ordered[index - 1].prompt_external_id !== row.prompt_external_id) {
         let span = 1;
-        while (!sortOrder && index + span < ordered.length && ordered[index + span].prompt_external_id === row.prompt_external_id) span += 1;
+        while (grouped && index + span < ordered.length && ordered[index + span].prompt_external_id === row.prompt_external_id) span += 1;
         promptCell = el("td", { className: "cell-prompt", rowSpan: span }, [
           el("span", { className: "mono small muted" }, row.prompt_external_id),
           el("div", { className: "clamp", title: row.prompt_preview }, row.prompt_preview),
         ]);
       }
-      return el("tr", { className: promptCell && index > 0 ? "group-start" : "" }, [
+      // Plain text through text nodes (el never parses HTML): the table shows a preview, not the rendered Markdown.
+      return el("tr", { className: promptCell && index > 0 ? "group-start" : "", dataset: { testid: "response-" + row.response_id } }, [
         promptCell,
         el("td", { className: "cell-model" }, el("span", { className: "chip" }, row.model_name || "—")),
         el("td", { className: "cell-text" }, el("div", { className: "clamp", title: row.text_preview }, row.text_preview)),
         el(
           "td",
-          { className: "num mono" + (isBest ? " is-best" : ""), title: isTop ? scoreTitle(top) : undefined, dataset: { testid: "score-" + row.response_id } },
+          { className: "num mono" + (isBest ? " is-best" : ""), title: top ? scoreTitle(top) : undefined, dataset: { testid: "score-" + row.response_id } },
           formatNumber(row.score)
         ),
       ]);
     });
-    if (!rows.length) rows.push(el("tr", null, el("td", { colSpan: 4, className: "muted" }, "No responses imported yet.")));
+    if (!rows.length) {
+      const filtered = view.model || view.min_score !== "" || view.max_score !== "" || view.q;
+      const message = filtered ? "No responses match these filters." : view.page > 1 ? "No more responses." : "No responses imported yet.";
+      rows.push(el("tr", null, el("td", { colSpan: 4, className: "muted" }, message)));
+    }
     ui.responses.replaceChildren(...rows);
-    const scored = responses.filter((row) => row.score !== null).length;
-    ui.responsesSummary.textContent = responses.length + " responses · " + scored + " scored";
-    ui.sortButton.dataset.order = sortOrder || "";
   }
 
   /* -------------------------------------------------------------- runs */
@@ -442,11 +505,11 @@
   }
 
   async function refresh() {
-    const [scores, runs] = await Promise.allSettled([api("GET", urls.scores), api("GET", urls.runs)]);
+    const [scores, runs] = await Promise.allSettled([fetchScores(), api("GET", urls.runs)]);
     let refreshVersions = false;
     if (scores.status === "fulfilled") {
       clearErrors("scores");
-      refreshVersions = renderScores(scores.value.data) || refreshVersions;
+      if (scores.value) refreshVersions = renderScores(scores.value) || refreshVersions;
     } else {
       reportError("scores", scores.reason);
       if (scoresKey === null) ui.championVersion.textContent = "—";
@@ -490,8 +553,24 @@
     if (button) promote(button);
   });
   ui.sortButton.addEventListener("click", () => {
-    sortOrder = sortOrder === null ? "desc" : sortOrder === "desc" ? "asc" : null;
-    renderResponses();
+    // Highest first, then lowest first, then back to prompt order.
+    changeView({ sort: view.sort === "prompt" ? "-score" : view.sort === "-score" ? "score" : "prompt" });
+  });
+  ui.previousButton.addEventListener("click", () => goToPage(lastScores && lastScores.previous, -1));
+  ui.nextButton.addEventListener("click", () => goToPage(lastScores && lastScores.next, +1));
+  ui.filters.addEventListener("submit", (event) => event.preventDefault());
+  ui.filters.addEventListener("change", (event) => {
+    const name = event.target.name;
+    if (name === "model" || name === "min_score" || name === "max_score") changeView({ [name]: event.target.value.trim() });
+  });
+  let searchTimer = null;
+  ui.filters.addEventListener("input", (event) => {
+    if (event.target.name !== "q") return;
+    window.clearTimeout(searchTimer);
+    searchTimer = window.setTimeout(() => {
+      const q = event.target.value.trim();
+      if (q !== view.q) changeView({ q: q });
+    }, SEARCH_DEBOUNCE_MS);
   });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) poll();
