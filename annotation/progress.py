@@ -25,7 +25,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annotation.models import AnnotatorProgress, Assignment, ComparisonItem, Label, Project, ProjectProgress
+from annotation.models import AnnotatorProgress, Assignment, ComparisonItem, Label, Project, ProjectProgress, Response
 
 SEEN = (Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED)
 
@@ -140,11 +140,26 @@ def _own_row_change(*, project: Project, annotator_id: int, done: int, labelled_
         _own_row_change(project=project, annotator_id=annotator_id, done=done, labelled_at=labelled_at, seen=seen)
 
 
-def project_items_added(*, project: Project, count: int) -> None:
-    """``count`` new (unlabelled) items; a project without its row gets one, counted."""
-    if ProjectProgress.objects.filter(project=project).update(unfinished_items=F("unfinished_items") + count):
+def project_items_added(*, project: Project, count: int, responses: int = 0) -> None:
+    """``count`` new (unlabelled) items and ``responses`` new responses; a project without its row gets one, counted."""
+    if ProjectProgress.objects.filter(project=project).update(
+        unfinished_items=F("unfinished_items") + count, responses=F("responses") + responses
+    ):
         return
-    ProjectProgress.objects.get_or_create(project=project, defaults={"unfinished_items": unfinished_count(project=project)})
+    ProjectProgress.objects.get_or_create(
+        project=project,
+        defaults={"unfinished_items": unfinished_count(project=project), "responses": response_count(project=project)},
+    )
+
+
+def response_count(*, project: Project) -> int:
+    return Response.objects.filter(prompt__project=project).count()
+
+
+def project_response_count(project: Project) -> int:
+    """How many responses ``project`` has: its counter row, or a count when there is none yet."""
+    stored = ProjectProgress.objects.filter(project=project).values_list("responses", flat=True).first()
+    return stored if stored is not None else response_count(project=project)
 
 
 def progress_recount(*, project: Project | None = None) -> None:
@@ -201,11 +216,26 @@ def progress_recount(*, project: Project | None = None) -> None:
     )
     project_ids = [project.id] if project is not None else list(Project.objects.values_list("id", flat=True))
     existing = list(ProjectProgress.objects.select_for_update().filter(project_id__in=project_ids).order_by("project_id"))
+    responses = dict(
+        Response.objects.filter(**({} if project is None else {"prompt__project": project}))
+        .values("prompt__project_id")
+        .annotate(count=Count("id"))
+        .order_by()
+        .values_list("prompt__project_id", "count")
+    )
     for row in existing:
         row.unfinished_items = unfinished.get(row.project_id, 0)
-    ProjectProgress.objects.bulk_update(existing, ["unfinished_items"])
+        row.responses = responses.get(row.project_id, 0)
+    ProjectProgress.objects.bulk_update(existing, ["unfinished_items", "responses"])
     missing = set(project_ids) - {row.project_id for row in existing}
     ProjectProgress.objects.bulk_create(
-        [ProjectProgress(project_id=project_id, unfinished_items=unfinished.get(project_id, 0)) for project_id in missing],
+        [
+            ProjectProgress(
+                project_id=project_id,
+                unfinished_items=unfinished.get(project_id, 0),
+                responses=responses.get(project_id, 0),
+            )
+            for project_id in missing
+        ],
         ignore_conflicts=True,
     )

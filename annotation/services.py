@@ -105,7 +105,7 @@ def project_create(
             selection_order=selection_order,
         )
         project.annotators.add(*annotators)
-        ProjectProgress.objects.create(project=project)
+        ProjectProgress.objects.create(project=project, responses=0)
     return project
 
 
@@ -229,7 +229,7 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
                     )
                     item_count += 1
             # Last, so the counter row is locked only for the commit.
-            project_items_added(project=project, count=item_count)
+            project_items_added(project=project, count=item_count, responses=response_count)
     except IntegrityError:
         # A prompt written some other way than an import (the admin, a shell) can still race
         # in past the lock: name the lines it clashes with, as the check above would have.

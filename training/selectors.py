@@ -13,6 +13,7 @@ from django.db.models import F, FilteredRelation, FloatField, Max, Q, QuerySet, 
 from django.db.models.functions import Substr
 
 from annotation.models import Label, Project, Response
+from annotation.progress import project_response_count
 from annotation.selectors import projects_for_user, require_admin
 from config.errors import DomainError, NotFoundError
 from training.models import ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
@@ -393,8 +394,8 @@ def _mark_tops(rows: list, version: ModelVersion | None) -> None:
 
 
 def scores_summary(project: Project, version: ModelVersion | None) -> dict:
-    """{"responses": N, "scored": M}: two counts, the second index-only on PostgreSQL."""
-    responses = Response.objects.filter(prompt__project=project).count()
+    """{"responses": N, "scored": M}: the project's response counter, and an index-only count on PostgreSQL."""
+    responses = project_response_count(project)
     scored = ResponseScore.objects.filter(model_version=version).count() if version is not None else 0
     return {"responses": responses, "scored": scored}
 

@@ -170,3 +170,25 @@ def test_annotators_are_refused_and_other_projects_are_not_found(scored, make_pr
     assert api_client_for(annotator).get(url(project)).status_code == 403  # their own project: admins only
     assert api_client_for(annotator).get(url(scored)).status_code == 404  # not theirs: it does not exist for them
     assert api_client_for(admin_user).get("/api/projects/999999/scores/").status_code == 404
+
+
+def test_the_response_total_is_a_counter_kept_by_imports_not_a_count(make_project, admin_user, api_client_for):
+    from annotation.models import ProjectProgress, Response
+    from annotation.progress import progress_recount
+    from annotation.services import project_import_jsonl
+    from tests.conftest import prompt_record
+
+    project = make_project(prompts=3)
+    project_import_jsonl(project=project, lines=[prompt_record("late", "Later?", "Yes.", "No.")], source="late.jsonl")
+    client = api_client_for(admin_user)
+    assert client.get(url(project)).json()["summary"]["responses"] == 8 == Response.objects.filter(prompt__project=project).count()
+
+    # The total is read from the counter row: a wrong counter shows, and a recount repairs it.
+    ProjectProgress.objects.filter(project=project).update(responses=5)
+    assert client.get(url(project)).json()["summary"]["responses"] == 5
+    progress_recount(project=project)
+    assert client.get(url(project)).json()["summary"]["responses"] == 8
+
+    # A project loaded without counters (a bulk loader) is counted instead.
+    ProjectProgress.objects.filter(project=project).update(responses=None)
+    assert client.get(url(project)).json()["summary"]["responses"] == 8
