@@ -472,3 +472,38 @@ def label_delete(*, label_id: int) -> Assignment | None:
             item_reopened=now_open - was_open,
         )
     return assignment
+
+
+def stored_html_render(*, project: Project | None = None, batch_size: int = 500) -> int:
+    """Render every stored prompt and response HTML again with today's ``render_markdown``.
+
+    The HTML is rendered once, at import; after the renderer or its allow-list changes (an
+    nh3 or Markdown upgrade, a tightened rule) rows rendered before keep the old output until
+    this runs. Batches of ``batch_size`` rows, each its own short transaction, so annotators
+    are never held up. Returns the number of rows written.
+    """
+    prompts = Prompt.objects.all() if project is None else Prompt.objects.filter(project=project)
+    responses = Response.objects.all() if project is None else Response.objects.filter(prompt__project=project)
+    written = 0
+    for rows, field, render in (
+        (prompts.only("id", "conversation"), "conversation_html",
+         lambda row: [render_markdown(message.get("content", "")) for message in row.conversation]),
+        (responses.only("id", "text"), "html", lambda row: render_markdown(row.text)),
+    ):
+        batch = []
+        for row in rows.order_by("id").iterator(chunk_size=batch_size):
+            setattr(row, field, render(row))
+            batch.append(row)
+            if len(batch) == batch_size:
+                written += _bulk_write(batch, field)
+                batch = []
+        written += _bulk_write(batch, field)
+    return written
+
+
+def _bulk_write(rows: list, field: str) -> int:
+    if not rows:
+        return 0
+    with transaction.atomic():
+        type(rows[0]).objects.bulk_update(rows, [field])
+    return len(rows)

@@ -1,4 +1,8 @@
 """Markdown is rendered and sanitised on the server: hostile HTML arrives inert."""
+import io
+
+import pytest
+
 from annotation.rendering import render_markdown
 
 
@@ -55,3 +59,30 @@ def test_highlighted_code_keeps_its_token_classes():
     assert '<div class="codehilite">' in html
     for token in ('<span class="k">def</span>', '<span class="nf">f</span>', '<span class="c1"># done</span>'):
         assert token in html, token
+
+
+@pytest.mark.django_db
+def test_html_stored_by_an_older_renderer_is_rendered_again_by_the_command(make_project, annotator):
+    from django.core.management import call_command
+
+    from annotation.models import Prompt, Response
+    from annotation.selectors import assignment_payload
+    from annotation.assignment import assignment_claim_next
+
+    project = make_project(annotators=[annotator], prompts=2)
+    other = make_project(name="Other", prompts=1)
+    # What an older, laxer sanitiser might have stored.
+    stale = '<img src=x onerror="alert(1)">'
+    Response.objects.update(html=stale)
+    Prompt.objects.update(conversation_html=[stale])
+
+    call_command("render_markdown", "--project", project.name, stdout=io.StringIO())
+    for response in Response.objects.filter(prompt__project=project):
+        assert response.html == render_markdown(response.text)
+    assert Response.objects.filter(prompt__project=other, html=stale).count() == 2  # left alone
+
+    call_command("render_markdown", stdout=io.StringIO())
+    assert not Response.objects.filter(html=stale).exists()
+    assert not Prompt.objects.filter(conversation_html=[stale]).exists()
+    payload = assignment_payload(assignment_claim_next(project=project, annotator=annotator))
+    assert "onerror" not in str(payload) and payload["responses"][0]["html"].startswith("<p>")
