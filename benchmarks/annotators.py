@@ -315,7 +315,13 @@ def annotate(*, port: int, token: str, project_id: int, stop_at: float, think_me
             own.early_done += 1
             break
         if think_mean:
-            time.sleep(min(rng.expovariate(1 / think_mean), max(0.0, stop_at - time.perf_counter())))
+            think = rng.expovariate(1 / think_mean)
+            if time.perf_counter() + think >= stop_at:
+                # Cutting the thought short at stop_at would send every thinking annotator's
+                # submit at the same instant: a stampede of the benchmark's own making, which
+                # was the whole of the submit p99 measured before. The lease simply lapses.
+                break
+            time.sleep(think)
         client_id = str(uuid.uuid4())
         payload = {"choice": rng.choice("AB"), "client_id": client_id, "seconds_spent": 1.0}
         status, body, elapsed = client.call("POST", f"/api/assignments/{assignment['id']}/submit/", payload)
