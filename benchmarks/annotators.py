@@ -48,30 +48,13 @@ BENCH_DB = "rlhf_bench_hot"
 sys.path.insert(0, str(REPO))
 
 from benchmarks.export import Copier, copy_escape, load_dialogues  # noqa: E402 (after the path is set)
+from benchmarks.support import percentile, recreate_database, wait_for_server  # noqa: E402
 
 LABELS_PER_ITEM = 3
 SCALE_RESPONSES = 1_000_000
 SCALE_LABELS = 500_000
 SCALE_OTHER_PROJECTS = 20
 SCALE_ANNOTATORS = 30  # who wrote the 500,000 labels, 3 distinct per item
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
-
-
-def recreate_database(server_url: str, *, drop_only: bool = False) -> str:
-    import psycopg2
-
-    connection = psycopg2.connect(server_url.rsplit("/", 1)[0] + "/postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            cursor.execute(f"CREATE DATABASE {BENCH_DB}")
-    connection.close()
-    return server_url.rsplit("/", 1)[0] + "/" + BENCH_DB
 
 
 # --- Data -------------------------------------------------------------------------------
@@ -436,21 +419,6 @@ def verdict(scenario: str, target: str, measured: str, passed: bool, **details) 
     print(f"  [{'PASS' if passed else 'FAIL'}] {scenario}: target {target}; measured {measured}", flush=True)
 
 
-def wait_for_server(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("gunicorn exited during start-up")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/accounts/login/")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("gunicorn did not start within 60 s")
-
-
 def scenario_throughput(args, data) -> None:
     print(f"\n1. Throughput: {args.throughput_clients} annotators looping next-item -> submit for {args.seconds:.0f} s")
     tally = run_annotators(port=args.port, tokens=data["tokens"][: args.throughput_clients],
@@ -583,7 +551,7 @@ def main() -> None:
     server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf")
     if not server_url.startswith("postgres"):
         raise SystemExit("This benchmark measures the production setup: set DATABASE_URL to a postgres:// URL.")
-    database_url = recreate_database(server_url)
+    database_url = recreate_database(server_url, BENCH_DB)
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings",
            "RETRAIN_EVERY_N_LABELS": "0", "CELERY_BROKER_URL": "memory://", "DJANGO_DEBUG": "0",
            "HF_HUB_OFFLINE": "1"}
@@ -638,7 +606,7 @@ def main() -> None:
         from django.db import connection as django_connection
 
         django_connection.close()
-        recreate_database(server_url, drop_only=True)
+        recreate_database(server_url, BENCH_DB, drop_only=True)
     failed = [result["scenario"] for result in RESULTS if not result["pass"]]
     print(f"\n{len(RESULTS) - len(failed)} PASS, {len(failed)} FAIL" + (f": {', '.join(failed)}" if failed else ""))
 

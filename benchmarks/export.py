@@ -40,6 +40,8 @@ BENCH_DB = "rlhf_bench_export"
 DATA = REPO.parent / "shared" / "data" / "hh-rlhf-harmless"
 sys.path.insert(0, str(REPO))
 
+from benchmarks.support import recreate_database  # noqa: E402 (after the path is set)
+
 LABELS_PER_ITEM = 3
 ANNOTATORS = 30  # a multiple of LABELS_PER_ITEM, so the 3 annotators of an item are distinct
 STREAMING = ("labels-jsonl", "labels-csv", "pairs-jsonl")
@@ -48,23 +50,6 @@ COPY_BATCH_BYTES = 16 << 20
 
 
 # --- Database ---------------------------------------------------------------------------
-
-def server_admin_url(server_url: str) -> str:
-    return server_url.rsplit("/", 1)[0] + "/postgres"
-
-
-def recreate_database(server_url: str, *, drop_only: bool = False) -> str:
-    import psycopg2
-
-    connection = psycopg2.connect(server_admin_url(server_url))
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            cursor.execute(f"CREATE DATABASE {BENCH_DB}")
-    connection.close()
-    return server_url.rsplit("/", 1)[0] + "/" + BENCH_DB
-
 
 # --- Data -------------------------------------------------------------------------------
 
@@ -378,7 +363,7 @@ def main() -> None:
     server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf")
     if not server_url.startswith("postgres"):
         raise SystemExit("This benchmark measures the production setup: set DATABASE_URL to a postgres:// URL.")
-    database_url = recreate_database(server_url)
+    database_url = recreate_database(server_url, BENCH_DB)
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings",
            "DJANGO_DEBUG": "0", "CELERY_BROKER_URL": "memory://", "RETRAIN_EVERY_N_LABELS": "0", "HF_HUB_OFFLINE": "1"}
     began = time.perf_counter()
@@ -412,7 +397,7 @@ def main() -> None:
             }, indent=2) + "\n")
     finally:
         if not args.keep:
-            recreate_database(server_url, drop_only=True)
+            recreate_database(server_url, BENCH_DB, drop_only=True)
     if not passed:
         raise SystemExit(1)
 

@@ -59,6 +59,8 @@ MODES = {"0.2s": (0.2, None), "b2b": (0.0, None), "1s": (1.0, None), "0.2s-nopf"
 DEFAULT_MODES = ["0.2s", "b2b", "1s", "0.2s-nopf"]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.support import percentile, recreate_database, wait_for_server  # noqa: E402 (after the path is set)
+
 # Runs in the page before its own scripts. Records the key's event time and, for each
 # workbench:shown that follows a key, the time to the layout and to the next frame.
 PAGE_PROBE = """
@@ -79,23 +81,6 @@ PAGE_PROBE = """
   }, true);
 })();
 """
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
-
-
-def recreate_database(server_url: str) -> str:
-    import psycopg2
-
-    connection = psycopg2.connect(server_url.rsplit("/", 1)[0] + "/postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {BENCH_DB}")
-    connection.close()
-    return server_url.rsplit("/", 1)[0] + "/" + BENCH_DB
 
 
 def split_dialogue(text: str) -> list[dict]:
@@ -148,23 +133,6 @@ def prepare_data(*, annotators: int, prompts: int) -> tuple[int, list[str]]:
                              guidelines="Prefer the **harmless** answer.")
     project_import_jsonl(project=project, lines=hh_rlhf_lines(prompts), source="hh-rlhf.jsonl")
     return project.id, [user.username for user in users]
-
-
-def wait_for_server(port: int, process: subprocess.Popen) -> None:
-    import http.client
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("gunicorn exited during start-up")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/accounts/login/")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("gunicorn did not start within 60 s")
 
 
 def run_mode(browser, *, base_url: str, project_id: int, username: str, interval: float, keys: int,
@@ -294,7 +262,7 @@ def main() -> None:
     server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf")
     if not server_url.startswith("postgres"):
         raise SystemExit("This benchmark measures the production setup: set DATABASE_URL to a postgres:// URL.")
-    database_url = recreate_database(server_url)
+    database_url = recreate_database(server_url, BENCH_DB)
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings",
            "RETRAIN_EVERY_N_LABELS": "0", "CELERY_BROKER_URL": "memory://", "DJANGO_DEBUG": "0",
            "HF_HUB_OFFLINE": "1", "LOGIN_THROTTLING": "0"}
@@ -368,7 +336,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        recreate_database(server_url)
+        recreate_database(server_url, BENCH_DB)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,41 @@
+"""What the benchmark scripts share: their own PostgreSQL database, a started server, percentiles."""
+import http.client
+import subprocess
+import time
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The ``fraction`` quantile by rank (nearest rank below); NaN without samples."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def recreate_database(server_url: str, name: str, *, drop_only: bool = False) -> str:
+    """Drop database ``name`` on ``server_url``'s server and create it empty (unless ``drop_only``); its URL."""
+    import psycopg2
+
+    base = server_url.rsplit("/", 1)[0]
+    connection = psycopg2.connect(base + "/postgres")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if not drop_only:
+            cursor.execute(f"CREATE DATABASE {name}")
+    connection.close()
+    return base + "/" + name
+
+
+def wait_for_server(port: int, process: subprocess.Popen) -> None:
+    """Until the app on 127.0.0.1:``port`` serves its login page; SystemExit if it dies or takes 60 s."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("gunicorn exited during start-up")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/accounts/login/")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("gunicorn did not start within 60 s")
