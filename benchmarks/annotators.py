@@ -48,7 +48,7 @@ BENCH_DB = "rlhf_bench_hot"
 sys.path.insert(0, str(REPO))
 
 from benchmarks.export import Copier, copy_escape, load_dialogues  # noqa: E402 (after the path is set)
-from benchmarks.support import percentile, recreate_database, wait_for_server  # noqa: E402
+from benchmarks.support import bench_environment, percentile, recreate_database, server_url_from_env, wait_for_server  # noqa: E402
 
 LABELS_PER_ITEM = 3
 SCALE_RESPONSES = 1_000_000
@@ -548,13 +548,9 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
-    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf")
-    if not server_url.startswith("postgres"):
-        raise SystemExit("This benchmark measures the production setup: set DATABASE_URL to a postgres:// URL.")
+    server_url = server_url_from_env()
     database_url = recreate_database(server_url, BENCH_DB)
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings",
-           "RETRAIN_EVERY_N_LABELS": "0", "CELERY_BROKER_URL": "memory://", "DJANGO_DEBUG": "0",
-           "HF_HUB_OFFLINE": "1"}
+    env = bench_environment(database_url)
     os.environ.update(env)
     import django
 

@@ -40,7 +40,7 @@ BENCH_DB = "rlhf_bench_export"
 DATA = REPO.parent / "shared" / "data" / "hh-rlhf-harmless"
 sys.path.insert(0, str(REPO))
 
-from benchmarks.support import recreate_database  # noqa: E402 (after the path is set)
+from benchmarks.support import bench_environment, recreate_database, server_url_from_env  # noqa: E402 (after the path is set)
 
 LABELS_PER_ITEM = 3
 ANNOTATORS = 30  # a multiple of LABELS_PER_ITEM, so the 3 annotators of an item are distinct
@@ -360,12 +360,9 @@ def main() -> None:
     if args.labels < 100:
         raise SystemExit("--labels: at least 100 (the small project has a tenth).")
 
-    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf")
-    if not server_url.startswith("postgres"):
-        raise SystemExit("This benchmark measures the production setup: set DATABASE_URL to a postgres:// URL.")
+    server_url = server_url_from_env()
     database_url = recreate_database(server_url, BENCH_DB)
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings",
-           "DJANGO_DEBUG": "0", "CELERY_BROKER_URL": "memory://", "RETRAIN_EVERY_N_LABELS": "0", "HF_HUB_OFFLINE": "1"}
+    env = bench_environment(database_url)
     began = time.perf_counter()
     try:
         built = in_child(["build", "--labels", str(args.labels)], env)

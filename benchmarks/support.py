@@ -1,5 +1,6 @@
 """What the benchmark scripts share: their own PostgreSQL database, a started server, percentiles."""
 import http.client
+import os
 import subprocess
 import time
 
@@ -23,6 +24,21 @@ def recreate_database(server_url: str, name: str, *, drop_only: bool = False) ->
             cursor.execute(f"CREATE DATABASE {name}")
     connection.close()
     return base + "/" + name
+
+
+def server_url_from_env() -> str:
+    """The PostgreSQL server of DATABASE_URL (default: the local one); SystemExit for anything else."""
+    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf")
+    if not server_url.startswith("postgres"):
+        raise SystemExit("This benchmark measures the production setup: set DATABASE_URL to a postgres:// URL.")
+    return server_url
+
+
+def bench_environment(database_url: str, **extra: str) -> dict:
+    """The environment a benchmark runs the app in: its own database, no broker, no retraining, offline."""
+    return {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_DEBUG": "0", "CELERY_BROKER_URL": "memory://", "RETRAIN_EVERY_N_LABELS": "0",
+            "HF_HUB_OFFLINE": "1", **extra}
 
 
 def wait_for_server(port: int, process: subprocess.Popen) -> None:

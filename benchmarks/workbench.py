@@ -59,7 +59,7 @@ MODES = {"0.2s": (0.2, None), "b2b": (0.0, None), "1s": (1.0, None), "0.2s-nopf"
 DEFAULT_MODES = ["0.2s", "b2b", "1s", "0.2s-nopf"]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.support import percentile, recreate_database, wait_for_server  # noqa: E402 (after the path is set)
+from benchmarks.support import bench_environment, percentile, recreate_database, server_url_from_env, wait_for_server  # noqa: E402 (after the path is set)
 
 # Runs in the page before its own scripts. Records the key's event time and, for each
 # workbench:shown that follows a key, the time to the layout and to the next frame.
@@ -259,13 +259,9 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf")
-    if not server_url.startswith("postgres"):
-        raise SystemExit("This benchmark measures the production setup: set DATABASE_URL to a postgres:// URL.")
+    server_url = server_url_from_env()
     database_url = recreate_database(server_url, BENCH_DB)
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings",
-           "RETRAIN_EVERY_N_LABELS": "0", "CELERY_BROKER_URL": "memory://", "DJANGO_DEBUG": "0",
-           "HF_HUB_OFFLINE": "1", "LOGIN_THROTTLING": "0"}
+    env = bench_environment(database_url, LOGIN_THROTTLING="0")
     os.environ.update(env)
     project_id, usernames = prepare_data(annotators=len(runs), prompts=args.items)
 
