@@ -290,3 +290,38 @@ class AnnotatorProgress(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "annotator"], name="annotator_progress_unique"),
         ]
+
+
+class LabelTally(models.Model):
+    """Counts over a project's labels, folded in as labels settle, so a read never walks them all.
+
+    ``annotation.tallies`` keeps these rows; the Results page's annotator quality and model
+    leaderboard read them. ``counts`` is the kind's tally as JSON (one row per project and kind:
+    a few annotators' pairs or models' cells, read and written whole, the same on PostgreSQL
+    and SQLite). Which labels are in it: every label with ``id <= watermark``, and the ids in
+    ``folded_above``; ``folded`` is how many that is, for the check that notices labels deleted
+    around the services (cascades). ``stale`` asks the next reader to rebuild from the labels.
+    """
+
+    class Kind(models.TextChoices):
+        AGREEMENT = "agreement", "agreement between annotators' labels of the same item"
+        MODEL_COMPARISONS = "model_comparisons", "model-vs-model outcomes implied by the labels"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_tallies")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    counts = models.JSONField(default=dict)
+    watermark = models.BigIntegerField(default=0, help_text="Every label of the project with id <= this is folded.")
+    folded_above = models.JSONField(default=list, help_text="Ids above the watermark that are folded too.")
+    folded = models.PositiveIntegerField(default=0, help_text="Labels folded in (both bad included).")
+    settled_before = models.DateTimeField(
+        null=True, blank=True, help_text="Labels created before this may be folded; a deletion of one makes the tally stale."
+    )
+    stale = models.BooleanField(default=False, help_text="A folded label was deleted: the next read rebuilds.")
+    version = models.PositiveBigIntegerField(default=0, help_text="Bumped by every write, so a reader can tell it changed.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "kind"], name="label_tally_unique_kind_per_project"),
+            models.CheckConstraint(condition=Q(kind__in=["agreement", "model_comparisons"]), name="label_tally_kind_valid"),
+        ]

@@ -31,6 +31,7 @@ from django.contrib.auth import get_user_model
 from annotation.agreement import agreement_rate
 from annotation.models import Label
 from annotation.preferences import verdicts
+from annotation.tallies import agreement_counts
 
 PRIOR_COMPARISONS = 10
 MAX_ACCURACY = 0.99
@@ -111,7 +112,31 @@ def project_annotator_quality(*, project_id: int, excluded_annotator_ids: Iterab
     another annotator's), ``agreement_rate`` (None without comparisons) and
     ``accuracy`` (the estimate above). Excluded annotators are left out of the
     pool, so they neither get a row nor move anyone else's estimate.
+
+    Read from the project's stored agreement tally (``annotation.tallies``): counts per
+    annotator pair, so leaving annotators out is done here, on the pairs. The same result
+    as ``_project_annotator_quality_from_labels``, which reads every label.
     """
+    excluded = set(excluded_annotator_ids)
+    tally = agreement_counts(project_id=project_id)
+    label_counts = {annotator_id: n for annotator_id, n in tally.labels.items() if n and annotator_id not in excluded}
+    agreements, comparisons = defaultdict(int), defaultdict(int)
+    pool_agreements = pool_comparisons = 0
+    for (first_id, second_id), (agreed, compared) in tally.pairs.items():
+        if not compared or first_id in excluded or second_id in excluded:
+            continue
+        pool_agreements += agreed
+        pool_comparisons += compared
+        for annotator_id in (first_id, second_id):
+            agreements[annotator_id] += agreed
+            comparisons[annotator_id] += compared
+    counts = {annotator_id: AgreementCount(agreements[annotator_id], comparisons[annotator_id]) for annotator_id in comparisons}
+    pool_rate = pool_agreements / pool_comparisons if pool_comparisons else None
+    return _quality(label_counts, counts, pool_rate, pool_comparisons)
+
+
+def _project_annotator_quality_from_labels(*, project_id: int, excluded_annotator_ids: Iterable[int] = ()) -> dict:
+    """``project_annotator_quality`` computed from every label: the reference the tally is tested against."""
     labels = (
         Label.objects.filter(item__project_id=project_id, both_bad=False)
         .exclude(annotator_id__in=list(excluded_annotator_ids))
@@ -125,6 +150,12 @@ def project_annotator_quality(*, project_id: int, excluded_annotator_ids: Iterab
     shared = [labels for labels in labels_by_item.values() if len(labels) > 1]
     counts = annotator_agreement_counts(shared)
     pool_rate, pool_comparisons = agreement_rate([ranking for _, ranking in labels] for labels in shared)
+    return _quality(label_counts, counts, pool_rate, pool_comparisons)
+
+
+def _quality(
+    label_counts: Mapping[int, int], counts: Mapping[int, AgreementCount], pool_rate: float | None, pool_comparisons: int
+) -> dict:
     usernames = dict(get_user_model().objects.filter(id__in=label_counts).values_list("id", "username"))
     rows = []
     for annotator_id, label_count in label_counts.items():

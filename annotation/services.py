@@ -18,6 +18,7 @@ from annotation.rendering import render_markdown
 from annotation.submission import build_submission, check_seconds_spent
 from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project, ProjectProgress, Prompt, Response
 from annotation.progress import label_count_add, progress_record, progress_recount, project_items_added
+from annotation.tallies import label_tally_deletion_record
 from config.errors import ConflictError, DomainError, NotFoundError
 
 
@@ -385,6 +386,8 @@ def label_undo(*, label_id: int, annotator) -> Assignment:
         assignment.finished_at = None
         assignment.expires_at = timezone.now() + lease_duration()
         assignment.save(update_fields=["status", "finished_at", "expires_at"])
+        # Last: it waits for a tally fold in progress (see annotation.tallies).
+        label_tally_deletion_record(project_id=project.id, label_created_at=label.created_at)
     return assignment
 
 
@@ -471,6 +474,8 @@ def label_delete(*, label_id: int) -> Assignment | None:
             item_id=item_id,
             item_reopened=now_open - was_open,
         )
+        # Last: it waits for a tally fold in progress (see annotation.tallies).
+        label_tally_deletion_record(project_id=item.project_id, label_created_at=label.created_at)
     return assignment
 
 

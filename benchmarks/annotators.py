@@ -144,6 +144,7 @@ def build_scale(*, dialogues: list, annotator_ids: list[int], responses: int, la
     from annotation.progress import progress_recount
     from annotation.rendering import render_markdown
     from annotation.services import project_create
+    from annotation.tallies import label_tallies_rebuild
 
     rendered = [
         (
@@ -210,6 +211,9 @@ def build_scale(*, dialogues: list, annotator_ids: list[int], responses: int, la
                 cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         with transaction.atomic():
             progress_recount(project=project)
+        # In production labels are folded into the project's tallies as they arrive
+        # (annotation.tallies); COPY goes around that, so count them once, as they would stand.
+        label_tallies_rebuild(project=project)
         return project.id
 
     big = one_project("Scale", items=responses // 2, labels=labels, members=scale_annotators)

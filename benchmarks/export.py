@@ -197,6 +197,11 @@ def build_project(*, name: str, labels: int, annotator_ids: list[int], dialogues
         for model in models:
             table = model._meta.db_table
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+    # In production labels are folded into the project's tallies as they arrive
+    # (annotation.tallies); COPY goes around that, so count them once, as they would stand.
+    from annotation.tallies import label_tallies_rebuild
+
+    label_tallies_rebuild(project=project)
     return project.id
 
 

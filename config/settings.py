@@ -236,6 +236,9 @@ except ValueError:
 # One beat entry does all of training's bookkeeping (training.reconciler): label and
 # nightly triggers, re-sending lost messages, failing silent runs, retrying rescoring.
 TRAINING_RECONCILE_SECONDS = env_float("TRAINING_RECONCILE_SECONDS", 60.0)
+# How often the label tallies (annotation.tallies) are counted against the labels, to catch
+# labels deleted around the services (admin cascades). Each check counts a project's labels.
+LABEL_TALLY_CHECK_SECONDS = env_float("LABEL_TALLY_CHECK_SECONDS", 600.0)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-training": {
         "task": "training.tasks.reconcile_training",
@@ -243,6 +246,11 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited behind a long training run on a one-process worker is
         # stale by then: drop it, the next one is on its way.
         "options": {"expires": TRAINING_RECONCILE_SECONDS},
+    },
+    "check-label-tallies": {
+        "task": "annotation.tasks.check_label_tallies",
+        "schedule": LABEL_TALLY_CHECK_SECONDS,
+        "options": {"expires": LABEL_TALLY_CHECK_SECONDS},
     },
 }
 
@@ -316,6 +324,10 @@ PROMOTION_MIN_EVALUATION_PAIRS = env_int("PROMOTION_MIN_EVALUATION_PAIRS", 50)
 # abandoned tab frees its items within minutes.
 ASSIGNMENT_LEASE_SECONDS = env_int("ASSIGNMENT_LEASE_SECONDS", 180)
 LABEL_UNDO_SECONDS = env_int("LABEL_UNDO_SECONDS", 60)
+# A label older than this is stored in its project's tallies (annotation.tallies); younger ones
+# are counted on each read. It must outlast any submit transaction and the clock differences
+# between web servers; the tallies also wait out LABEL_UNDO_SECONDS + 60 s, whichever is longer.
+LABEL_TALLY_SETTLE_SECONDS = env_int("LABEL_TALLY_SETTLE_SECONDS", 120)
 # How often the workbench renews its leases; 0 = a third of the lease, at most a minute.
 WORKBENCH_HEARTBEAT_SECONDS = env_float("WORKBENCH_HEARTBEAT_SECONDS", 0)
 # Largest JSONL import accepted (413 above it). Django spools uploads over

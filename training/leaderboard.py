@@ -6,6 +6,7 @@ mean champion score of each model's responses. Side by side, an admin sees where
 reward model agrees with the annotators.
 """
 import math
+from datetime import datetime
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from annotation.bradley_terry import bradley_terry_from_counts
 from annotation.models import Label, Project, Response
 from annotation.preferences import preferred_pairs, tied_pairs
+from annotation.tallies import model_comparison_cells
 from training.models import ModelVersion, ResponseScore
 from training.selectors import champion_for
 
@@ -25,9 +27,18 @@ def model_comparison_counts(project: Project) -> Counter:
     Outcome 1.0 means ``model_a``'s response was preferred, 0.5 a tie (responses in one
     ranking group). "Both bad" labels say nothing about which is better and are left out;
     pairs of responses from the same model, or from a response without a model name, say
-    nothing about models. Two queries, however many labels; the labels stream in chunks
-    and only the counts are kept (a few per pair of models), so memory does not grow
-    with the labels.
+    nothing about models. Read from the project's stored tally (``annotation.tallies``),
+    which adds only the labels it has not seen: two queries when nothing has settled since
+    the last read, whatever the number of labels. The same counts as
+    ``_model_comparison_counts_from_labels``.
+    """
+    return model_comparison_cells(project_id=project.id)
+
+
+def _model_comparison_counts_from_labels(project: Project) -> Counter:
+    """``model_comparison_counts`` from every label and response name: the reference the tally is tested against.
+
+    Two queries, however many labels; the labels stream in chunks and only the counts are kept.
     """
     model_of = dict(Response.objects.filter(prompt__project=project).exclude(model_name="").values_list("id", "model_name"))
     rankings = Label.objects.filter(item__project=project, both_bad=False).order_by().values_list("ranking", flat=True)
@@ -49,10 +60,33 @@ def model_comparisons_for(project: Project) -> list[tuple[str, str, float]]:
 def model_rewards_for(project: Project, version: ModelVersion | None) -> dict[str, dict]:
     """``{model: {"mean", "ci", "n"}}`` over ``version``'s scores of the model's responses.
 
-    ``ci`` is mean ± 1.96·sd/√n (sample sd), ``None`` below two scores. One query.
+    ``ci`` is mean ± 1.96·sd/√n (sample sd), ``None`` below two scores. A scored version
+    carries these (``ModelVersion.reward_summary``, written when its rescoring finished), so
+    this reads no score; while a rescoring is under way it is computed from the scores so
+    far (one query over them). A version scored before summaries were kept gets one here,
+    once: the summary names the ``scored_at`` it describes, so a later rescoring is never
+    answered with an old one.
     """
     if version is None:
         return {}
+    summary = version.reward_summary
+    if version.scored_at is not None and summary and datetime.fromisoformat(summary["scored_at"]) == version.scored_at:
+        return summary["models"]
+    rewards = _model_rewards_from_scores(project, version)
+    if version.scored_at is not None:
+        ModelVersion.objects.filter(id=version.id, scored_at=version.scored_at).update(
+            reward_summary={"scored_at": version.scored_at.isoformat(), "models": rewards}
+        )
+    return rewards
+
+
+def model_rewards_summary(version: ModelVersion) -> dict:
+    """What ``ModelVersion.reward_summary`` holds for a version whose ``scored_at`` is set: its rewards per model."""
+    return {"scored_at": version.scored_at.isoformat(), "models": _model_rewards_from_scores(version.project, version)}
+
+
+def _model_rewards_from_scores(project: Project, version: ModelVersion) -> dict[str, dict]:
+    """``model_rewards_for`` from every score of the version (one query): the summary's source, and the reference."""
     scores = defaultdict(list)
     rows = ResponseScore.objects.filter(model_version=version, response__prompt__project=project).exclude(
         response__model_name=""
@@ -74,7 +108,9 @@ def model_rewards_for(project: Project, version: ModelVersion | None) -> dict[st
 def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int = 0) -> dict:
     """The board, rated models by rating (best first), then models with scores but no comparisons.
 
-    Seeded, so the same labels give the same intervals on every load. Four queries.
+    Seeded, so the same labels give the same intervals on every load. Four queries when
+    nothing new has settled and the champion's scores are summarised: the comparison tally,
+    the labels above its watermark, the champion (with its summary), and none for scores.
     """
     counts = model_comparison_counts(project)
     fit = bradley_terry_from_counts(counts, bootstrap_rounds=bootstrap_rounds, seed=seed)

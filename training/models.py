@@ -163,6 +163,11 @@ class ModelVersion(models.Model):
     )
     promoted_at = models.DateTimeField(null=True, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True, help_text="When every response had this version's score.")
+    # The leaderboard's mean reward per model, computed once when scoring finishes: averaging a
+    # million scores on every load cost most of a second (training.leaderboard.model_rewards_for).
+    reward_summary = models.JSONField(
+        null=True, blank=True, help_text='{"scored_at": when it was computed for, "models": {model: {mean, ci, n}}}.'
+    )
     # Rescoring is resumable and watched like a training run: the reconciler sends it
     # again when its worker went silent, up to SCORING_MAX_ATTEMPTS times.
     scoring_dispatched_at = models.DateTimeField(null=True, blank=True)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotation.models import Label, Project, Response
 from config.errors import ConflictError, DomainError, NotFoundError
 from training import dispatch
+from training.leaderboard import model_rewards_summary
 from training.models import ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
 from training.selectors import (
     automatic_retry_at,
@@ -339,7 +340,10 @@ def model_version_scoring_finish(*, version_id: int) -> bool:
             return False
         version.scored_at = timezone.now()
         version.scoring_error = ""
-        version.save(update_fields=["scored_at", "scoring_error"])
+        # The leaderboard reads this instead of every score; computed under the lock, so it
+        # describes exactly the scores this scored_at stands for.
+        version.reward_summary = model_rewards_summary(version)
+        version.save(update_fields=["scored_at", "scoring_error", "reward_summary"])
     return True
 
 

@@ -1,5 +1,8 @@
 """The leaderboard: model-vs-model comparisons from real labels, beside the champion's mean reward."""
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from training.leaderboard import leaderboard_for, model_comparisons_for
 from tests.labelling import label_in_order, make_champion
@@ -75,3 +78,29 @@ def test_annotators_are_refused_and_other_projects_are_not_found(labelled, annot
     other = make_project("Other", annotators=[make_user("someone")])
     assert api_client_for(annotator).get(url(other)).status_code == 404
     assert api_client_for(annotator).get("/api/projects/999999/leaderboard/").status_code == 404
+
+
+def test_the_board_reads_stored_tallies_and_the_champions_summary(labelled, admin_user, api_client_for, sent_tasks,
+                                                                  django_assert_num_queries):
+    from annotation.models import Label
+    from training import services
+    from training.leaderboard import _model_comparison_counts_from_labels, _model_rewards_from_scores, model_comparison_counts
+    from training.models import ModelVersion
+
+    version = make_champion(labelled, {"model-good": [2.0, 1.0, 3.0, 0.5, 1.5], "model-bad": [-1.0, 0.25, 0.0, 1.0, -2.0]})
+    assert services.model_version_scoring_finish(version_id=version.id)
+    version.refresh_from_db()
+    assert version.reward_summary["models"] == _model_rewards_from_scores(labelled, version)
+    # Old enough to be stored in the tally on the next read.
+    Label.objects.filter(item__project=labelled).update(created_at=timezone.now() - timedelta(hours=1))
+    client = api_client_for(admin_user)
+    first = client.get(url(labelled)).json()
+    # Project, the comparison tally, the labels above its watermark (with model names), the
+    # champion with its summary: no label and no score is read.
+    with django_assert_num_queries(4):
+        again = client.get(url(labelled)).json()
+    assert again == first
+    assert model_comparison_counts(labelled) == _model_comparison_counts_from_labels(labelled)
+    # A rescoring under way (scored_at cleared) reads the scores again, and never the old summary.
+    ModelVersion.objects.filter(id=version.id).update(scored_at=None)
+    assert leaderboard_for(labelled)["models"] == first["models"]

@@ -1,0 +1,396 @@
+"""Stored tallies of a project's labels, so the Results page never reads every label.
+
+Two counts are kept per project, one ``LabelTally`` row each:
+
+- ``agreement``: per unordered pair of annotators ``(a, b)``, a < b, how many verdicts of
+  their labels on the same items were compared and how many agreed (``annotation.agreement``'s
+  rule); per annotator, their labels that are not "both bad". Pair-level counts let
+  ``annotation.quality`` leave any annotator out at read time. Two labels of one item never
+  share an annotator (``label_one_per_item_annotator``), so every pair has a < b.
+- ``model_comparisons``: ``{(model_a, model_b, outcome): n}`` as
+  ``training.leaderboard.model_comparison_counts`` defines it.
+
+Both are sums over labels (or pairs of labels of one item), and labels are never edited, only
+written and deleted, so a label can be *folded* in once and stay. A read adds the labels not
+yet folded; each pair of labels of an item is counted once, when the later of the two is
+added, against the labels of its item already in (all of an item's labels come in one query).
+
+Which labels are in: every label with ``id <= watermark``, plus ``folded_above``. Ids are
+taken at INSERT but transactions commit in any order, so ``id > watermark`` alone could pass
+over a label that commits late. A label is folded for good only once it has *settled*: it is
+older than ``settle_age()``, which is longer than any submit transaction lasts (they take
+milliseconds; the margin is minutes, which also covers clocks of web servers that disagree by
+less) and longer than the undo window. The assumption, written down: a label whose
+``created_at`` is more than ``settle_age()`` ago, and every label with a smaller id, is
+committed. The watermark then moves up to a settled label only when no younger label of the
+project lies below it; settled labels above it are listed in ``folded_above`` (a few minutes'
+worth). Labels that have not settled are counted on every read, on top of the stored counts,
+and never stored: a read is exactly the full computation over the labels it saw.
+
+Deletions. ``label_undo`` works only within ``LABEL_UNDO_SECONDS``, shorter than
+``settle_age()``, so an undone label was never stored; ``label_delete`` can remove a stored
+one. Both call ``label_tally_deletion_record``, which marks the project's tallies stale when
+the label could be in them; the next read rebuilds from the labels. Deletions that bypass the
+services (the admin deleting an item, a user or a prompt, which cascades) are found by
+``label_tallies_check`` (Celery beat, ``annotation.tasks``): it counts the labels a tally says
+it holds and rebuilds on a mismatch. After bulk loads that write labels around the services
+(COPY), call ``label_tallies_rebuild`` (``manage.py rebuild_label_tallies``).
+
+Locks: a read that has something to store locks the tally row (``select_for_update``), so two
+readers never add the same labels twice; a read with nothing to store takes no lock. A
+deletion updates the project's tally rows last in its transaction, waiting for a fold in
+progress, so a fold can never store a label whose deletion it did not see without the
+deletion then marking the tally stale.
+"""
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from annotation.models import Label, LabelTally, Project
+from annotation.preferences import preferred_pairs, tied_pairs, verdicts
+
+REBUILD_CHUNK = 5000
+
+
+def settle_age() -> timedelta:
+    """How old a label must be before it is stored in a tally: the commit margin, and past the undo window."""
+    return max(
+        timedelta(seconds=settings.LABEL_TALLY_SETTLE_SECONDS),
+        timedelta(seconds=settings.LABEL_UNDO_SECONDS + 60),
+    )
+
+
+class LabelRow(NamedTuple):
+    id: int
+    item_id: int
+    annotator_id: int
+    ranking: list
+    both_bad: bool
+    created_at: datetime
+    # Response id -> model name, for the responses with one (model comparisons only).
+    model_of: dict | None = None
+
+
+@dataclass
+class AgreementCounts:
+    """``pairs``: ``{(a, b): [agreements, comparisons]}`` with a < b; ``labels``: ``{annotator: labels not both bad}``."""
+
+    pairs: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    labels: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def from_json(cls, counts: dict) -> "AgreementCounts":
+        return cls(
+            pairs={(a, b): [agreements, comparisons] for a, b, agreements, comparisons in counts.get("pairs", [])},
+            labels=Counter({annotator: n for annotator, n in counts.get("labels", [])}),
+        )
+
+    def as_json(self) -> dict:
+        return {
+            "pairs": [[a, b, *cell] for (a, b), cell in sorted(self.pairs.items())],
+            "labels": sorted(self.labels.items()),
+        }
+
+    def fold(self, labels: list[LabelRow], item_rows: list[LabelRow], is_folded: Callable[[int], bool]) -> None:
+        """Add ``labels`` (in id order), each compared with the labels of its item in ``item_rows`` already folded."""
+        by_item = defaultdict(list)
+        for row in item_rows:
+            if not row.both_bad:
+                by_item[row.item_id].append(row)
+        judged: dict[int, dict] = {}
+
+        def verdicts_of(row: LabelRow) -> dict:
+            if row.id not in judged:
+                judged[row.id] = verdicts(row.ranking)
+            return judged[row.id]
+
+        added: set[int] = set()
+        for label in sorted(labels, key=attrgetter("id")):
+            added.add(label.id)
+            if label.both_bad:
+                continue
+            self.labels[label.annotator_id] += 1
+            mine = verdicts_of(label)
+            for mate in by_item[label.item_id]:
+                if mate.id == label.id or not (mate.id in added or is_folded(mate.id)):
+                    continue
+                theirs = verdicts_of(mate)
+                cell = self.pairs.setdefault(
+                    (min(label.annotator_id, mate.annotator_id), max(label.annotator_id, mate.annotator_id)), [0, 0]
+                )
+                for pair in mine.keys() & theirs.keys():
+                    cell[0] += mine[pair] == theirs[pair]
+                    cell[1] += 1
+
+
+@dataclass
+class ModelComparisonCounts:
+    """``cells``: ``{(model_a, model_b, outcome): n}``, outcome 1.0 (a preferred) or 0.5 (tie)."""
+
+    cells: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def from_json(cls, counts: dict) -> "ModelComparisonCounts":
+        return cls(cells=Counter({(a, b, outcome): n for a, b, outcome, n in counts.get("cells", [])}))
+
+    def as_json(self) -> dict:
+        return {"cells": [[a, b, outcome, n] for (a, b, outcome), n in sorted(self.cells.items())]}
+
+    def fold(self, labels: list[LabelRow], item_rows: list[LabelRow], is_folded: Callable[[int], bool]) -> None:
+        """Add ``labels``; each stands alone (``item_rows`` and ``is_folded`` are not needed)."""
+        for label in labels:
+            if label.both_bad:
+                continue
+            for pairs, outcome in ((preferred_pairs(label.ranking), 1.0), (tied_pairs(label.ranking), 0.5)):
+                for first, second in pairs:
+                    model_a, model_b = label.model_of.get(first), label.model_of.get(second)
+                    if model_a and model_b and model_a != model_b:
+                        self.cells[model_a, model_b, outcome] += 1
+
+
+LABEL_FIELDS = ("id", "item_id", "annotator_id", "ranking", "both_bad", "created_at")
+
+
+def _agreement_rows(*, project_id: int, watermark: int) -> list[LabelRow]:
+    """Every label of every item that has a label above ``watermark``: the new labels and what they meet.
+
+    One statement, so one snapshot: a label is either in it with all its item's labels or not at all.
+    The inner query walks the label ids above the watermark (the primary key), the outer one each
+    item's labels (``item_id``'s index): no read grows with the project.
+    """
+    changed_items = Label.objects.filter(item__project_id=project_id, id__gt=watermark).values("item_id")
+    rows = Label.objects.filter(item_id__in=changed_items).order_by().values_list(*LABEL_FIELDS)
+    return [LabelRow(*row) for row in rows]
+
+
+def _agreement_rebuild_rows(*, project_id: int) -> Iterator[list[LabelRow]]:
+    """The project's labels, one item's at a time (a chunked cursor, so memory holds one chunk)."""
+    rows = Label.objects.filter(item__project_id=project_id).order_by("item_id", "id").values_list(*LABEL_FIELDS)
+    for _, group in itertools.groupby(rows.iterator(chunk_size=REBUILD_CHUNK), key=lambda row: row[1]):
+        yield [LabelRow(*row) for row in group]
+
+
+def _model_rows(rows: Iterable[tuple]) -> Iterator[LabelRow]:
+    """Labels from rows of (label fields..., response id, model name), one row per response of the label's item."""
+    for _, group in itertools.groupby(rows, key=lambda row: row[0]):
+        group = list(group)
+        yield LabelRow(*group[0][: len(LABEL_FIELDS)], model_of={row[-2]: row[-1] for row in group if row[-1]})
+
+
+def _model_queryset(project_id: int):
+    # The model names come with the labels, through the item's responses (the responses a
+    # ranking orders), so a read is one query rather than labels, then names.
+    return (
+        Label.objects.filter(item__project_id=project_id)
+        .order_by("id")
+        .values_list(*LABEL_FIELDS, "item__slots__response_id", "item__slots__response__model_name")
+    )
+
+
+def _model_comparison_rows(*, project_id: int, watermark: int) -> list[LabelRow]:
+    return list(_model_rows(_model_queryset(project_id).filter(id__gt=watermark)))
+
+
+def _model_comparison_rebuild_rows(*, project_id: int) -> Iterator[list[LabelRow]]:
+    rows = _model_rows(_model_queryset(project_id).iterator(chunk_size=REBUILD_CHUNK))
+    while chunk := list(itertools.islice(rows, REBUILD_CHUNK)):
+        yield chunk
+
+
+@dataclass(frozen=True)
+class _Kind:
+    counts: type
+    rows: Callable[..., list[LabelRow]]
+    rebuild_rows: Callable[..., Iterator[list[LabelRow]]]
+
+
+KINDS = {
+    LabelTally.Kind.AGREEMENT: _Kind(AgreementCounts, _agreement_rows, _agreement_rebuild_rows),
+    LabelTally.Kind.MODEL_COMPARISONS: _Kind(ModelComparisonCounts, _model_comparison_rows, _model_comparison_rebuild_rows),
+}
+
+
+@dataclass
+class _Plan:
+    """What a read found above the watermark, and where the watermark can go."""
+
+    settling: list[LabelRow]  # settled and not yet folded: to store
+    unsettled: list[LabelRow]  # too young to store: counted on this read only
+    watermark: int
+    folded_above: list[int]
+
+    def changes(self, tally: LabelTally) -> bool:
+        return bool(self.settling) or self.watermark != tally.watermark or self.folded_above != sorted(tally.folded_above)
+
+
+def _plan(tally: LabelTally, rows: list[LabelRow], cutoff: datetime) -> _Plan:
+    folded_above = set(tally.folded_above)
+    above = [row for row in rows if row.id > tally.watermark]
+    settling = [row for row in above if row.id not in folded_above and row.created_at < cutoff]
+    unsettled = [row for row in above if row.id not in folded_above and row.created_at >= cutoff]
+    settled_ids = [row.id for row in above if row.created_at < cutoff]
+    watermark = tally.watermark
+    if settled_ids:
+        # Every label below a settled one is committed (the module's assumption), so it is in
+        # ``rows``: below the first unsettled one, all are folded once ``settling`` is.
+        ceiling = min(row.id for row in unsettled) - 1 if unsettled else max(settled_ids)
+        watermark = max(watermark, min(max(settled_ids), ceiling))
+    kept = sorted(i for i in folded_above | {row.id for row in settling} if i > watermark)
+    return _Plan(settling=settling, unsettled=unsettled, watermark=watermark, folded_above=kept)
+
+
+def _folded(tally: LabelTally) -> Callable[[int], bool]:
+    above = set(tally.folded_above)
+    return lambda label_id: label_id <= tally.watermark or label_id in above
+
+
+def _store(tally: LabelTally, kind: _Kind, rows: list[LabelRow], plan: _Plan, cutoff: datetime) -> None:
+    """Fold ``plan.settling`` into the locked ``tally`` and save it."""
+    counts = kind.counts.from_json(tally.counts)
+    counts.fold(plan.settling, rows, _folded(tally))
+    tally.counts = counts.as_json()
+    tally.folded += len(plan.settling)
+    tally.watermark, tally.folded_above = plan.watermark, plan.folded_above
+    tally.settled_before = max(filter(None, (tally.settled_before, cutoff)))
+    tally.version += 1
+    tally.save()
+
+
+def _rebuild(tally: LabelTally, kind: _Kind, cutoff: datetime) -> None:
+    """Count the locked ``tally`` again from every settled label of its project and save it."""
+    counts = kind.counts()
+    settled, youngest = [], None
+    for chunk in kind.rebuild_rows(project_id=tally.project_id):
+        ready = [row for row in chunk if row.created_at < cutoff]
+        counts.fold(ready, ready, lambda label_id: False)
+        settled += [row.id for row in ready]
+        young = [row.id for row in chunk if row.created_at >= cutoff]
+        if young:
+            youngest = min(young) if youngest is None else min(youngest, *young)
+    watermark = 0
+    if settled:
+        watermark = min(max(settled), youngest - 1) if youngest is not None else max(settled)
+    tally.counts = counts.as_json()
+    tally.watermark = watermark
+    tally.folded_above = sorted(i for i in settled if i > watermark)
+    tally.folded = len(settled)
+    tally.settled_before = cutoff
+    tally.stale = False
+    tally.version += 1
+    tally.save()
+
+
+def _settle(*, project_id: int, kind_name: str, seen: LabelTally, rows, plan, cutoff: datetime):
+    """Under the tally's row lock: rebuild if stale, store what has settled. Returns ``(tally, rows, plan)``."""
+    kind = KINDS[kind_name]
+    with transaction.atomic():
+        if seen.pk is None:
+            LabelTally.objects.get_or_create(project_id=project_id, kind=kind_name)
+        tally = LabelTally.objects.select_for_update().get(project_id=project_id, kind=kind_name)
+        if tally.stale:
+            _rebuild(tally, kind, cutoff)
+            rows = None
+        elif tally.version != seen.version:
+            rows = None  # another reader stored in the meantime: what we read is out of date
+        if rows is None:
+            rows = kind.rows(project_id=project_id, watermark=tally.watermark)
+            plan = _plan(tally, rows, cutoff)
+        if plan.changes(tally):
+            _store(tally, kind, rows, plan, cutoff)
+    return tally, rows, plan
+
+
+def _tally_read(*, project_id: int, kind_name: str):
+    """The kind's counts over every label of the project: stored ones plus those not yet settled.
+
+    Nothing new: two queries (the tally, the labels above its watermark), no lock, no write.
+    Something settled: the tally row is locked and saved as well.
+    """
+    kind = KINDS[kind_name]
+    cutoff = timezone.now() - settle_age()
+    # No row yet is the empty tally (nothing folded, watermark 0); it is written with the
+    # first label that settles, so reading a new project writes nothing.
+    tally = LabelTally.objects.filter(project_id=project_id, kind=kind_name).first()
+    if tally is None:
+        tally = LabelTally(project_id=project_id, kind=kind_name)
+    rows = plan = None
+    if not tally.stale:
+        rows = kind.rows(project_id=project_id, watermark=tally.watermark)
+        plan = _plan(tally, rows, cutoff)
+    if plan is None or plan.changes(tally):
+        tally, rows, plan = _settle(project_id=project_id, kind_name=kind_name, seen=tally, rows=rows, plan=plan, cutoff=cutoff)
+    counts = kind.counts.from_json(tally.counts)
+    counts.fold(plan.unsettled, rows, _folded(tally))
+    return counts
+
+
+def agreement_counts(*, project_id: int) -> AgreementCounts:
+    """Agreement per annotator pair and labels per annotator over all the project's labels (see the module)."""
+    return _tally_read(project_id=project_id, kind_name=LabelTally.Kind.AGREEMENT)
+
+
+def model_comparison_cells(*, project_id: int) -> Counter:
+    """``{(model_a, model_b, outcome): n}`` over all the project's labels (see the module)."""
+    return _tally_read(project_id=project_id, kind_name=LabelTally.Kind.MODEL_COMPARISONS).cells
+
+
+def label_tally_deletion_record(*, project_id: int, label_created_at: datetime) -> None:
+    """A label created at ``label_created_at`` is being deleted: tallies that may hold it go stale.
+
+    Call last in the deleting transaction. The UPDATE takes the project's tally rows, waiting
+    for a fold in progress, and judges by the row as that fold left it; the version bump tells a
+    reader that read before the deletion to read again.
+    """
+    LabelTally.objects.filter(project_id=project_id).update(
+        stale=Case(When(settled_before__gt=label_created_at, then=Value(True)), default=F("stale")),
+        version=F("version") + 1,
+    )
+
+
+def label_tallies_rebuild(*, project: Project | None = None) -> int:
+    """Count every tally of ``project`` (of every project if None) again from its labels. Returns tallies rebuilt.
+
+    After a bulk load around the services (COPY), or to repair. One project at a time, each in
+    its own transaction holding its tally rows' locks (readers of that project wait).
+    """
+    projects = [project.id] if project is not None else list(Project.objects.order_by("id").values_list("id", flat=True))
+    rebuilt = 0
+    for project_id in projects:
+        for kind_name, kind in KINDS.items():
+            with transaction.atomic():
+                LabelTally.objects.get_or_create(project_id=project_id, kind=kind_name)
+                tally = LabelTally.objects.select_for_update().get(project_id=project_id, kind=kind_name)
+                _rebuild(tally, kind, timezone.now() - settle_age())
+            rebuilt += 1
+    return rebuilt
+
+
+def label_tallies_check() -> dict:
+    """Rebuild every tally that no longer holds as many labels as it folded (labels deleted by a cascade).
+
+    Counts outside the lock, then rebuilds under it only if the row did not move meanwhile (a
+    tally that moved is checked on the next run). Returns ``{"checked": n, "rebuilt": n}``.
+    """
+    checked = rebuilt = 0
+    for tally in LabelTally.objects.filter(stale=False).order_by("id"):
+        checked += 1
+        present = Label.objects.filter(item__project_id=tally.project_id).filter(
+            Q(id__lte=tally.watermark) | Q(id__in=tally.folded_above)
+        ).count()
+        if present == tally.folded:
+            continue
+        with transaction.atomic():
+            locked = LabelTally.objects.select_for_update().filter(id=tally.id, version=tally.version).first()
+            if locked is not None:
+                _rebuild(locked, KINDS[locked.kind], timezone.now() - settle_age())
+                rebuilt += 1
+    return {"checked": checked, "rebuilt": rebuilt}

@@ -1,0 +1,16 @@
+"""Celery tasks of the annotation app: thin and idempotent; the work is in ``annotation.tallies``."""
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+
+@shared_task(
+    name="annotation.tasks.check_label_tallies",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    max_retries=3,
+)
+def check_label_tallies() -> dict:
+    """Every LABEL_TALLY_CHECK_SECONDS (beat): rebuild tallies that lost labels to a cascade (safe to run twice)."""
+    from annotation.tallies import label_tallies_check
+
+    return label_tallies_check()

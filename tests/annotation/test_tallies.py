@@ -1,0 +1,217 @@
+"""The stored label tallies give exactly what reading every label gives, whatever order labels arrive in.
+
+Each step changes the labels (new ones settled or not, ids out of creation order, an undo, an
+admin's deletion, a cascade) and then compares ``project_annotator_quality`` (with and
+without an excluded annotator) and ``model_comparison_counts`` with the full computations
+they replaced, kept as the reference.
+"""
+import random
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.management.color import no_style
+from django.db import connection
+from django.db.models import Max
+from django.utils import timezone
+
+from annotation.models import Assignment, ComparisonItem, Label, LabelTally
+from annotation.quality import _project_annotator_quality_from_labels, project_annotator_quality
+from annotation.services import label_delete, label_submit, label_undo
+from annotation.tallies import label_tallies_check, label_tallies_rebuild, settle_age
+from tests.annotation.test_hot_path_plans import big_project  # noqa: F401 (a fixture)
+from training.leaderboard import _model_comparison_counts_from_labels, model_comparison_counts
+
+pytestmark = pytest.mark.django_db
+
+
+def settled_at():
+    return timezone.now() - settle_age() - timedelta(minutes=1)
+
+
+def add_label(item, annotator, rng, *, settled: bool, label_id: int | None = None) -> Label:
+    """A label written directly (as a bulk load or a racing commit would), settled or just made."""
+    first, second = item.slots.order_by("slot").values_list("response_id", flat=True)
+    ranking, both_bad = rng.choice(
+        [([[first], [second]], False), ([[second], [first]], False), ([[first, second]], False), ([[first, second]], True)]
+    )
+    label = Label.objects.create(
+        **({"id": label_id} if label_id else {}), item=item, annotator=annotator, client_id=uuid.uuid4(),
+        ranking=ranking, is_tie=len(ranking) == 1 and not both_bad, both_bad=both_bad, display_order=[first, second],
+    )
+    if settled:
+        Label.objects.filter(id=label.id).update(created_at=settled_at())
+    if label_id:
+        with connection.cursor() as cursor:  # PostgreSQL's sequence does not see explicit ids
+            for sql in connection.ops.sequence_reset_sql(no_style(), [Label]):
+                cursor.execute(sql)
+    return label
+
+
+def assert_same_as_reading_every_label(project, excluded):
+    for excluded_ids in ((), [excluded.id]):
+        assert project_annotator_quality(project_id=project.id, excluded_annotator_ids=excluded_ids) == (
+            _project_annotator_quality_from_labels(project_id=project.id, excluded_annotator_ids=excluded_ids)
+        )
+    assert model_comparison_counts(project) == _model_comparison_counts_from_labels(project)
+
+
+@pytest.fixture
+def crowd(make_project, make_user):
+    users = [make_user(f"crowd{index}") for index in range(5)]
+    project = make_project("Crowd", annotators=users, prompts=40, labels_per_item=5)
+    other = make_project("Elsewhere", annotators=users, prompts=5, labels_per_item=5)
+    return project, other, users
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_folding_in_steps_equals_reading_every_label(crowd, seed):
+    project, other, users = crowd
+    rng = random.Random(seed)
+    items = list(ComparisonItem.objects.filter(project=project).order_by("id"))
+    unlabelled = [(item, user) for item in items for user in users]
+    rng.shuffle(unlabelled)
+
+    def add(count: int, *, settled_share: float) -> list[Label]:
+        return [add_label(*unlabelled.pop(), rng, settled=rng.random() < settled_share) for _ in range(count)]
+
+    # Labels in another project never count here.
+    for item in ComparisonItem.objects.filter(project=other):
+        add_label(item, users[0], rng, settled=True)
+        add_label(item, users[1], rng, settled=True)
+
+    assert_same_as_reading_every_label(project, users[2])  # no tally row yet: nothing stored
+    add(60, settled_share=1.0)
+    assert_same_as_reading_every_label(project, users[2])
+    tally = LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT)
+    assert tally.folded == 60 and not tally.folded_above
+
+    add(40, settled_share=0.5)
+    assert_same_as_reading_every_label(project, users[3])
+
+    # Ids out of creation order: a settled label far above a young one with a smaller id. The
+    # watermark stays below the young one; the settled one is listed above it.
+    top = Label.objects.aggregate(top=Max("id"))["top"]
+    item, user = unlabelled.pop()
+    high = add_label(item, user, rng, settled=True, label_id=top + 50)
+    item, user = unlabelled.pop()
+    low = add_label(item, user, rng, settled=False, label_id=top + 10)
+    assert_same_as_reading_every_label(project, users[2])
+    tally = LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT)
+    assert tally.watermark < low.id and high.id in tally.folded_above
+    # A label that commits late, below labels already read: picked up on the next read.
+    item, user = unlabelled.pop()
+    add_label(item, user, rng, settled=False, label_id=top + 5)
+    assert_same_as_reading_every_label(project, users[4])
+    # Once the young ones settle, the watermark passes them all.
+    Label.objects.filter(item__project=project).update(created_at=settled_at())
+    assert_same_as_reading_every_label(project, users[2])
+    tally = LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT)
+    assert tally.watermark == high.id and tally.folded_above == []
+    assert tally.folded == Label.objects.filter(item__project=project).count()
+
+    # An undo (of a young label, as the undo window allows) in the middle of more labels.
+    add(10, settled_share=0.5)
+    item, claimant = unlabelled.pop()
+    lease = Assignment.objects.create(item=item, annotator=claimant, display_order=list(
+        item.slots.order_by("slot").values_list("response_id", flat=True)), expires_at=timezone.now() + timedelta(hours=1))
+    undone, _ = label_submit(assignment_id=lease.id, annotator=claimant, client_id=uuid.uuid4(), choice="A")
+    assert_same_as_reading_every_label(project, users[1])
+    label_undo(label_id=undone.id, annotator=claimant)
+    assert_same_as_reading_every_label(project, users[1])
+    assert not LabelTally.objects.filter(project=project, stale=True).exists()
+
+    # An administrator deletes a stored label: the tallies go stale and are rebuilt on read.
+    stored = Label.objects.filter(item__project=project, created_at__lt=settled_at() + timedelta(seconds=30)).first()
+    label_delete(label_id=stored.id)
+    assert LabelTally.objects.filter(project=project, stale=True).count() == 2
+    add(10, settled_share=0.5)
+    assert_same_as_reading_every_label(project, users[0])
+    assert not LabelTally.objects.filter(project=project, stale=True).exists()
+
+
+def test_a_cascade_around_the_services_is_found_by_the_check(crowd):
+    project, _, users = crowd
+    rng = random.Random(7)
+    for item in ComparisonItem.objects.filter(project=project).order_by("id")[:10]:
+        for user in users[:3]:
+            add_label(item, user, rng, settled=True)
+    assert_same_as_reading_every_label(project, users[0])
+    assert label_tallies_check()["rebuilt"] == 0
+
+    ComparisonItem.objects.filter(project=project).order_by("id").first().delete()  # the admin, cascading
+    assert label_tallies_check() == {"checked": 2, "rebuilt": 2}
+    assert_same_as_reading_every_label(project, users[0])
+
+
+def test_a_rebuild_after_a_bulk_load_stores_every_settled_label(crowd):
+    project, _, users = crowd
+    rng = random.Random(3)
+    for item in ComparisonItem.objects.filter(project=project).order_by("id")[:12]:
+        for user in users:
+            add_label(item, user, rng, settled=rng.random() < 0.8)
+    assert label_tallies_rebuild(project=project) == 2
+    settled = Label.objects.filter(item__project=project, created_at__lt=timezone.now() - settle_age()).count()
+    assert {tally.folded for tally in LabelTally.objects.filter(project=project)} == {settled}
+    assert_same_as_reading_every_label(project, users[1])
+
+
+# Scoped project look-up, the tally row, the labels above its watermark (with their items'
+# other labels), usernames.
+QUALITY_QUERIES = 4
+# Then, with labels that have settled since: a savepoint, the tally row locked, saved, released.
+QUALITY_STORING_QUERIES = QUALITY_QUERIES + 4
+
+
+@pytest.mark.parametrize("labelled_items", [4, 36])
+def test_annotator_quality_costs_the_same_queries_whatever_the_labels(
+    crowd, labelled_items, admin_user, api_client_for, django_assert_num_queries
+):
+    project, _, users = crowd
+    rng = random.Random(labelled_items)
+    items = list(ComparisonItem.objects.filter(project=project).order_by("id"))
+    for item in items[:labelled_items]:
+        for user in users[:3]:
+            add_label(item, user, rng, settled=True)
+    client = api_client_for(admin_user)
+    url = f"/api/projects/{project.id}/annotator-quality/"
+    client.get(url)
+
+    with django_assert_num_queries(QUALITY_QUERIES):  # nothing new
+        assert client.get(url).status_code == 200
+    for user in users[3:]:
+        add_label(items[0], user, rng, settled=False)
+    with django_assert_num_queries(QUALITY_QUERIES):  # new, not settled: counted, not stored
+        body = client.get(url).json()
+    assert body == _project_annotator_quality_from_labels(project_id=project.id)
+    for item in items[labelled_items:labelled_items + 2]:
+        add_label(item, users[0], rng, settled=True)
+        add_label(item, users[1], rng, settled=True)
+    with django_assert_num_queries(QUALITY_STORING_QUERIES):
+        body = client.get(url).json()
+    assert body == _project_annotator_quality_from_labels(project_id=project.id)
+
+
+def test_reading_the_tallies_never_scans_the_labels(big_project):
+    """PostgreSQL plans of a read that stores newly settled labels: every big table through an index."""
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.annotation.test_hot_path_plans import _explained
+
+    project, users = big_project
+    Label.objects.filter(item__project=project).update(created_at=settled_at())
+    label_tallies_rebuild(project=project)
+    rng = random.Random(5)
+    for item in ComparisonItem.objects.filter(project=project, label_count=0).order_by("id")[:3]:
+        add_label(item, users[0], rng, settled=True)
+        add_label(item, users[1], rng, settled=False)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    with CaptureQueriesContext(connection) as queries:
+        project_annotator_quality(project_id=project.id)
+        model_comparison_counts(project)
+    assert LabelTally.objects.filter(project=project, folded=Label.objects.filter(
+        item__project=project, created_at__lt=settled_at() + timedelta(seconds=30)).count()).count() == 2
+    explained = _explained([query["sql"] for query in queries.captured_queries])
+    assert len(explained) >= 6
+    assert [(sql[:200], tables) for sql, tables in explained if tables] == []
