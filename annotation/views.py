@@ -26,6 +26,7 @@ from annotation.serializers import (
     SubmitResultSerializer,
     SubmitSerializer,
 )
+from config.errors import NotFoundError
 
 
 class ProjectListView(APIView):
@@ -62,6 +63,35 @@ class ProjectDetailView(APIView):
         return Response(ProjectSerializer(project, context={"request": request}).data)
 
 
+def next_item_body(*, project, annotator, exclude_ids) -> dict:
+    """What next-item answers (and submit or skip, asked for ``next``): the lease and the progress after it."""
+    assignment = assignment_claim_next(
+        project=project, annotator=annotator, exclude_ids=exclude_ids, ordering=project.selection_order
+    )
+    return {
+        "assignment": selectors.assignment_payload(assignment) if assignment else None,
+        "progress": selectors.annotator_progress(project=project, annotator=annotator),
+    }
+
+
+def progress_and_next(*, request, project, lease_next: dict | None) -> dict:
+    """``progress`` for a submit or skip, and ``next`` too when the client asked for the next item.
+
+    The project is looked up again as next-item does, so an annotator removed from it since
+    the lease gets no new one: the answer then has no ``next`` (the judgement itself was
+    stored, so it is still a success), and the client's next-item call hears the 404.
+    """
+    if lease_next is not None:
+        try:
+            project = selectors.project_get_for_user(user=request.user, project_id=project.id)
+        except NotFoundError:
+            lease_next = None
+    if lease_next is None:
+        return {"progress": selectors.annotator_progress(project=project, annotator=request.user)}
+    after = next_item_body(project=project, annotator=request.user, exclude_ids=lease_next["exclude"])
+    return {"progress": after["progress"], "next": after}
+
+
 class NextItemView(APIView):
     @extend_schema(
         request=NextItemRequestSerializer,
@@ -75,16 +105,7 @@ class NextItemView(APIView):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         serializer = NextItemRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        assignment = assignment_claim_next(
-            project=project,
-            annotator=request.user,
-            exclude_ids=serializer.validated_data["exclude"],
-            ordering=project.selection_order,
-        )
-        body = {
-            "assignment": selectors.assignment_payload(assignment) if assignment else None,
-            "progress": selectors.annotator_progress(project=project, annotator=request.user),
-        }
+        body = next_item_body(project=project, annotator=request.user, exclude_ids=serializer.validated_data["exclude"])
         return Response(NextItemSerializer(body).data)
 
 
@@ -93,29 +114,38 @@ class SubmitView(APIView):
         request=SubmitSerializer,
         responses={201: SubmitResultSerializer, 200: SubmitResultSerializer},
         summary="Submit a label for a leased item (idempotent on client_id)",
+        description="With `next`, the same call also leases the following item (as next-item would) "
+        "and answers it in `next`. The label is stored first, whatever the lease then finds.",
     )
     def post(self, request, assignment_id: int):
         serializer = SubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        lease_next = serializer.validated_data.pop("next")
         label, created = services.label_submit(assignment_id=assignment_id, annotator=request.user, **serializer.validated_data)
         body = {
             "label": label,
             "created": created,
-            "progress": selectors.annotator_progress(project=label.item.project, annotator=request.user),
+            **progress_and_next(request=request, project=label.item.project, lease_next=lease_next),
         }
         return Response(SubmitResultSerializer(body).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class SkipView(APIView):
-    @extend_schema(request=SkipSerializer, responses=SkipResultSerializer, summary="Skip a leased item and return it to the pool")
+    @extend_schema(
+        request=SkipSerializer,
+        responses=SkipResultSerializer,
+        summary="Skip a leased item and return it to the pool",
+        description="With `next`, the same call also leases the following item and answers it in `next`.",
+    )
     def post(self, request, assignment_id: int):
         serializer = SkipSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        lease_next = serializer.validated_data.pop("next")
         assignment = services.assignment_skip(assignment_id=assignment_id, annotator=request.user, **serializer.validated_data)
         body = {
             "id": assignment.id,
             "expires_at": assignment.expires_at,
-            "progress": selectors.annotator_progress(project=assignment.item.project, annotator=request.user),
+            **progress_and_next(request=request, project=assignment.item.project, lease_next=lease_next),
         }
         return Response(SkipResultSerializer(body).data)
 

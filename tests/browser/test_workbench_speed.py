@@ -186,3 +186,33 @@ def test_undo_with_two_items_prefetched(page, live_server, login, browser_user, 
     assert set(labels) == {int(id_) for id_ in seen[:-1]} and len(labels) == 5
     redone = labels[int(first)]
     assert redone.ranking == [[redone.display_order[1]], [redone.display_order[0]]]
+
+
+def test_each_submit_brings_the_next_item_so_a_label_is_one_round_trip(
+    page, live_server, login, browser_user, make_browser_project
+):
+    from annotation.models import Assignment, Label
+
+    annotator = browser_user("one-trip")
+    project = make_browser_project(annotators=[annotator], lines=items(16))
+    login(annotator)
+    requests = []
+    page.on("request", lambda request: requests.append(request) if request.method == "POST" else None)
+    assignment_id = open_workbench(page, live_server, project)
+    wait_for_prefetch(page, count=2)
+
+    for key in ["a", "b"] * 5:
+        time.sleep(KEY_INTERVAL_S)
+        page.keyboard.press(key)
+        assignment_id = wait_for_assignment(page, previous=assignment_id)
+    wait_for_sent(page)
+
+    submits = [json.loads(r.post_data) for r in requests if r.url.endswith("/submit/")]
+    next_items = [r for r in requests if r.url.endswith("/next-item/")]
+    assert len(submits) == 10 and Label.objects.filter(annotator=annotator).count() == 10
+    # The queue was full when typing began; every submit then refilled it itself, so the only
+    # next-item calls are the first load and the first two prefetches.
+    assert all("next" in body for body in submits)
+    assert len(next_items) == 3
+    assert page.locator("#workbench").get_attribute("data-queue") == "2"
+    assert Assignment.objects.filter(annotator=annotator, status=Assignment.Status.ACTIVE).count() == 3

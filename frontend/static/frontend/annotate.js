@@ -6,7 +6,10 @@
  * once: the judgement goes into `state.outbox` and is sent in the background, and the
  * prefetch of the item after that starts in the same tick, so a switch never waits on the
  * network while an item is prefetched. With nothing prefetched the page loads the next item
- * in the foreground (the judgement still goes through the outbox).
+ * in the foreground (the judgement still goes through the outbox). When the queue is short
+ * and no prefetch can go out (every lease slot taken), the judgement itself asks for the
+ * next item (`next` on submit/skip): it frees a slot and fills it in one round trip, instead
+ * of a prefetch waiting for the judgement to land and then making a second one.
  *
  * Leases: the server lets an annotator hold MAX_OPEN_LEASES = 3 (annotation/assignment.py):
  * the item on screen, one prefetched, one whose judgement is in the outbox. While the
@@ -102,6 +105,7 @@
     queue: [], // prefetched items, leases held, next first
     outbox: [], // judgements not stored yet, oldest first: {item, kind, body, attempts, sending, error, timer}
     prefetching: null, // the prefetch in flight, if any
+    refilling: false, // the outbox send in flight also leases the next item (`next`)
     exhausted: false, // the last prefetch found nothing; retried when a new item is shown
     busy: false, // a blocking task (foreground load, undo) is running
     lastSaved: null, // {labelId, item, savedAt}: what U undoes
@@ -277,7 +281,7 @@
    * (judgements piling up in the outbox), which `data-lease-waits` counts.
    */
   function schedulePrefetch() {
-    if (state.prefetching || state.exhausted || !state.current || state.queue.length >= PREFETCH_DEPTH) return;
+    if (state.prefetching || state.exhausted || !state.current || coming() >= PREFETCH_DEPTH) return;
     if (held() >= LEASE_LIMIT) {
       state.leaseWaits += 1;
       updateMarkers();
@@ -305,9 +309,31 @@
     })();
   }
 
+  /** Items prefetched or on their way: the queue, a prefetch, a judgement that leases the next. */
+  function coming() {
+    return state.queue.length + (state.refilling ? 1 : 0);
+  }
+
+  /** Whether the judgement about to be sent should also lease the next item. */
+  function wantsRefill() {
+    return PREFETCH_DEPTH > 0 && !state.exhausted && !state.prefetching && coming() < PREFETCH_DEPTH;
+  }
+
+  /** Takes the lease a judgement brought back (`next`) into the queue, as a prefetch would. */
+  function acceptRefill(next) {
+    if (!next) return; // not offered (the project is no longer ours: the next load says so)
+    if (!next.assignment) {
+      state.exhausted = true;
+    } else if (!heldIds().includes(next.assignment.id)) {
+      state.queue.push(items.create(next.assignment, config, format));
+    }
+  }
+
   /** Shows the next item: the prefetched one, else one leased in the foreground. */
   async function advance(startedAt) {
     if (!state.queue.length && state.prefetching) await state.prefetching;
+    // A judgement on its way is bringing the next item: wait for it rather than lease another.
+    while (!state.queue.length && state.refilling && !state.current) await outboxChanged();
     if (state.current) return; // a refused judgement came back on screen meanwhile
     if (state.queue.length) {
       present(state.queue.shift(), startedAt, false);
@@ -333,10 +359,13 @@
       else present(item, startedAt, false);
       return;
     }
-    // Nothing left for us, but a judgement still on its way may come back (refused):
-    // say "done" only once they have all landed, with the figures they brought.
+    // Nothing left for us, but a judgement still on its way may come back (refused), or
+    // bring the last item (`next`, racing this load): say "done" only once they have all
+    // landed, with the figures they brought, and nothing came.
     await drained();
-    if (!state.current) showEmpty();
+    if (state.current) return;
+    if (state.queue.length) present(state.queue.shift(), startedAt, false);
+    else showEmpty();
   }
 
   /** Runs one blocking task at a time; a key pressed meanwhile is dropped. */
@@ -437,6 +466,14 @@
     entry.attempts += 1;
     const url = entry.kind === "skip" ? urls.skip(entry.item.assignment.id) : urls.submit(entry.item.assignment.id);
     // Same body every attempt: same client_id, so a retry of a submit that did land is not a second label.
+    // Whether to lease the next item too is decided afresh each attempt; a retry of one that
+    // did land gets back the lease its first attempt took (the server returns open leases first).
+    const body = Object.assign({}, entry.body);
+    entry.refills = wantsRefill();
+    if (entry.refills) {
+      body.next = { exclude: heldIds().filter((id) => id !== entry.item.assignment.id) };
+      state.refilling = true;
+    }
     let answered = false;
     const once = (outcome) => {
       if (answered) return; // the timeout gave up on this attempt; its late answer changes nothing
@@ -448,7 +485,7 @@
       () => once({ error: new ApiError(0, { detail: "The server did not answer within " + SUBMIT_TIMEOUT_MS / 1000 + " s." }) }),
       SUBMIT_TIMEOUT_MS
     );
-    api("POST", url, entry.body).then(
+    api("POST", url, body).then(
       (response) => once({ data: response.data }),
       (error) => once({ error: error })
     );
@@ -462,6 +499,7 @@
 
   function finish(entry, outcome) {
     entry.sending = false;
+    if (entry.refills) state.refilling = false;
     if (outcome.error && retryable(outcome.error)) {
       const first = !entry.error;
       entry.error = outcome.error;
@@ -494,13 +532,10 @@
   /** Deals with the server's answer to a submit/skip that is not retried. */
   function settle(item, kind, outcome) {
     if (!outcome.error) {
-      if (kind === "submit") {
-        renderProgress(outcome.data.progress);
-        offerUndo(item, outcome.data.label.id);
-      } else {
-        renderProgress(outcome.data.progress);
-        toast("Skipped.", "info", 1500);
-      }
+      acceptRefill(outcome.data.next);
+      renderProgress(outcome.data.progress);
+      if (kind === "submit") offerUndo(item, outcome.data.label.id);
+      else toast("Skipped.", "info", 1500);
       return;
     }
     const error = outcome.error;
