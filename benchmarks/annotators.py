@@ -5,9 +5,14 @@ imports a project built from the HH-RLHF dialogues in ../shared/data (read in pl
 sizes, rendered at import as in production) with 3 labels wanted per item, creates the
 annotators with API tokens, then runs:
 
-1. ``throughput``: 16 annotators looping next-item -> submit without pause; labels/s (>= 80).
+Each annotator labels as the workbench does: its first lease is a next-item call, and each
+submit asks for the following item too (``next``), one round trip per label.
+
+1. ``throughput``: 16 annotators looping submit (with next) without pause; labels/s (>= 80).
+   Then, for comparison and not as a target, the same with next-item and submit as two calls
+   (``--split-seconds``, 0 to leave it out).
 2. ``think``: 64 annotators thinking an exponential 8 s on average between items; p99 of
-   next-item and of submit (< 150 ms each), 0 errors, nobody told "done" while items remain.
+   next-item and of submit+next (< 150 ms each), 0 errors, nobody told "done" while items remain.
 3. ``scale`` (with ``--scale``): a second database state with a project of 1,000,000
    responses and 500,000 labels (and 20 other projects), written with COPY; the think-time
    annotators label it while an admin loads the Results page's first screen (its HTML and
@@ -286,21 +291,28 @@ class Tally:
 
 
 def annotate(*, port: int, token: str, project_id: int, stop_at: float, think_mean: float, tally: Tally,
-             rng: random.Random) -> None:
-    """One annotator: next-item, (think), submit, until ``stop_at``. The project never runs dry,
-    so a null assignment is an annotator told "done" early."""
+             rng: random.Random, separate_next: bool = False) -> None:
+    """One annotator: lease, (think), submit, until ``stop_at``. The project never runs dry,
+    so a null assignment is an annotator told "done" early.
+
+    As the workbench does, each submit asks for the next item too (``next``), so a label is
+    one round trip; only the first lease (and one after an error) is a next-item call. With
+    ``separate_next`` every label is next-item then submit, two round trips (the loop the
+    issue measured)."""
     client, own = Client(port, token), Tally()
+    assignment = None
     while time.perf_counter() < stop_at:
-        status, body, elapsed = client.call("POST", f"/api/projects/{project_id}/next-item/", {})
-        own.latency["next-item"].append(elapsed)
-        if status != 200:
-            own.errors["next-item"] += 1
-            time.sleep(0.5)
-            continue
-        assignment = body.get("assignment")
         if assignment is None:
-            own.early_done += 1
-            break
+            status, body, elapsed = client.call("POST", f"/api/projects/{project_id}/next-item/", {})
+            own.latency["next-item"].append(elapsed)
+            if status != 200:
+                own.errors["next-item"] += 1
+                time.sleep(0.5)
+                continue
+            assignment = body.get("assignment")
+            if assignment is None:
+                own.early_done += 1
+                break
         if think_mean:
             think = rng.expovariate(1 / think_mean)
             if time.perf_counter() + think >= stop_at:
@@ -311,22 +323,32 @@ def annotate(*, port: int, token: str, project_id: int, stop_at: float, think_me
             time.sleep(think)
         client_id = str(uuid.uuid4())
         payload = {"choice": rng.choice("AB"), "client_id": client_id, "seconds_spent": 1.0}
+        if not separate_next:
+            payload["next"] = {"exclude": []}
         status, body, elapsed = client.call("POST", f"/api/assignments/{assignment['id']}/submit/", payload)
         own.latency["submit"].append(elapsed)
+        assignment = None
         if status in (200, 201):
             own.labels += status == 201
             own.acknowledged.append((token, body["label"]["id"], client_id))
+            if not separate_next:
+                assignment = body["next"]["assignment"]
+                if assignment is None:
+                    own.early_done += 1
+                    break
         else:
             own.errors["submit"] += 1
     tally.merge(own)
 
 
-def run_annotators(*, port: int, tokens: list[str], project_id: int, seconds: float, think_mean: float) -> dict:
+def run_annotators(*, port: int, tokens: list[str], project_id: int, seconds: float, think_mean: float,
+                   separate_next: bool = False) -> dict:
     tally = Tally()
     stop_at = time.perf_counter() + seconds
     threads = [
         threading.Thread(target=annotate, kwargs=dict(port=port, token=token, project_id=project_id, stop_at=stop_at,
-                                                      think_mean=think_mean, tally=tally, rng=random.Random(index)))
+                                                      think_mean=think_mean, tally=tally, rng=random.Random(index),
+                                                      separate_next=separate_next))
         for index, token in enumerate(tokens)
     ]
     began = time.perf_counter()
@@ -424,16 +446,28 @@ def verdict(scenario: str, target: str, measured: str, passed: bool, **details) 
 
 
 def scenario_throughput(args, data) -> None:
-    print(f"\n1. Throughput: {args.throughput_clients} annotators looping next-item -> submit for {args.seconds:.0f} s")
+    print(f"\n1. Throughput: {args.throughput_clients} annotators looping submit (with next) for {args.seconds:.0f} s")
     tally = run_annotators(port=args.port, tokens=data["tokens"][: args.throughput_clients],
                            project_id=data["project_id"], seconds=args.seconds, think_mean=0)
     rate = tally.labels / tally.elapsed
     errors = sum(tally.errors.values())
-    nxt, sub = latency_summary(tally.latency["next-item"]), latency_summary(tally.latency["submit"])
-    print(f"     next-item p50 {nxt['p50_ms']:.0f} ms p99 {nxt['p99_ms']:.0f} ms; submit p50 {sub['p50_ms']:.0f} ms "
-          f"p99 {sub['p99_ms']:.0f} ms; errors {errors}")
+    sub = latency_summary(tally.latency["submit"])
+    print(f"     submit+next p50 {sub['p50_ms']:.0f} ms p99 {sub['p99_ms']:.0f} ms; errors {errors}")
     verdict("throughput", ">= 80 labels/s, 0 errors", f"{rate:.1f} labels/s, {errors} errors",
-            rate >= 80 and errors == 0, labels_per_second=rate, errors=errors, next_item=nxt, submit=sub)
+            rate >= 80 and errors == 0, labels_per_second=rate, errors=errors, submit_and_next=sub)
+    if args.split_seconds:
+        # For comparison, not a target: the same annotators with two round trips per label.
+        split = run_annotators(port=args.port, tokens=data["tokens"][: args.throughput_clients],
+                               project_id=data["project_id"], seconds=args.split_seconds, think_mean=0,
+                               separate_next=True)
+        nxt, sub = latency_summary(split.latency["next-item"]), latency_summary(split.latency["submit"])
+        split_rate = split.labels / split.elapsed
+        RESULTS.append({"scenario": "throughput, next-item and submit as two calls (not a target)",
+                        "labels_per_second": split_rate, "next_item": nxt, "submit": sub,
+                        "errors": sum(split.errors.values())})
+        print(f"     for comparison, next-item then submit (two round trips): {split_rate:.1f} labels/s; next-item "
+              f"p50 {nxt['p50_ms']:.0f} ms p99 {nxt['p99_ms']:.0f} ms, submit p50 {sub['p50_ms']:.0f} ms "
+              f"p99 {sub['p99_ms']:.0f} ms; errors {sum(split.errors.values())}")
 
 
 def scenario_think(args, data, *, project_id: int, name: str, limit_ms: float, seconds: float) -> Tally:
@@ -442,9 +476,11 @@ def scenario_think(args, data, *, project_id: int, name: str, limit_ms: float, s
     tally = run_annotators(port=args.port, tokens=data["tokens"][: args.think_clients], project_id=project_id,
                            seconds=seconds, think_mean=args.think_mean)
     errors = sum(tally.errors.values())
-    for endpoint in ("next-item", "submit"):
+    # Each submit also leases the next item (one round trip per label, as the workbench does);
+    # next-item proper is each annotator's first lease.
+    for endpoint, shown in (("next-item", "next-item"), ("submit", "submit+next")):
         summary = latency_summary(tally.latency[endpoint])
-        verdict(f"{name} {endpoint}", f"p99 < {limit_ms:.0f} ms",
+        verdict(f"{name} {shown}", f"p99 < {limit_ms:.0f} ms",
                 f"p99 {summary['p99_ms']:.0f} ms (p50 {summary['p50_ms']:.0f} ms, {summary['count']} requests)",
                 summary["p99_ms"] < limit_ms, **summary)
     verdict(f"{name} errors and early done", "0 errors, 0 told done early",
@@ -536,6 +572,8 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="also build the 1 M / 500 k database and measure on it")
     parser.add_argument("--throughput-clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the throughput run")
+    parser.add_argument("--split-seconds", type=float, default=20.0,
+                        help="then the two-round-trip loop (next-item, submit) for comparison; 0 to leave it out")
     parser.add_argument("--think-clients", type=int, default=64)
     parser.add_argument("--think-mean", type=float, default=8.0, help="mean think time, seconds (exponential)")
     parser.add_argument("--think-seconds", type=float, default=120.0, help="length of the think-time run")
@@ -607,8 +645,9 @@ def main() -> None:
 
         django_connection.close()
         recreate_database(server_url, BENCH_DB, drop_only=True)
-    failed = [result["scenario"] for result in RESULTS if not result["pass"]]
-    print(f"\n{len(RESULTS) - len(failed)} PASS, {len(failed)} FAIL" + (f": {', '.join(failed)}" if failed else ""))
+    targets = [result for result in RESULTS if "pass" in result]  # not the comparison figures
+    failed = [result["scenario"] for result in targets if not result["pass"]]
+    print(f"\n{len(targets) - len(failed)} PASS, {len(failed)} FAIL" + (f": {', '.join(failed)}" if failed else ""))
 
 
 if __name__ == "__main__":
