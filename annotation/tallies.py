@@ -52,7 +52,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Max, Q, Value, When
 from django.utils import timezone
 
 from annotation.models import Label, LabelTally, Project
@@ -232,12 +232,26 @@ class _Plan:
         return bool(self.settling) or self.watermark != tally.watermark or self.folded_above != sorted(tally.folded_above)
 
 
-def _plan(tally: LabelTally, rows: list[LabelRow], cutoff: datetime) -> _Plan:
+def _settled_frontier(*, watermark: int, cutoff: datetime) -> int | None:
+    """The largest id of a settled label of any project above ``watermark``; None if there is none.
+
+    Every label up to it is committed (the module's assumption), so a project's watermark may
+    move up to it once its own labels below it are folded, even when they are few: otherwise
+    a quiet project's watermark would stay behind every other project's new labels, and each
+    read would walk them all. Walks only the labels above the watermark (the primary key).
+    """
+    return Label.objects.filter(id__gt=watermark, created_at__lt=cutoff).aggregate(frontier=Max("id"))["frontier"]
+
+
+def _plan(tally: LabelTally, rows: list[LabelRow], cutoff: datetime, frontier: int | None) -> _Plan:
     folded_above = set(tally.folded_above)
     above = [row for row in rows if row.id > tally.watermark]
     settling = [row for row in above if row.id not in folded_above and row.created_at < cutoff]
     unsettled = [row for row in above if row.id not in folded_above and row.created_at >= cutoff]
     settled_ids = [row.id for row in above if row.created_at < cutoff]
+    # Without a row yet, a project with nothing settled of its own stays unwritten (watermark 0).
+    if frontier is not None and (tally.pk is not None or settled_ids):
+        settled_ids.append(frontier)
     watermark = tally.watermark
     if settled_ids:
         # Every label below a settled one is committed (the module's assumption), so it is in
@@ -278,7 +292,9 @@ def _rebuild(tally: LabelTally, kind: _Kind, cutoff: datetime) -> None:
             youngest = min(young) if youngest is None else min(youngest, *young)
     watermark = 0
     if settled:
-        watermark = min(max(settled), youngest - 1) if youngest is not None else max(settled)
+        # Up to the settled frontier of every project (see _settled_frontier), below this one's young labels.
+        frontier = _settled_frontier(watermark=max(settled), cutoff=cutoff) or max(settled)
+        watermark = min(frontier, youngest - 1) if youngest is not None else frontier
     tally.counts = counts.as_json()
     tally.watermark = watermark
     tally.folded_above = sorted(i for i in settled if i > watermark)
@@ -303,7 +319,7 @@ def _settle(*, project_id: int, kind_name: str, seen: LabelTally, rows, plan, cu
             rows = None  # another reader stored in the meantime: what we read is out of date
         if rows is None:
             rows = kind.rows(project_id=project_id, watermark=tally.watermark)
-            plan = _plan(tally, rows, cutoff)
+            plan = _plan(tally, rows, cutoff, _settled_frontier(watermark=tally.watermark, cutoff=cutoff))
         if plan.changes(tally):
             _store(tally, kind, rows, plan, cutoff)
     return tally, rows, plan
@@ -312,7 +328,8 @@ def _settle(*, project_id: int, kind_name: str, seen: LabelTally, rows, plan, cu
 def _tally_read(*, project_id: int, kind_name: str):
     """The kind's counts over every label of the project: stored ones plus those not yet settled.
 
-    Nothing new: two queries (the tally, the labels above its watermark), no lock, no write.
+    Nothing new: three queries (the tally, the labels above its watermark, the settled
+    frontier), no lock, no write.
     Something settled: the tally row is locked and saved as well.
     """
     kind = KINDS[kind_name]
@@ -325,7 +342,7 @@ def _tally_read(*, project_id: int, kind_name: str):
     rows = plan = None
     if not tally.stale:
         rows = kind.rows(project_id=project_id, watermark=tally.watermark)
-        plan = _plan(tally, rows, cutoff)
+        plan = _plan(tally, rows, cutoff, _settled_frontier(watermark=tally.watermark, cutoff=cutoff))
     if plan is None or plan.changes(tally):
         tally, rows, plan = _settle(project_id=project_id, kind_name=kind_name, seen=tally, rows=rows, plan=plan, cutoff=cutoff)
     counts = kind.counts.from_json(tally.counts)

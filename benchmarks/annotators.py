@@ -216,9 +216,6 @@ def build_scale(*, dialogues: list, annotator_ids: list[int], responses: int, la
                 cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         with transaction.atomic():
             progress_recount(project=project)
-        # In production labels are folded into the project's tallies as they arrive
-        # (annotation.tallies); COPY goes around that, so count them once, as they would stand.
-        label_tallies_rebuild(project=project)
         return project.id
 
     big = one_project("Scale", items=responses // 2, labels=labels, members=scale_annotators)
@@ -228,6 +225,10 @@ def build_scale(*, dialogues: list, annotator_ids: list[int], responses: int, la
     from annotation.models import Project
 
     Project.objects.get(id=big).annotators.add(*User.objects.filter(id__in=annotator_ids))
+    # In production labels are folded into the projects' tallies as they arrive
+    # (annotation.tallies); COPY goes around that, so count them once, as they would stand,
+    # as an operator does after a bulk load (manage.py rebuild_label_tallies).
+    label_tallies_rebuild()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     connection.close()

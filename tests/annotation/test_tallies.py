@@ -157,8 +157,8 @@ def test_a_rebuild_after_a_bulk_load_stores_every_settled_label(crowd):
 
 
 # Scoped project look-up, the tally row, the labels above its watermark (with their items'
-# other labels), usernames.
-QUALITY_QUERIES = 4
+# other labels), the settled frontier, usernames.
+QUALITY_QUERIES = 5
 # Then, with labels that have settled since: a savepoint, the tally row locked, saved, released.
 QUALITY_STORING_QUERIES = QUALITY_QUERIES + 4
 
@@ -190,6 +190,26 @@ def test_annotator_quality_costs_the_same_queries_whatever_the_labels(
     with django_assert_num_queries(QUALITY_STORING_QUERIES):
         body = client.get(url).json()
     assert body == _project_annotator_quality_from_labels(project_id=project.id)
+
+
+def test_a_quiet_projects_watermark_moves_past_other_projects_labels(crowd):
+    """Reads of a project whose own labels are few must not walk every later label of the others."""
+    project, other, users = crowd
+    rng = random.Random(7)
+    add_label(ComparisonItem.objects.filter(project=project).first(), users[0], rng, settled=True)
+    project_annotator_quality(project_id=project.id)
+    for item in ComparisonItem.objects.filter(project=other):
+        for user in users[:3]:
+            add_label(item, user, rng, settled=True)
+    young = add_label(ComparisonItem.objects.filter(project=other).first(), users[3], rng, settled=False)
+
+    assert_same_as_reading_every_label(project, users[1])
+
+    # Up to the last settled label of any project; not past the young one, which may have
+    # neighbours still committing.
+    for tally in LabelTally.objects.filter(project=project):
+        assert tally.watermark == young.id - 1
+        assert tally.folded == 1 and tally.folded_above == []
 
 
 def test_reading_the_tallies_never_scans_the_labels(big_project):

@@ -31,7 +31,8 @@ def test_labels_become_cross_model_comparisons_and_both_bad_is_left_out(labelled
 def test_admin_gets_the_board_from_real_labels(labelled, admin_user, api_client_for, sent_tasks, django_assert_max_num_queries):
     make_champion(labelled, {"model-good": [2.0, 1.0, 3.0], "model-bad": [-1.0]})
     client = api_client_for(admin_user)
-    with django_assert_max_num_queries(5):  # project, labels, model names, champion, scores: not per label
+    # Project, the tally, new labels with model names, the settled frontier, champion, scores: not per label.
+    with django_assert_max_num_queries(6):
         response = client.get(url(labelled), {"bootstrap": 100})
     assert response.status_code == 200, response.content
     body = response.json()
@@ -96,8 +97,8 @@ def test_the_board_reads_stored_tallies_and_the_champions_summary(labelled, admi
     client = api_client_for(admin_user)
     first = client.get(url(labelled)).json()
     # Project, the comparison tally, the labels above its watermark (with model names), the
-    # champion with its summary: no label and no score is read.
-    with django_assert_num_queries(4):
+    # settled frontier, the champion with its summary: no label and no score is read.
+    with django_assert_num_queries(5):
         again = client.get(url(labelled)).json()
     assert again == first
     assert model_comparison_counts(labelled) == _model_comparison_counts_from_labels(labelled)
