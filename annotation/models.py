@@ -18,6 +18,11 @@ class Project(models.Model):
         OPTIONAL = "optional"
         REQUIRED = "required"
 
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active: annotators get items"
+        PAUSED = "paused", "paused: annotators see the project but get no new items"
+        ARCHIVED = "archived", "archived: hidden from annotators, read-only"
+
     name = models.CharField(max_length=200, unique=True)
     label_format = models.CharField(max_length=16, choices=LabelFormat.choices, default=LabelFormat.PAIRWISE)
     criteria = models.JSONField(
@@ -36,6 +41,13 @@ class Project(models.Model):
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="annotation_projects", blank=True
     )
+    # Reviewers read and review the project's labels (annotation.selectors.user_can_review);
+    # admins (is_staff) may do everything anywhere.
+    reviewers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reviewed_projects", blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    gold_rate = models.FloatField(
+        default=0.0, help_text="Share of an annotator's leases that are gold items (known answers), 0 to 1."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -49,6 +61,8 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(rationale_mode__in=["off", "optional", "required"]), name="project_rationale_mode_valid"
             ),
+            models.CheckConstraint(condition=Q(status__in=["active", "paused", "archived"]), name="project_status_valid"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_range"),
         ]
 
     def __str__(self):
@@ -105,6 +119,10 @@ class ComparisonItem(models.Model):
     responses = models.ManyToManyField(Response, through="ComparisonItemResponse", related_name="items")
     label_count = models.PositiveIntegerField(
         default=0, help_text="Submitted labels, kept by label_submit/label_undo so claims skip finished items cheaply."
+    )
+    gold_ranking = models.JSONField(
+        null=True, blank=True,
+        help_text="A gold item's known answer: response ids best first, ties grouped. Null for ordinary items.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -206,6 +224,12 @@ class Label(models.Model):
         TIE = "tie", "tie"
         BOTH_BAD = "both_bad", "both bad"
 
+    class ReviewStatus(models.TextChoices):
+        UNREVIEWED = "unreviewed"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        CORRECTED = "corrected"
+
     class Strength(models.IntegerChoices):
         NEGLIGIBLY = 1, "negligibly better"
         SLIGHTLY = 2, "slightly better"
@@ -227,12 +251,26 @@ class Label(models.Model):
     flags = models.JSONField(default=list, blank=True)
     seconds_spent = models.FloatField(default=0, help_text="Active (visible-tab) seconds on the item.")
     display_order = models.JSONField(help_text="Response ids left to right as shown.")
+    # The latest review's outcome (annotation.LabelReview keeps every decision). A rejected
+    # label leaves training data and no longer counts toward the item's labels; a corrected
+    # one trains on ``corrected_ranking``.
+    review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED)
+    corrected_ranking = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["item", "annotator"], name="label_one_per_item_annotator"),
+            models.CheckConstraint(
+                condition=Q(review_status__in=["unreviewed", "accepted", "rejected", "corrected"]),
+                name="label_review_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_status="corrected", corrected_ranking__isnull=False)
+                | (~Q(review_status="corrected") & Q(corrected_ranking__isnull=True)),
+                name="label_corrected_has_ranking",
+            ),
             models.UniqueConstraint(fields=["annotator", "client_id"], name="label_unique_client_id"),
             models.CheckConstraint(
                 condition=Q(strength__isnull=True) | (Q(strength__gte=1) & Q(strength__lte=4)),
@@ -324,4 +362,63 @@ class LabelTally(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "kind"], name="label_tally_unique_kind_per_project"),
             models.CheckConstraint(condition=Q(kind__in=["agreement", "model_comparisons"]), name="label_tally_kind_valid"),
+        ]
+
+
+class LabelReview(models.Model):
+    """One reviewer's decision on a label, kept for the record; the label holds the latest outcome.
+
+    ``revert`` takes the label back to unreviewed (a rejection is reversible).
+    """
+
+    class Decision(models.TextChoices):
+        ACCEPT = "accept"
+        REJECT = "reject"
+        CORRECT = "correct"
+        REVERT = "revert"
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="label_reviews")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    corrected_ranking = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decision__in=["accept", "reject", "correct", "revert"]), name="label_review_decision_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="correct", corrected_ranking__isnull=False)
+                | (~Q(decision="correct") & Q(corrected_ranking__isnull=True)),
+                name="label_review_correct_has_ranking",
+            ),
+        ]
+
+
+class ImportRecord(models.Model):
+    """One upload into a project, whether it went in or not: the import history an admin reads."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    source = models.CharField(max_length=255, help_text="The uploaded file's name, or the command that imported.")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    size_bytes = models.BigIntegerField(default=0)
+    prompts = models.PositiveIntegerField(default=0)
+    responses = models.PositiveIntegerField(default=0)
+    items = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first errors: [{line, field, message}].")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["succeeded", "failed"]), name="import_record_status_valid"),
         ]

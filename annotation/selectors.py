@@ -22,9 +22,31 @@ def user_is_project_admin(user) -> bool:
 
 
 def projects_for_user(user) -> QuerySet:
+    """Projects ``user`` may annotate (admins: all). Archived projects are hidden from annotators."""
     if user_is_project_admin(user):
         return Project.objects.all()
-    return Project.objects.filter(annotators=user)
+    return Project.objects.filter(annotators=user).exclude(status=Project.Status.ARCHIVED)
+
+
+def projects_for_reviewer(user) -> QuerySet:
+    """Projects whose labels ``user`` may read and review: admins all, reviewers the ones they review."""
+    if user_is_project_admin(user):
+        return Project.objects.all()
+    if not user.is_authenticated:
+        return Project.objects.none()
+    return Project.objects.filter(reviewers=user)
+
+
+def user_can_review(*, user, project: Project) -> bool:
+    return projects_for_reviewer(user).filter(id=project.id).exists()
+
+
+def project_get_for_reviewer(*, user, project_id: int) -> Project:
+    """The project if ``user`` may review it; NotFoundError otherwise (unknown and forbidden look alike)."""
+    project = projects_for_reviewer(user).filter(id=project_id).first()
+    if project is None:
+        raise NotFoundError("No such project for this user.")
+    return project
 
 
 def project_get_for_user(*, user, project_id: int) -> Project:

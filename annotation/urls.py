@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from annotation import views
 
@@ -15,4 +15,12 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/submit/", views.SubmitView.as_view(), name="assignment-submit"),
     path("assignments/<int:assignment_id>/skip/", views.SkipView.as_view(), name="assignment-skip"),
     path("assignments/<int:assignment_id>/heartbeat/", views.HeartbeatView.as_view(), name="assignment-heartbeat"),
+]
+
+# The admin console's API, one module per area.
+urlpatterns += [
+    path("", include("annotation.api.projects")),
+    path("", include("annotation.api.people")),
+    path("", include("annotation.api.review")),
+    path("", include("annotation.api.quality")),
 ]

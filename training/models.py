@@ -116,6 +116,9 @@ class TrainingRun(models.Model):
     snapshot_sha256 = models.CharField(max_length=64, blank=True)
     pairs = models.PositiveIntegerField(default=0)
     progress = models.JSONField(default=dict, blank=True, help_text="{step, total_steps, loss, eta_s} while running.")
+    loss_curve = models.JSONField(
+        default=list, blank=True, help_text="[[step, training loss], ...] as reported while running, for the loss chart."
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -200,3 +203,27 @@ class ResponseScore(models.Model):
         ]
         # The Results page sorts and filters a version's scores: an index range in score order.
         indexes = [models.Index(fields=["model_version", "score", "response"], name="response_score_version_idx")]
+
+
+class AnnotatorExclusionChange(models.Model):
+    """A record of an annotator's labels being left out of (or let back into) a project's training data.
+
+    ``TrainingPolicy.excluded_annotators`` holds the current set; these rows say who changed it, when and why.
+    """
+
+    class Action(models.TextChoices):
+        EXCLUDED = "excluded"
+        INCLUDED = "included"
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="exclusion_changes")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=["excluded", "included"]), name="exclusion_change_action_valid"),
+        ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from training import export_views, views
 
@@ -14,4 +14,10 @@ urlpatterns = [
     path("projects/<int:project_id>/export/leaderboard/", export_views.LeaderboardExportView.as_view(), name="export-leaderboard"),
     path("model-versions/<int:version_id>/snapshot/", export_views.ModelVersionSnapshotView.as_view(), name="model-version-snapshot"),
     path("projects/<int:project_id>/leaderboard/", views.LeaderboardView.as_view(), name="project-leaderboard"),
+]
+
+# The admin console's training-side API, one module per area.
+urlpatterns += [
+    path("", include("training.api.model_quality")),
+    path("", include("training.api.dashboards")),
 ]

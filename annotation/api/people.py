@@ -1,0 +1,2 @@
+"""people: views and routes (being built)."""
+urlpatterns = []

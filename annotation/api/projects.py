@@ -1,0 +1,2 @@
+"""projects: views and routes (being built)."""
+urlpatterns = []

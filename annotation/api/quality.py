@@ -1,0 +1,2 @@
+"""quality: views and routes (being built)."""
+urlpatterns = []

@@ -1,0 +1,2 @@
+"""review: views and routes (being built)."""
+urlpatterns = []

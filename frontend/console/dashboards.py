@@ -1,0 +1,2 @@
+"""dashboards pages: views and routes (being built)."""
+urlpatterns = []

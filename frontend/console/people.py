@@ -1,0 +1,2 @@
+"""people pages: views and routes (being built)."""
+urlpatterns = []

@@ -1,0 +1,2 @@
+"""projects pages: views and routes (being built)."""
+urlpatterns = []

@@ -1,0 +1,2 @@
+"""quality pages: views and routes (being built)."""
+urlpatterns = []

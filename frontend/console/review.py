@@ -1,0 +1,2 @@
+"""review pages: views and routes (being built)."""
+urlpatterns = []

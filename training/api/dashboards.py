@@ -1,0 +1,2 @@
+"""dashboards: views and routes (being built)."""
+urlpatterns = []

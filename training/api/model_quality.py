@@ -1,0 +1,2 @@
+"""model_quality: views and routes (being built)."""
+urlpatterns = []
