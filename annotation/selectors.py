@@ -81,10 +81,34 @@ def project_get_for_admin(*, user, project_id: int) -> Project:
     return project
 
 
+def project_get_for_member(*, user, project_id: int) -> Project:
+    """The project if ``user`` annotates, reviews or administers it; NotFoundError otherwise.
+
+    For what every member may read (the project's settings and guidelines, the labels that
+    ``labels_visible_to`` lets them see). Archived projects stay hidden from annotators.
+    """
+    try:
+        return project_get_for_user(user=user, project_id=project_id)
+    except NotFoundError:
+        return project_get_for_reviewer(user=user, project_id=project_id)
+
+
+def project_get_for_review_reader(*, user, project_id: int) -> Project:
+    """The project if ``user`` reviews or administers it. Otherwise the answers
+    ``project_get_for_admin`` gives: PermissionDeniedError to its annotators (who can see the
+    project exists), NotFoundError to everyone else."""
+    project = projects_for_reviewer(user).filter(id=project_id).first()
+    if project is not None:
+        return project
+    project_get_for_user(user=user, project_id=project_id)
+    raise PermissionDeniedError("Only the project's reviewers and admins can do this.")
+
+
 def labels_visible_to(*, user, project: Project) -> QuerySet:
-    """Admins see every label of the project; annotators only their own."""
+    """Admins and the project's reviewers see every label of the project; annotators only their own."""
     labels = Label.objects.filter(item__project=project).select_related("annotator").order_by("id")
-    if user_is_project_admin(user):
+    # Admins first: they need no query to tell.
+    if user_is_project_admin(user) or user_can_review(user=user, project=project):
         return labels
     return labels.filter(annotator=user)
 

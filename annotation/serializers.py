@@ -1,20 +1,44 @@
 """Request and response shapes of the annotation API. Validation only; no writes."""
 from rest_framework import serializers
 
-from annotation.models import Label, Project
+from annotation.models import ImportRecord, Label, Project
 from annotation.selectors import user_is_project_admin
 from annotation.submission import MAX_FLAGS, MAX_SECONDS_SPENT
+
+
+class ProjectCriterionSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=64, help_text="A short identifier such as 'helpfulness'.")
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text="Shown to annotators.")
+    scale = serializers.IntegerField(required=False, default=5, help_text="5 or 7 points.")
+    required = serializers.BooleanField(required=False, default=False)
+
+
+class ProjectUsernamesField(serializers.ListField):
+    """A project's users of one role (a many-to-many: annotators, reviewers) as sorted usernames.
+
+    Reads ``.all()``, so a list view that prefetched the relation runs no query per project.
+    """
+
+    child = serializers.CharField()
+
+    def get_attribute(self, instance):
+        return sorted(user.username for user in getattr(instance, self.source).all())
 
 
 class ProjectSerializer(serializers.ModelSerializer):
     guidelines_html = serializers.SerializerMethodField()
     is_admin = serializers.SerializerMethodField()
+    criteria = ProjectCriterionSerializer(many=True)
+    # Not read-only fields, so the schema can say they may be absent (non-admins get neither).
+    annotators = ProjectUsernamesField(required=False, help_text="Admins only: usernames of the annotators.")
+    reviewers = ProjectUsernamesField(required=False, help_text="Admins only: usernames of the reviewers.")
 
     class Meta:
         model = Project
         fields = [
             "id", "name", "guidelines", "guidelines_html", "labels_per_item", "label_format", "criteria",
-            "rationale_mode", "selection_order", "is_admin", "created_at",
+            "rationale_mode", "selection_order", "status", "gold_rate", "annotators", "reviewers", "is_admin",
+            "created_at",
         ]
 
     def get_guidelines_html(self, project) -> str:
@@ -25,24 +49,55 @@ class ProjectSerializer(serializers.ModelSerializer):
     def get_is_admin(self, project) -> bool:
         return user_is_project_admin(self.context["request"].user)
 
+    def to_representation(self, project):
+        data = super().to_representation(project)
+        # Who else works on a project is the admins' business, not the annotators'.
+        if not user_is_project_admin(self.context["request"].user):
+            data.pop("annotators")
+            data.pop("reviewers")
+        return data
+
 
 class ProjectWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    guidelines = serializers.CharField(required=False, allow_blank=True, default="", max_length=100_000)
     labels_per_item = serializers.IntegerField(min_value=1, max_value=50, required=False, default=1)
     label_format = serializers.ChoiceField(
         choices=Project.LabelFormat.choices, required=False, default=Project.LabelFormat.PAIRWISE
     )
-    criteria = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    criteria = ProjectCriterionSerializer(many=True, required=False, default=list, max_length=20)
     rationale_mode = serializers.ChoiceField(
         choices=Project.RationaleMode.choices, required=False, default=Project.RationaleMode.OPTIONAL
     )
     selection_order = serializers.CharField(
-        required=False, default="sequential", help_text="sequential, random, or another registered ordering."
+        required=False, default="sequential", max_length=32,
+        help_text="sequential, random, or another registered ordering.",
+    )
+    status = serializers.ChoiceField(
+        choices=Project.Status.choices, required=False, default=Project.Status.ACTIVE,
+        help_text="paused: annotators see the project but get no new items; archived: hidden from annotators "
+        "and read-only (a PATCH of status alone unarchives it).",
+    )
+    gold_rate = serializers.FloatField(
+        min_value=0, max_value=1, required=False, default=0.0,
+        help_text="Share of an annotator's leases that are gold items (known answers), 0 to 1.",
     )
     annotators = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Usernames of the annotators (replaces the list)."
+        child=serializers.CharField(max_length=150), required=False, max_length=10_000,
+        help_text="Usernames of the annotators (replaces the list).",
     )
+    reviewers = serializers.ListField(
+        child=serializers.CharField(max_length=150), required=False, max_length=10_000,
+        help_text="Usernames of the reviewers (replaces the list).",
+    )
+
+
+class GuidelinesPreviewSerializer(serializers.Serializer):
+    guidelines = serializers.CharField(allow_blank=True, max_length=100_000, trim_whitespace=False)
+
+
+class GuidelinesPreviewResultSerializer(serializers.Serializer):
+    html = serializers.CharField(help_text="Sanitised HTML, as annotators will see the guidelines.")
 
 
 class MessageSerializer(serializers.Serializer):
@@ -74,6 +129,9 @@ class AssignmentSerializer(serializers.Serializer):
 class NextItemSerializer(serializers.Serializer):
     assignment = AssignmentSerializer(allow_null=True)
     progress = ProgressSerializer()
+    paused = serializers.BooleanField(
+        help_text="The project is paused (or archived): nothing is leased, `assignment` is null, until it resumes."
+    )
 
 
 class NextItemRequestSerializer(serializers.Serializer):
@@ -207,6 +265,28 @@ class ImportSummarySerializer(serializers.Serializer):
     prompts = serializers.IntegerField()
     responses = serializers.IntegerField()
     items = serializers.IntegerField()
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True, help_text="Null for an error about the whole file.")
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportRecordSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField(help_text="The uploaded file's name, or the command that imported.")
+    status = serializers.ChoiceField(choices=ImportRecord.Status.choices)
+    uploaded_by = serializers.CharField(
+        source="uploaded_by.username", allow_null=True, default=None, help_text="Null for a command-line import."
+    )
+    size_bytes = serializers.IntegerField()
+    prompts = serializers.IntegerField()
+    responses = serializers.IntegerField()
+    items = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    errors = ImportErrorSerializer(many=True, help_text="The first errors (at most 50).")
+    created_at = serializers.DateTimeField()
 
 
 class AnnotatorQualityRowSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ Each service is keyword-only and atomic; it raises a ``config.errors.DomainError
 with a sentence for the user and changes nothing when it refuses.
 """
 import itertools
+import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,10 +14,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.assignment import ORDERINGS, assignment_still_holds_slot, lease_duration
-from annotation.importing import LineError, ImportValidationError, parse_jsonl
+from annotation.importing import MAX_ERRORS_REPORTED, LineError, ImportValidationError, item_gold_ranking, parse_jsonl
 from annotation.rendering import render_markdown
 from annotation.submission import build_submission, check_seconds_spent
-from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, Project, ProjectProgress, Prompt, Response
+from annotation.models import (
+    Assignment,
+    ComparisonItem,
+    ComparisonItemResponse,
+    ImportRecord,
+    Label,
+    Project,
+    ProjectProgress,
+    Prompt,
+    Response,
+)
 from annotation.progress import label_count_add, progress_record, progress_recount, project_items_added
 from annotation.tallies import label_tally_deletion_record
 from config.errors import ConflictError, DomainError, NotFoundError
@@ -61,8 +72,19 @@ def _checked_criteria(criteria) -> list[dict]:
 
 
 def _check_project_settings(
-    *, labels_per_item: int, label_format: str, rationale_mode: str, selection_order: str = "sequential"
+    *,
+    labels_per_item: int,
+    label_format: str,
+    rationale_mode: str,
+    selection_order: str = "sequential",
+    status: str = Project.Status.ACTIVE,
+    gold_rate: float = 0.0,
 ) -> None:
+    if status not in Project.Status.values:
+        raise DomainError("status must be active, paused or archived.", fields={"status": ["unknown status"]})
+    # NaN passes both comparisons of a range check; the database would then refuse it (a 500).
+    if not isinstance(gold_rate, (int, float)) or not math.isfinite(gold_rate) or not 0 <= gold_rate <= 1:
+        raise DomainError("gold_rate must be a number from 0 to 1.", fields={"gold_rate": ["0 to 1"]})
     if selection_order not in ORDERINGS:
         raise DomainError(
             f"selection_order must be one of {', '.join(sorted(ORDERINGS))}.",
@@ -82,16 +104,21 @@ def project_create(
     guidelines: str = "",
     labels_per_item: int = 1,
     annotators=(),
+    reviewers=(),
     label_format: str = Project.LabelFormat.PAIRWISE,
     criteria: list[dict] | None = None,
     rationale_mode: str = Project.RationaleMode.OPTIONAL,
     selection_order: str = "sequential",
+    status: str = Project.Status.ACTIVE,
+    gold_rate: float = 0.0,
 ) -> Project:
     _check_project_settings(
         labels_per_item=labels_per_item,
         label_format=label_format,
         rationale_mode=rationale_mode,
         selection_order=selection_order,
+        status=status,
+        gold_rate=gold_rate,
     )
     if Project.objects.filter(name=name).exists():
         raise ConflictError(f"A project named {name!r} already exists.", fields={"name": ["already taken"]})
@@ -104,8 +131,11 @@ def project_create(
             criteria=_checked_criteria(criteria or []),
             rationale_mode=rationale_mode,
             selection_order=selection_order,
+            status=status,
+            gold_rate=gold_rate,
         )
         project.annotators.add(*annotators)
+        project.reviewers.add(*reviewers)
         ProjectProgress.objects.create(project=project, responses=0)
     return project
 
@@ -113,17 +143,31 @@ def project_create(
 PROJECT_EDITABLE_FIELDS = (
     "name", "guidelines", "labels_per_item", "label_format", "criteria", "rationale_mode", "selection_order",
 )
+# Also changed by project_update, but kept off the Django admin's form (annotation.admin builds
+# it from PROJECT_EDITABLE_FIELDS): status and gold rate are the console's, with its checks.
+PROJECT_CONSOLE_FIELDS = ("status", "gold_rate")
 
 
-def project_update(*, project: Project, annotators=None, **changes) -> Project:
-    """Change a project's settings; ``annotators`` (if given) replaces the member list.
+def project_update(*, project: Project, annotators=None, reviewers=None, **changes) -> Project:
+    """Change a project's settings; ``annotators`` / ``reviewers`` (if given) replace those lists.
 
     The label format is fixed once items exist: they were built for it (pairs
-    versus one item per prompt).
+    versus one item per prompt). An archived project is read-only: the only change it
+    takes is its ``status`` (unarchiving), alone, so nobody edits a project that
+    annotators can no longer see by accident.
     """
-    unknown = set(changes) - set(PROJECT_EDITABLE_FIELDS)
+    unknown = set(changes) - set(PROJECT_EDITABLE_FIELDS) - set(PROJECT_CONSOLE_FIELDS)
     if unknown:
         raise TypeError(f"Unknown project fields: {sorted(unknown)}")
+    if project.status == Project.Status.ARCHIVED:
+        others = sorted(set(changes) - {"status"}) + [
+            name for name, value in (("annotators", annotators), ("reviewers", reviewers)) if value is not None
+        ]
+        if others:
+            raise ConflictError(
+                "This project is archived and read-only: unarchive it before changing its settings.",
+                fields={name: ["the project is archived"] for name in others},
+            )
     if "label_format" in changes and changes["label_format"] != project.label_format and project.items.exists():
         raise ConflictError(
             "The label format cannot change once items are imported.", fields={"label_format": ["items exist"]}
@@ -139,6 +183,8 @@ def project_update(*, project: Project, annotators=None, **changes) -> Project:
         label_format=project.label_format,
         rationale_mode=project.rationale_mode,
         selection_order=project.selection_order,
+        status=project.status,
+        gold_rate=project.gold_rate,
     )
     wanted_changed = "labels_per_item" in changes and Project.objects.filter(id=project.id).exclude(
         labels_per_item=changes["labels_per_item"]
@@ -147,20 +193,100 @@ def project_update(*, project: Project, annotators=None, **changes) -> Project:
         project.save()
         if annotators is not None:
             project.annotators.set(annotators)
+        if reviewers is not None:
+            project.reviewers.set(reviewers)
         if wanted_changed:
             # Items finish or reopen without a label being written: count again.
             progress_recount(project=project)
     return project
 
 
-def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], source: str = "import") -> ImportSummary:
-    """Import prompts and responses, all or nothing.
+def project_import_jsonl(
+    *,
+    project: Project,
+    lines: Iterable[str | bytes],
+    source: str = "import",
+    uploaded_by=None,
+    record_source: str | None = None,
+) -> ImportSummary:
+    """Import prompts and responses, all or nothing, and leave an ``ImportRecord`` either way.
 
     In a pairwise project each prompt with K responses becomes C(K, 2) comparison
     items; in a ranking project, one item holding all K. Raises
     ImportValidationError (naming line and field) if any line is bad or an
-    external_id already exists in the project; nothing is written then.
+    external_id already exists in the project; nothing is written then but the failed
+    record. An archived project (read-only) refuses with a ConflictError, also recorded.
+
+    ``source`` names the file in error messages; ``record_source`` (default ``source``) is
+    what the history shows, e.g. the command that imported. The success record is written
+    in the import's transaction, so history and rows agree; a failure's after the rollback.
     """
+    counted = _CountedLines(lines)
+    record = ImportRecord(
+        project=project,
+        uploaded_by=uploaded_by,
+        source=_storable_text(record_source or source, ImportRecord._meta.get_field("source").max_length),
+        status=ImportRecord.Status.SUCCEEDED,
+    )
+    try:
+        if project.status == Project.Status.ARCHIVED:
+            raise ConflictError(
+                "This project is archived and read-only: unarchive it before importing. Nothing was imported.",
+                fields={"file": ["the project is archived"]},
+            )
+        return _project_import_rows(project=project, lines=counted, source=source, record=record)
+    except (ImportValidationError, ConflictError) as exc:
+        project_import_failure_record(
+            project=project, uploaded_by=uploaded_by, source=record.source, size_bytes=counted.size, error=exc
+        )
+        raise
+
+
+def project_import_failure_record(
+    *, project: Project, uploaded_by, source: str, size_bytes: int, error: DomainError
+) -> ImportRecord:
+    """Write the history row of an import that was refused (bad lines, too large, archived project).
+
+    Call it outside the refused import's transaction, which rolled back. The first
+    MAX_ERRORS_REPORTED errors are kept; an error that names no line is kept as one entry
+    with ``line`` null.
+    """
+    errors = [
+        {key: _storable_text(str(value), 300) if isinstance(value, str) else value for key, value in entry.items()}
+        for entry in list(error.extra.get("errors") or [])[:MAX_ERRORS_REPORTED]
+    ]
+    if not errors:
+        errors = [{"line": None, "field": next(iter(error.fields), "(file)"), "message": _storable_text(error.message, 300)}]
+    return ImportRecord.objects.create(
+        project=project,
+        uploaded_by=uploaded_by,
+        source=_storable_text(source, ImportRecord._meta.get_field("source").max_length),
+        status=ImportRecord.Status.FAILED,
+        size_bytes=max(size_bytes, 0),
+        error_count=max(int(error.extra.get("error_count") or 0), len(errors)),
+        errors=errors,
+    )
+
+
+class _CountedLines:
+    """Iterates ``lines`` once and counts their bytes on the way: an upload's size without a second read."""
+
+    def __init__(self, lines: Iterable[str | bytes]):
+        self._lines = lines
+        self.size = 0
+
+    def __iter__(self):
+        for line in self._lines:
+            self.size += len(line) if isinstance(line, bytes) else len(line.encode("utf-8", "surrogatepass"))
+            yield line
+
+
+def _storable_text(text: str, limit: int) -> str:
+    # File names come from the client: PostgreSQL stores neither NUL nor a lone surrogate.
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")[:limit]
+
+
+def _project_import_rows(*, project: Project, lines: "_CountedLines", source: str, record: ImportRecord) -> ImportSummary:
     parsed = parse_jsonl(lines, source=source)
 
     def duplicates_error() -> ImportValidationError | None:
@@ -191,7 +317,7 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
         for parsed_prompt in parsed
     ]
 
-    response_count = item_count = 0
+    response_count = item_count = gold_items = 0
     try:
         with transaction.atomic():
             # Imports into one project take turns on the project's row. Without the lock two
@@ -224,13 +350,19 @@ def project_import_jsonl(*, project: Project, lines: Iterable[str | bytes], sour
                 else:
                     groups = list(itertools.combinations(responses, 2))
                 for group in groups:
-                    item = ComparisonItem.objects.create(project=project, prompt=prompt)
+                    gold = item_gold_ranking(parsed_prompt.gold, responses, group)
+                    gold_items += gold is not None  # not work to finish: left out of the counters
+                    item = ComparisonItem.objects.create(project=project, prompt=prompt, gold_ranking=gold)
                     ComparisonItemResponse.objects.bulk_create(
                         [ComparisonItemResponse(item=item, response=r, slot=slot) for slot, r in enumerate(group)]
                     )
                     item_count += 1
+            record.size_bytes, record.prompts, record.responses, record.items = (
+                lines.size, len(parsed), response_count, item_count
+            )
+            record.save()
             # Last, so the counter row is locked only for the commit.
-            project_items_added(project=project, count=item_count, responses=response_count)
+            project_items_added(project=project, count=item_count - gold_items, responses=response_count)
     except IntegrityError:
         # A prompt written some other way than an import (the admin, a shell) can still race
         # in past the lock: name the lines it clashes with, as the check above would have.
@@ -338,9 +470,10 @@ def label_submit(
                 annotator_id=annotator.id,
                 done=1,
                 labelled_at=now,
-                seen=1 if count < project.labels_per_item else 0,
+                # A gold item is never unfinished (annotation.gold): its labels leave the counters alone.
+                seen=1 if count < project.labels_per_item and assignment.item.gold_ranking is None else 0,
                 item_id=assignment.item_id,
-                item_reopened=-1 if count == project.labels_per_item else 0,
+                item_reopened=-1 if count == project.labels_per_item and assignment.item.gold_ranking is None else 0,
             )
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: return its label.
@@ -363,14 +496,19 @@ def label_undo(*, label_id: int, annotator) -> Assignment:
         ).first()
         if label is None:
             raise NotFoundError("No such label for this user.")
+        if label.review_status != Label.ReviewStatus.UNREVIEWED:
+            # A reviewer decided on it (a rejection already took it out of the item's count).
+            raise ConflictError("A reviewer has already decided on this label; it can no longer be undone.")
         age = (timezone.now() - label.created_at).total_seconds()
         if age > settings.LABEL_UNDO_SECONDS:
             raise ConflictError(f"Labels can be undone for {settings.LABEL_UNDO_SECONDS} seconds; this one is older.")
         assignment = label.assignment
         label.delete()
         count = label_count_add(item_id=assignment.item_id, delta=-1)
-        project = Project.objects.get(items=assignment.item_id)
-        wanted = project.labels_per_item
+        undone_item = ComparisonItem.objects.select_related("project").get(id=assignment.item_id)
+        project = undone_item.project
+        # 0 for a gold item: never unfinished (annotation.gold), so neither seen nor reopened.
+        wanted = project.labels_per_item if undone_item.gold_ranking is None else 0
         # Before the undo the item had count + 1 labels: this annotator's item counted as
         # seen if that was short of wanted; if it was exactly wanted, the item reopens.
         progress_record(
@@ -407,7 +545,7 @@ def assignment_skip(*, assignment_id: int, annotator, reason: str = "") -> Assig
             "label_count", flat=True
         ).first()
         project = assignment.item.project
-        if count is not None and count < project.labels_per_item:
+        if count is not None and count < project.labels_per_item and assignment.item.gold_ranking is None:
             progress_record(project=project, annotator_id=annotator.id, seen=1)
     return assignment
 
@@ -455,7 +593,8 @@ def label_delete(*, label_id: int) -> Assignment | None:
         item_id, assignment = label.item_id, label.assignment
         item = ComparisonItem.objects.select_for_update().select_related("project").filter(id=item_id).first()
         label.delete()
-        count = Label.objects.filter(item_id=item_id).count()
+        # Rejected labels do not count toward the item (annotation.review).
+        count = Label.objects.filter(item_id=item_id).exclude(review_status=Label.ReviewStatus.REJECTED).count()
         ComparisonItem.objects.filter(id=item_id).update(label_count=count)
         if assignment is not None:
             assignment.status = Assignment.Status.SKIPPED
@@ -463,7 +602,8 @@ def label_delete(*, label_id: int) -> Assignment | None:
             assignment.finished_at = assignment.finished_at or timezone.now()
             assignment.save(update_fields=["status", "skip_reason", "finished_at"])
         wanted = item.project.labels_per_item
-        was_open, now_open = item.label_count < wanted, count < wanted
+        ordinary = item.gold_ranking is None  # a gold item is never unfinished (annotation.gold)
+        was_open, now_open = ordinary and item.label_count < wanted, ordinary and count < wanted
         progress_record(
             project=item.project,
             annotator_id=label.annotator_id,

@@ -5,12 +5,14 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import label_pages, selectors, services
+from annotation import label_pages, project_selectors, selectors, services
 from annotation.assignment import assignment_claim_next
+from annotation.models import Project
 from annotation.pagination import IdCursorPagination
 from annotation.quality import project_annotator_quality
 from annotation.serializers import (
     AnnotatorQualitySerializer,
+    ImportRecordSerializer,
     ImportSummarySerializer,
     ImportUploadSerializer,
     LabelListItemSerializer,
@@ -26,13 +28,28 @@ from annotation.serializers import (
     SubmitResultSerializer,
     SubmitSerializer,
 )
-from config.errors import NotFoundError
+from config.errors import DomainError, NotFoundError
+
+
+def _members(data: dict, field: str) -> list | None:
+    """The users a project write names in ``field`` (popped from ``data``), None when it names none.
+
+    An unknown username is a 400 naming ``field`` (users_by_username speaks of annotators).
+    """
+    if field not in data:
+        return None
+    try:
+        return selectors.users_by_username(data.pop(field))
+    except DomainError as exc:
+        raise DomainError(exc.message, fields={field: next(iter(exc.fields.values()), [])}) from None
 
 
 class ProjectListView(APIView):
     @extend_schema(responses=ProjectSerializer(many=True), summary="Projects the user can annotate or administer")
     def get(self, request):
         projects = selectors.projects_for_user(request.user)
+        if selectors.user_is_project_admin(request.user):
+            projects = projects.prefetch_related("annotators", "reviewers")
         return Response(ProjectSerializer(projects, many=True, context={"request": request}).data)
 
     @extend_schema(request=ProjectWriteSerializer, responses={201: ProjectSerializer}, summary="Create a project (admins)")
@@ -41,36 +58,49 @@ class ProjectListView(APIView):
         serializer = ProjectWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        annotators = selectors.users_by_username(data.pop("annotators", []))
-        project = services.project_create(annotators=annotators, **data)
+        annotators, reviewers = _members(data, "annotators") or [], _members(data, "reviewers") or []
+        project = services.project_create(annotators=annotators, reviewers=reviewers, **data)
         return Response(ProjectSerializer(project, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(APIView):
     @extend_schema(responses=ProjectSerializer, summary="One project")
     def get(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = selectors.project_get_for_member(user=request.user, project_id=project_id)
         return Response(ProjectSerializer(project, context={"request": request}).data)
 
-    @extend_schema(request=ProjectWriteSerializer(partial=True), responses=ProjectSerializer, summary="Change a project's settings (admins)")
+    @extend_schema(
+        request=ProjectWriteSerializer(partial=True),
+        responses=ProjectSerializer,
+        summary="Change a project's settings (admins)",
+        description="An archived project is read-only: it takes only a change of `status` alone (409 otherwise). "
+        "The label format is fixed once items exist (409).",
+    )
     def patch(self, request, project_id: int):
         project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
         serializer = ProjectWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        annotators = selectors.users_by_username(data.pop("annotators")) if "annotators" in data else None
-        project = services.project_update(project=project, annotators=annotators, **data)
+        annotators, reviewers = _members(data, "annotators"), _members(data, "reviewers")
+        project = services.project_update(project=project, annotators=annotators, reviewers=reviewers, **data)
         return Response(ProjectSerializer(project, context={"request": request}).data)
 
 
 def next_item_body(*, project, annotator, exclude_ids) -> dict:
-    """What next-item answers (and submit or skip, asked for ``next``): the lease and the progress after it."""
-    assignment = assignment_claim_next(
+    """What next-item answers (and submit or skip, asked for ``next``): the lease and the progress after it.
+
+    A paused project (or an archived one, which only admins still reach) leases nothing,
+    not even an open lease back: ``assignment`` is null and ``paused`` true, so the client
+    says "paused" rather than "all done".
+    """
+    paused = project.status != Project.Status.ACTIVE
+    assignment = None if paused else assignment_claim_next(
         project=project, annotator=annotator, exclude_ids=exclude_ids, ordering=project.selection_order
     )
     return {
         "assignment": selectors.assignment_payload(assignment) if assignment else None,
         "progress": selectors.annotator_progress(project=project, annotator=annotator),
+        "paused": paused,
     }
 
 
@@ -184,12 +214,12 @@ class LabelListView(APIView):
             ),
         ],
         responses=LabelListItemSerializer(many=True),
-        summary="Labels of a project, oldest first, a page at a time (annotators: only their own)",
+        summary="Labels of a project, oldest first, a page at a time (annotators: only their own; reviewers and admins: all)",
         description="Cursor-paginated by id: follow `next` until it is null. Labels added meanwhile "
         "appear at the end; none is repeated or skipped.",
     )
     def get(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = selectors.project_get_for_member(user=request.user, project_id=project_id)
         includes = label_pages.label_includes_parse(request.query_params.getlist("include"))
         paginator = self.pagination_class()
         labels = paginator.paginate_queryset(
@@ -206,38 +236,70 @@ class LabelListView(APIView):
 class AnnotatorQualityView(APIView):
     @extend_schema(
         responses=AnnotatorQualitySerializer,
-        summary="How often each annotator agrees with the others, and their estimated accuracy (admins)",
+        summary="How often each annotator agrees with the others, and their estimated accuracy (reviewers and admins)",
     )
     def get(self, request, project_id: int):
-        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        project = selectors.project_get_for_review_reader(user=request.user, project_id=project_id)
         return Response(AnnotatorQualitySerializer(project_annotator_quality(project_id=project.id)).data)
+
+
+class ImportHistoryPagination(IdCursorPagination):
+    """The import history, newest first."""
+
+    ordering = "-id"
+    page_size = 50
 
 
 class ImportView(APIView):
     parser_classes = [MultiPartParser]
+    pagination_class = ImportHistoryPagination
+
+    @extend_schema(
+        responses=ImportRecordSerializer(many=True),
+        summary="The project's import history, newest first (admins)",
+        description="One row per upload or command-line import, succeeded or failed, with its counts and "
+        "its first errors. Cursor-paginated: follow `next` until it is null.",
+    )
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
+        paginator = self.pagination_class()
+        records = paginator.paginate_queryset(
+            project_selectors.import_records_for_project(project=project), request, view=self
+        )
+        return paginator.get_paginated_response(ImportRecordSerializer(records, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
         responses={
             201: ImportSummarySerializer,
             400: OpenApiResponse(description="Error naming line and field (the first 50, and how many in all)"),
+            409: OpenApiResponse(description="The project is archived (read-only)"),
             413: OpenApiResponse(description="File over IMPORT_MAX_UPLOAD_BYTES"),
         },
         summary="Import prompts and responses from a JSONL file (all or nothing)",
+        description="Every attempt, refused or not, is written to the import history (GET on this path).",
     )
     def post(self, request, project_id: int):
-        from annotation.importing import MULTIPART_OVERHEAD_BYTES, import_upload_check_size
+        from annotation.importing import MULTIPART_OVERHEAD_BYTES, ImportTooLargeError, import_upload_check_size
 
         project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
         # Refuse an oversized body before reading it, then the file itself once it is parsed.
         content_length = request.META.get("CONTENT_LENGTH") or ""
-        if content_length.isdigit():
-            import_upload_check_size(size=int(content_length), slack=MULTIPART_OVERHEAD_BYTES)
-        serializer = ImportUploadSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        upload = serializer.validated_data["file"]
-        import_upload_check_size(size=upload.size)
+        source, size = "(upload over the size limit, not read)", int(content_length) if content_length.isdigit() else 0
+        try:
+            if content_length.isdigit():
+                import_upload_check_size(size=int(content_length), slack=MULTIPART_OVERHEAD_BYTES)
+            serializer = ImportUploadSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            upload = serializer.validated_data["file"]
+            source, size = upload.name, upload.size
+            import_upload_check_size(size=upload.size)
+        except ImportTooLargeError as exc:
+            services.project_import_failure_record(
+                project=project, uploaded_by=request.user, source=source, size_bytes=size, error=exc
+            )
+            raise
         # The upload is iterated a line at a time (big ones are spooled to a temporary file),
         # never read whole into memory.
-        summary = services.project_import_jsonl(project=project, lines=upload, source=upload.name)
+        summary = services.project_import_jsonl(project=project, lines=upload, source=upload.name, uploaded_by=request.user)
         return Response(ImportSummarySerializer(summary.as_dict()).data, status=status.HTTP_201_CREATED)

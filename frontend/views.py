@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from annotation import selectors
+from annotation import project_selectors, selectors
 from annotation.assignment import MAX_OPEN_LEASES
 from annotation.rendering import render_markdown
 from config.errors import NotFoundError, PermissionDeniedError
@@ -35,11 +35,14 @@ def _heartbeat_seconds() -> float:
 
 @login_required
 def home(request):
-    projects = selectors.projects_for_user(request.user)
+    projects = project_selectors.projects_with_progress(request.user)
+    is_admin = selectors.user_is_project_admin(request.user)
+    # Admins reach every project's review pages from its row; reviewers get their own list.
+    reviewed = [] if is_admin else list(selectors.projects_for_reviewer(request.user))
     return render(
         request,
         "frontend/home.html",
-        {"projects": projects, "is_admin": selectors.user_is_project_admin(request.user)},
+        {"projects": projects, "is_admin": is_admin, "reviewed": reviewed},
     )
 
 

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.importing import ImportValidationError
 from annotation.models import Project
-from annotation.services import project_import_jsonl
+from annotation.services import project_create, project_import_jsonl
+from config.errors import ConflictError
 
 
 class Command(BaseCommand):
@@ -22,15 +23,20 @@ class Command(BaseCommand):
         if target is None:
             if not create:
                 raise CommandError(f"No project named {project!r}; pass --create to create it.")
-            target = Project.objects.create(name=project)
+            target = project_create(name=project)
         try:
             with path.open("rb") as handle:
-                summary = project_import_jsonl(project=target, lines=handle, source=str(path))
+                # The import history names the command, as the web upload names its user.
+                summary = project_import_jsonl(
+                    project=target, lines=handle, source=str(path), record_source=f"manage.py import_jsonl {path}"
+                )
         except ImportValidationError as exc:
             for error in exc.errors:
                 self.stderr.write(f"{path}:{error.line}: {error.field}: {error.message}")
             if exc.error_count > len(exc.errors):
                 self.stderr.write(f"{path}: ... and {exc.error_count - len(exc.errors)} more problems not listed.")
+            raise CommandError(exc.message) from None
+        except ConflictError as exc:  # an archived project
             raise CommandError(exc.message) from None
         self.stdout.write(
             self.style.SUCCESS(

@@ -160,21 +160,27 @@
     schedulePrefetch();
   }
 
-  function showEmpty() {
+  /** `paused`: the server said the project is paused (next-item's `paused`), not that the queue is empty. */
+  function showEmpty(paused) {
     if (state.current) state.current.clock.pause();
     state.current = null;
+    state.paused = Boolean(paused);
     root.classList.remove("is-loading");
     ui.task.hidden = true;
     ui.error.hidden = true;
     ui.empty.hidden = false;
+    ui.empty.dataset.paused = String(state.paused);
+    ui.empty.querySelector("h2").textContent = state.paused ? "This project is paused" : "All done — nothing left to label";
+    ui.empty.querySelector(".wb-empty__icon").textContent = state.paused ? "❚❚" : "✓";
     renderEmptySummary();
     root.dataset.assignmentId = "";
   }
 
   function renderEmptySummary() {
-    ui.emptySummary.textContent =
-      "You have labelled " + state.doneTotal + " item" + (state.doneTotal === 1 ? "" : "s") +
-      " in this project. New items appear here when they are imported.";
+    const done = "You have labelled " + state.doneTotal + " item" + (state.doneTotal === 1 ? "" : "s") + " in this project.";
+    ui.emptySummary.textContent = state.paused
+      ? "An admin has paused it: no new items are handed out until it resumes. " + done
+      : done + " New items appear here when they are imported.";
   }
 
   function showLoadError(error) {
@@ -365,7 +371,7 @@
     await drained();
     if (state.current) return;
     if (state.queue.length) present(state.queue.shift(), startedAt, false);
-    else showEmpty();
+    else showEmpty(data.paused);
   }
 
   /** Runs one blocking task at a time; a key pressed meanwhile is dropped. */
