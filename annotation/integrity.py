@@ -69,7 +69,11 @@ def _labels(project: Project | None) -> QuerySet:
 
 def _actual_label_count() -> Coalesce:
     # Correlated per item: counted on the (item, annotator) unique index, no table-wide GROUP BY.
-    labels = Label.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("id")).values("n")
+    # Labels a reviewer rejected do not count toward the item (annotation.review).
+    labels = (
+        Label.objects.filter(item=OuterRef("pk")).exclude(review_status=Label.ReviewStatus.REJECTED)
+        .order_by().values("item").annotate(n=Count("id")).values("n")
+    )
     return Coalesce(Subquery(labels), 0)
 
 
@@ -84,7 +88,11 @@ def _submitted_without_label(project: Project | None) -> QuerySet:
 
 
 def _labels_with_unsubmitted_assignment(project: Project | None) -> QuerySet:
-    return _labels(project).filter(assignment__isnull=False).exclude(assignment__status=Assignment.Status.SUBMITTED)
+    # A rejected label's assignment is skipped on purpose (annotation.review): its slot is free.
+    return (
+        _labels(project).filter(assignment__isnull=False).exclude(assignment__status=Assignment.Status.SUBMITTED)
+        .exclude(review_status=Label.ReviewStatus.REJECTED)
+    )
 
 
 def _labels_without_assignment(project: Project | None) -> QuerySet:
@@ -156,7 +164,7 @@ def integrity_repair(*, project: Project | None = None) -> dict[str, int]:
     label_created = Label.objects.filter(assignment=OuterRef("pk")).values("created_at")
     fixed["label_assignment_not_submitted"] = (
         _assignments(project)
-        .filter(Exists(Label.objects.filter(assignment=OuterRef("pk"))))
+        .filter(Exists(Label.objects.filter(assignment=OuterRef("pk")).exclude(review_status=Label.ReviewStatus.REJECTED)))
         .exclude(status=Assignment.Status.SUBMITTED)
         .update(status=Assignment.Status.SUBMITTED, finished_at=Coalesce(Subquery(label_created), now))
     )

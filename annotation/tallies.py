@@ -157,6 +157,11 @@ class ModelComparisonCounts:
                         self.cells[model_a, model_b, outcome] += 1
 
 
+# A label a reviewer rejected is out of every tally, as if deleted (annotation.review). Rejecting and
+# reverting both go through label_tally_deletion_record: the label leaves, or comes back to, tallies
+# that may have folded it (or whose watermark passed it while it was out), so they rebuild.
+REJECTED = {"review_status": Label.ReviewStatus.REJECTED}
+
 LABEL_FIELDS = ("id", "item_id", "annotator_id", "ranking", "both_bad", "created_at")
 
 
@@ -168,13 +173,16 @@ def _agreement_rows(*, project_id: int, watermark: int) -> list[LabelRow]:
     item's labels (``item_id``'s index): no read grows with the project.
     """
     changed_items = Label.objects.filter(item__project_id=project_id, id__gt=watermark).values("item_id")
-    rows = Label.objects.filter(item_id__in=changed_items).order_by().values_list(*LABEL_FIELDS)
+    rows = Label.objects.filter(item_id__in=changed_items).exclude(**REJECTED).order_by().values_list(*LABEL_FIELDS)
     return [LabelRow(*row) for row in rows]
 
 
 def _agreement_rebuild_rows(*, project_id: int) -> Iterator[list[LabelRow]]:
     """The project's labels, one item's at a time (a chunked cursor, so memory holds one chunk)."""
-    rows = Label.objects.filter(item__project_id=project_id).order_by("item_id", "id").values_list(*LABEL_FIELDS)
+    rows = (
+        Label.objects.filter(item__project_id=project_id).exclude(**REJECTED)
+        .order_by("item_id", "id").values_list(*LABEL_FIELDS)
+    )
     for _, group in itertools.groupby(rows.iterator(chunk_size=REBUILD_CHUNK), key=lambda row: row[1]):
         yield [LabelRow(*row) for row in group]
 
@@ -190,7 +198,7 @@ def _model_queryset(project_id: int):
     # The model names come with the labels, through the item's responses (the responses a
     # ranking orders), so a read is one query rather than labels, then names.
     return (
-        Label.objects.filter(item__project_id=project_id)
+        Label.objects.filter(item__project_id=project_id).exclude(**REJECTED)
         .order_by("id")
         .values_list(*LABEL_FIELDS, "item__slots__response_id", "item__slots__response__model_name")
     )
@@ -400,7 +408,7 @@ def label_tallies_check() -> dict:
     checked = rebuilt = 0
     for tally in LabelTally.objects.filter(stale=False).order_by("id"):
         checked += 1
-        present = Label.objects.filter(item__project_id=tally.project_id).filter(
+        present = Label.objects.filter(item__project_id=tally.project_id).exclude(**REJECTED).filter(
             Q(id__lte=tally.watermark) | Q(id__in=tally.folded_above)
         ).count()
         if present == tally.folded:

@@ -22,6 +22,9 @@ from itertools import groupby
 from operator import itemgetter
 from typing import NamedTuple
 
+from django.db.models import Case, F, JSONField, PositiveSmallIntegerField, Q, Value, When
+from django.db.models.functions import Coalesce
+
 from annotation.export import LabelFilters, chunked
 from annotation.models import ComparisonItem, Label, Project, Response
 from annotation.preferences import preferred_pairs, tied_pairs
@@ -174,6 +177,31 @@ def item_pairs(labels: Iterable[LabelRow], spec: PairSpec, weights: Mapping[int,
     return sorted(pairs, key=lambda pair: (pair.label_id, pair.chosen, pair.rejected))
 
 
+def trained_labels() -> Q:
+    """Labels that give pairs: not rejected by a reviewer, and not "both bad" unless a reviewer corrected them.
+
+    (``annotation.review``: a rejected label leaves training; a corrected one trains on its correction.)
+    """
+    return ~Q(review_status=Label.ReviewStatus.REJECTED) & (
+        Q(both_bad=False) | Q(review_status=Label.ReviewStatus.CORRECTED)
+    )
+
+
+def trained_ranking_and_strength() -> dict:
+    """Annotations ``trained_ranking`` (the reviewer's correction, else the annotator's ranking) and ``trained_strength``.
+
+    A correction carries no strength: the annotator's "much better" was about another verdict.
+    """
+    return {
+        "trained_ranking": Coalesce(F("corrected_ranking"), F("ranking"), output_field=JSONField()),
+        "trained_strength": Case(
+            When(review_status=Label.ReviewStatus.CORRECTED, then=Value(None)),
+            default=F("strength"),
+            output_field=PositiveSmallIntegerField(),
+        ),
+    }
+
+
 def iter_pair_records(
     project: Project, spec: PairSpec = PairSpec(), *, filters: LabelFilters = LabelFilters(), chunk_size: int | None = None
 ) -> Iterator[dict]:
@@ -194,9 +222,15 @@ def iter_pair_records(
     weights = annotator_vote_weights(project, spec) if spec.aggregation == "weighted" else None
     keep = filters.item_ids(project)
     labels = filters.labels(
-        Label.objects.filter(item__project=project, both_bad=False).exclude(annotator_id__in=spec.excluded_annotator_ids)
+        Label.objects.filter(item__project=project)
+        .filter(trained_labels())
+        .exclude(annotator_id__in=spec.excluded_annotator_ids)
     )
-    rows = labels.order_by("item_id", "id").values_list("item_id", "id", "ranking", "strength", "annotator_id")
+    rows = (
+        labels.annotate(**trained_ranking_and_strength())
+        .order_by("item_id", "id")
+        .values_list("item_id", "id", "trained_ranking", "trained_strength", "annotator_id")
+    )
     items = (
         (item_id, item_pairs(group, spec, weights))
         for item_id, group in groupby(rows.iterator(chunk_size=chunk_size), key=itemgetter(0))

@@ -1,0 +1,166 @@
+/* Label browser: a project's labels (or skips) with filters, one server page at a time.
+ *
+ * The filters live in the query string of the API call (annotation.api.review); pages are keyset
+ * pages, walked with the server's next/previous links. Every filter change starts again from the
+ * first page. Responses show as the annotator saw them (A = left), with model names.
+ */
+(function () {
+  "use strict";
+
+  const { api, toast, el, formatDate, formatNumber } = window.Studio;
+  const root = document.getElementById("review-browser");
+  if (!root) return;
+  const config = JSON.parse(document.getElementById("review-config").textContent);
+  const urls = {
+    labels: config.api_root + "projects/" + config.project_id + "/review/labels/",
+    skips: config.api_root + "projects/" + config.project_id + "/review/skips/",
+    item: (itemId) => config.item_url_zero.replace(/0\/$/, itemId + "/"),
+  };
+  const region = (name) => root.querySelector('[data-region="' + name + '"]');
+  const form = region("filters");
+  const ui = {
+    head: region("head"), rows: region("rows"), page: region("page"),
+    previous: root.querySelector('[data-action="previous"]'), next: root.querySelector('[data-action="next"]'),
+  };
+  const OUTCOME_NAMES = { A: "A preferred", B: "B preferred", tie: "tie", both_bad: "both bad", ranking_tie: "with a tie", ranking_strict: "no tie" };
+  const STATUS_BADGE = { unreviewed: "badge--muted", accepted: "badge--success", rejected: "badge--danger", corrected: "badge--info" };
+  const state = { tab: "labels", page: 1, links: { next: null, previous: null }, request: 0 };
+
+  function fillSelect(name, options) {
+    const select = form.elements[name];
+    for (const option of options) select.appendChild(el("option", { value: option.value, textContent: option.label }));
+  }
+  fillSelect("annotators", config.annotators.map((user) => ({ value: String(user.id), label: user.username })));
+  fillSelect("outcome", config.outcomes.map((value) => ({ value: value, label: OUTCOME_NAMES[value] || value })));
+  fillSelect("flag", config.flags);
+  fillSelect("review_status", config.review_statuses.map((value) => ({ value: value, label: value })));
+
+  /** The API URL for the first page under the current filters. Dates are whole local days. */
+  function firstPageUrl() {
+    const params = new URLSearchParams();
+    for (const field of form.elements) {
+      if (!field.name || !field.value || field.closest("[hidden]")) continue;
+      if (field.name === "since" || field.name === "until") {
+        const day = new Date(field.value + "T00:00:00");
+        if (field.name === "until") day.setDate(day.getDate() + 1);
+        params.set(field.name, day.toISOString());
+      } else {
+        params.set(field.name, field.value.trim());
+      }
+    }
+    params.set("page_size", "25");
+    return urls[state.tab] + "?" + params.toString();
+  }
+
+  function badge(status) {
+    return el("span", { className: "badge " + (STATUS_BADGE[status] || "badge--muted"), dataset: { testid: "review-status" } }, status);
+  }
+
+  function markdown(html, className) {
+    const node = el("div", { className: "md " + (className || "") });
+    node.innerHTML = html; // sanitised on the server (annotation.rendering), as the workbench shows it
+    return node;
+  }
+
+  function labelRow(label) {
+    const lastUser = label.conversation.filter((message) => message.role === "user").pop() || label.conversation[label.conversation.length - 1];
+    const winnerRank = 1;
+    const shown = el("div", { className: "review-shown" }, label.responses.map((response) =>
+      el("div", { className: "review-shown__card" + (response.rank === winnerRank && label.outcome !== "tie" && label.outcome !== "both_bad" ? " is-winner" : "") }, [
+        el("div", { className: "review-shown__head" }, [
+          el("span", { className: "pos pos--" + response.position }, response.position),
+          el("span", { className: "chip" }, response.model_name || "unnamed model"),
+          response.rank ? el("span", { className: "muted" }, "rank " + response.rank) : null,
+        ]),
+        markdown(response.html, "review-preview"),
+      ])
+    ));
+    const flags = label.flags.map((flag) => el("span", { className: "badge badge--danger" }, flag.flag.replace("_", " ")));
+    return el("tr", { dataset: { testid: "label-row", labelId: String(label.id), itemId: String(label.item_id) } }, [
+      el("td", { className: "nowrap" }, [
+        el("a", { href: urls.item(label.item_id), dataset: { testid: "open-item" } }, "Item " + label.item_id),
+        el("div", { className: "muted small" }, "label " + label.id),
+        el("div", { className: "muted small" }, label.prompt_external_id),
+      ]),
+      el("td", { className: "cell-conversation" }, lastUser ? markdown(lastUser.html, "review-preview") : "—"),
+      el("td", {}, shown),
+      el("td", {}, [
+        el("div", { className: "strong", dataset: { testid: "label-outcome" } }, OUTCOME_NAMES[label.outcome] || label.outcome),
+        label.strength ? el("div", { className: "muted small" }, config.strengths[label.strength] || String(label.strength)) : null,
+        el("div", { className: "flags" }, flags),
+      ]),
+      el("td", {}, label.rationale ? el("div", { className: "clamp small" }, label.rationale) : el("span", { className: "muted" }, "—")),
+      el("td", { className: "nowrap" }, [
+        el("div", {}, label.annotator.username),
+        el("div", { className: "muted small" }, formatNumber(label.seconds_spent, 0) + " s"),
+      ]),
+      el("td", {}, badge(label.review_status)),
+      el("td", { className: "nowrap muted small" }, formatDate(label.created_at, true)),
+    ]);
+  }
+
+  function skipRow(skip) {
+    return el("tr", { dataset: { testid: "skip-row" } }, [
+      el("td", { className: "nowrap" }, el("a", { href: urls.item(skip.item_id) }, "Item " + skip.item_id)),
+      el("td", { className: "muted small" }, skip.prompt_external_id),
+      el("td", {}, skip.annotator.username),
+      el("td", {}, skip.skip_reason || el("span", { className: "muted" }, "no reason given")),
+      el("td", { className: "nowrap muted small" }, formatDate(skip.finished_at, true)),
+    ]);
+  }
+
+  const HEADS = {
+    labels: ["Item", "Prompt", "Responses as shown", "Outcome", "Rationale", "Annotator", "Review", "Created"],
+    skips: ["Item", "Prompt id", "Annotator", "Reason", "Skipped"],
+  };
+
+  async function load(url) {
+    const request = ++state.request;
+    root.dataset.loading = "true";
+    try {
+      const { data } = await api("GET", url);
+      if (request !== state.request) return;
+      const rows = state.tab === "labels" ? data.results.map(labelRow) : data.results.map(skipRow);
+      ui.head.replaceChildren(el("tr", {}, HEADS[state.tab].map((name) => el("th", {}, name))));
+      ui.rows.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { className: "muted", colSpan: HEADS[state.tab].length, dataset: { testid: "review-empty" } }, "Nothing matches these filters."))]));
+      state.links = { next: data.next, previous: data.previous };
+      ui.next.disabled = !data.next;
+      ui.previous.disabled = !data.previous;
+      ui.page.textContent = "Page " + state.page;
+    } catch (error) {
+      if (request !== state.request) return;
+      ui.rows.replaceChildren(el("tr", {}, el("td", { className: "muted" }, error.detail)));
+      toast(error.detail);
+    } finally {
+      if (request === state.request) root.dataset.loading = "false";
+    }
+  }
+
+  function reload() {
+    state.page = 1;
+    load(firstPageUrl());
+  }
+
+  form.addEventListener("change", reload);
+  let typing = null;
+  form.addEventListener("input", (event) => {
+    if (event.target.name !== "skip_reason") return;
+    clearTimeout(typing);
+    typing = setTimeout(reload, 300);
+  });
+  form.addEventListener("submit", (event) => { event.preventDefault(); reload(); });
+  ui.next.addEventListener("click", () => { if (state.links.next) { state.page += 1; load(state.links.next); } });
+  ui.previous.addEventListener("click", () => { if (state.links.previous) { state.page -= 1; load(state.links.previous); } });
+  for (const button of root.querySelectorAll("[data-tab]")) {
+    button.addEventListener("click", () => {
+      state.tab = button.dataset.tab;
+      for (const other of root.querySelectorAll("[data-tab]")) {
+        other.classList.toggle("is-active", other === button);
+        other.setAttribute("aria-selected", String(other === button));
+      }
+      for (const field of form.querySelectorAll("[data-tab-only]")) field.hidden = field.dataset.tabOnly !== state.tab;
+      reload();
+    });
+  }
+  reload();
+})();

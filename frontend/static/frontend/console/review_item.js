@@ -1,0 +1,142 @@
+/* Item review page: the conversation, the responses (with model names), and every label on the item
+ * side by side, each in its own shown order, with its review history and the review actions.
+ *
+ * Decisions go to POST labels/{id}/review/ (annotation.api.review); the page then reloads the item,
+ * so counts and history always come from the server.
+ */
+(function () {
+  "use strict";
+
+  const { api, toast, el, formatDate, formatNumber } = window.Studio;
+  const root = document.getElementById("review-item");
+  if (!root) return;
+  const config = JSON.parse(document.getElementById("review-config").textContent);
+  const itemUrl = config.api_root + "projects/" + config.project_id + "/review/items/" + config.item_id + "/";
+  const reviewUrl = (labelId) => config.api_root + "labels/" + labelId + "/review/";
+  const region = (name) => root.querySelector('[data-region="' + name + '"]');
+  const OUTCOME_NAMES = { A: "A preferred", B: "B preferred", tie: "tie", both_bad: "both bad", ranking_tie: "ranking with a tie", ranking_strict: "ranking" };
+  const STATUS_BADGE = { unreviewed: "badge--muted", accepted: "badge--success", rejected: "badge--danger", corrected: "badge--info" };
+  let models = {}; // response id -> model name
+
+  function markdown(html) {
+    const node = el("div", { className: "md" });
+    node.innerHTML = html; // sanitised on the server (annotation.rendering)
+    return node;
+  }
+
+  /** A ranking of response ids as "model-a > model-b = model-c" (groups best first, ties joined by "="). */
+  function rankingText(ranking, positionOf) {
+    return ranking.map((group) => group.map((id) => (positionOf && positionOf[id] ? positionOf[id] + " " : "") + (models[id] || "#" + id)).join(" = ")).join("  >  ");
+  }
+
+  /** "B > A C" (positions, best first; a space puts two in one group) -> [["B"], ["A", "C"]]. */
+  function parseRanking(text) {
+    return text.split(">").map((group) => group.trim().toUpperCase().split(/[\s,=]+/).filter(Boolean));
+  }
+
+  function historyList(reviews) {
+    if (!reviews.length) return el("p", { className: "muted small" }, "Not reviewed yet.");
+    return el("ol", { className: "review-history", dataset: { testid: "review-history" } }, reviews.map((entry) =>
+      el("li", { dataset: { testid: "history-entry", decision: entry.decision } }, [
+        el("span", { className: "strong" }, entry.decision), " by ", entry.reviewer || "a deleted user",
+        el("span", { className: "muted" }, " · " + formatDate(entry.created_at, true)),
+        entry.reason ? el("div", {}, entry.reason) : null,
+        entry.corrected_ranking ? el("div", { className: "muted" }, "→ " + rankingText(entry.corrected_ranking)) : null,
+      ])
+    ));
+  }
+
+  function actions(label) {
+    const reason = el("textarea", { placeholder: "Reason (required to reject or correct)", maxLength: 2000, rows: 2, dataset: { testid: "review-reason" } });
+    const correction = el("input", { type: "text", placeholder: "Corrected ranking, e.g. B > A", dataset: { testid: "review-correction" } });
+    const error = el("p", { className: "field-error", hidden: true, dataset: { testid: "review-error" } });
+    async function decide(decision, button) {
+      const body = { decision: decision, reason: reason.value };
+      if (decision === "correct") body.corrected_ranking = parseRanking(correction.value);
+      button.disabled = true; // a double click sends one decision (the server ignores a repeat anyway)
+      error.hidden = true;
+      try {
+        const { data } = await api("POST", reviewUrl(label.id), body);
+        toast(data.recorded ? "Label " + label.id + ": " + data.review_status + "." : "Already " + data.review_status + ".", "success");
+        await load();
+      } catch (failure) {
+        error.textContent = failure.detail;
+        error.hidden = false;
+        button.disabled = false;
+      }
+    }
+    const button = (decision, text, extra) => {
+      const node = el("button", { type: "button", className: "btn btn--sm " + (extra || ""), dataset: { testid: "review-" + decision } }, text);
+      node.addEventListener("click", () => decide(decision, node));
+      return node;
+    };
+    const buttons = [];
+    if (label.review_status !== "accepted") buttons.push(button("accept", "Accept"));
+    if (label.review_status !== "rejected") buttons.push(button("reject", "Reject"));
+    buttons.push(button("correct", "Correct"));
+    if (label.review_status !== "unreviewed") buttons.push(button("revert", "Revert"));
+    return el("div", { className: "review-actions" }, [reason, correction, error, el("div", { className: "review-actions__buttons" }, buttons)]);
+  }
+
+  function labelCard(label, item) {
+    const positionOf = {};
+    for (const response of label.shown) positionOf[response.id] = response.position;
+    const ratings = Object.entries(label.ratings || {}).map(([responseId, scores]) =>
+      (positionOf[responseId] || "#" + responseId) + ": " + Object.entries(scores).map(([key, score]) => key + " " + score).join(", ")
+    );
+    const flags = label.flags.map((flag) => flag.flag.replace("_", " ") + (flag.response_id ? " (" + (positionOf[flag.response_id] || "#" + flag.response_id) + ")" : ""));
+    return el("article", {
+      className: "card review-label" + (label.review_status === "rejected" ? " is-rejected" : ""),
+      dataset: { testid: "item-label", labelId: String(label.id), reviewStatus: label.review_status },
+    }, [
+      el("div", { className: "review-label__head" }, [
+        el("span", { className: "strong" }, label.annotator.username),
+        el("span", { className: "badge " + (STATUS_BADGE[label.review_status] || "badge--muted"), dataset: { testid: "review-status" } }, label.review_status),
+      ]),
+      el("dl", { className: "review-kv" }, [
+        el("dt", {}, "Shown"), el("dd", {}, label.shown.map((response) => response.position + " = " + (response.model_name || "#" + response.id)).join(", ")),
+        el("dt", {}, "Outcome"), el("dd", { dataset: { testid: "label-outcome" } }, OUTCOME_NAMES[label.outcome] || label.outcome),
+        el("dt", {}, "Ranking"), el("dd", {}, rankingText(label.ranking, positionOf)),
+        label.corrected_ranking ? el("dt", {}, "Corrected") : null,
+        label.corrected_ranking ? el("dd", {}, rankingText(label.corrected_ranking, positionOf)) : null,
+        el("dt", {}, "Strength"), el("dd", {}, label.strength ? config.strengths[label.strength] : "—"),
+        el("dt", {}, "Ratings"), el("dd", {}, ratings.length ? ratings.join("; ") : "—"),
+        el("dt", {}, "Flags"), el("dd", {}, flags.length ? flags.join(", ") : "—"),
+        el("dt", {}, "Rationale"), el("dd", { dataset: { testid: "label-rationale" } }, label.rationale || "—"),
+        el("dt", {}, "Time"), el("dd", {}, formatNumber(label.seconds_spent, 0) + " s · " + formatDate(label.created_at, true)),
+      ]),
+      el("div", {}, [el("div", { className: "field__label" }, "Review history"), historyList(label.reviews)]),
+      actions(label, item),
+    ]);
+  }
+
+  async function load() {
+    root.dataset.loading = "true";
+    try {
+      const { data: item } = await api("GET", itemUrl);
+      models = {};
+      for (const response of item.responses) models[response.id] = response.model_name || "#" + response.id;
+      region("prompt-id").textContent = item.prompt_external_id;
+      region("summary").textContent = item.label_count + " counted label" + (item.label_count === 1 ? "" : "s") + ", " + item.labels_per_item + " wanted" +
+        (item.label_count > item.labels_per_item ? " (more than wanted: a rejected label was reinstated after the item was relabelled)" : "");
+      region("conversation").replaceChildren(...item.conversation.map((message) =>
+        el("div", { className: "review-message" }, [el("div", { className: "field__label" }, message.role), markdown(message.html)])
+      ));
+      region("responses").replaceChildren(...item.responses.map((response) =>
+        el("div", { className: "review-shown__card", dataset: { testid: "item-response" } }, [
+          el("div", { className: "review-shown__head" }, [el("span", { className: "chip" }, response.model_name || "unnamed model"), el("span", { className: "muted" }, "#" + response.id)]),
+          markdown(response.html),
+        ])
+      ));
+      const gold = region("gold");
+      region("gold-badge").hidden = gold.hidden = !item.gold_ranking;
+      if (item.gold_ranking) gold.replaceChildren(el("span", { className: "field__label" }, "Gold answer: "), rankingText(item.gold_ranking));
+      region("labels").replaceChildren(...(item.labels.length ? item.labels.map((label) => labelCard(label, item)) : [el("p", { className: "muted" }, "No labels on this item yet.")]));
+    } catch (error) {
+      toast(error.detail);
+    } finally {
+      root.dataset.loading = "false";
+    }
+  }
+  load();
+})();

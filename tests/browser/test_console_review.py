@@ -1,0 +1,136 @@
+"""The review pages in a browser: a reviewer finds a disagreeing label, opens its item, rejects it
+with a reason, sees the decision in the history and reverts it.
+
+Screenshots go to a temporary folder unless CONSOLE_SCREENSHOTS names one:
+
+    CONSOLE_SCREENSHOTS=docs/screenshots pytest tests/browser/test_console_review.py
+"""
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from annotation.assignment import assignment_claim_next
+from annotation.models import ComparisonItem, Label, LabelReview
+from annotation.services import label_submit
+from tests.browser.helpers import record
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def label_as_shown(project, user, choice, **fields):
+    lease = assignment_claim_next(project=project, annotator=user)
+    lease.display_order = sorted(lease.display_order)
+    lease.save(update_fields=["display_order"])
+    return label_submit(assignment_id=lease.id, annotator=user, client_id=uuid.uuid4(), choice=choice, **fields)[0]
+
+
+@pytest.fixture
+def shots(tmp_path):
+    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(page, name: str) -> Path:
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(250)
+        page.evaluate("document.getElementById('toasts').replaceChildren()")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: horizontal overflow"
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+@pytest.fixture
+def reviewed_project(make_browser_project, browser_user):
+    annotators = [browser_user(name) for name in ("ada", "bo", "cy")]
+    lines = [
+        record("reverse-list", "How do I reverse a list in **Python**?", [
+            ("Use slicing: `items[::-1]` returns a reversed copy.", "model-large"),
+            ("Call `items.reverse()`; it returns the list.", "model-small"),
+        ]),
+        record("capital", "What is the capital of Australia?", [
+            ("Canberra.", "model-large"),
+            ("Sydney.", "model-small"),
+        ]),
+    ]
+    project = make_browser_project(name="Review demo", annotators=annotators, lines=lines, labels_per_item=3)
+    labels = [
+        label_as_shown(project, annotators[0], "A", strength=3, rationale="Slicing is correct and says it copies."),
+        label_as_shown(project, annotators[1], "A", strength=2),
+        label_as_shown(project, annotators[2], "B", rationale="Shorter", flags=[{"flag": "factual_error", "position": "B"}]),
+        label_as_shown(project, annotators[0], "A", strength=4),
+        label_as_shown(project, annotators[1], "A"),
+        label_as_shown(project, annotators[2], "A", strength=1),
+    ]
+    reviewer = browser_user("rita")
+    project.reviewers.add(reviewer)
+    return project, labels, reviewer
+
+
+def test_reviewer_rejects_a_disagreeing_label_and_reverts_it(page, live_server, login, reviewed_project, shots):
+    project, labels, reviewer = reviewed_project
+    dissent = labels[2]
+    login(reviewer)
+    page.goto(f"{live_server.url}/projects/{project.id}/labels/browse/")
+    page.wait_for_selector("[data-testid=label-row]")
+    assert page.locator("[data-testid=label-row]").count() == 6
+    shots(page, "console-label-browser")
+
+    page.select_option("[data-testid=filter-disagreement]", "true")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=label-row]').length === 1")
+    row = page.locator("[data-testid=label-row]")
+    assert row.get_attribute("data-label-id") == str(dissent.id)
+    assert "B preferred" in row.inner_text() and "model-small" in row.inner_text()
+
+    row.locator("[data-testid=open-item]").click()
+    page.wait_for_url(f"**/projects/{project.id}/items/{dissent.item_id}/")
+    card = page.locator(f"[data-testid=item-label][data-label-id='{dissent.id}']")
+    card.wait_for()
+    assert page.locator("[data-testid=item-label]").count() == 3
+
+    card.locator("[data-testid=review-reject]").click()  # no reason yet: refused, said why
+    error = card.locator("[data-testid=review-error]:not([hidden])")
+    error.wait_for()
+    assert "reason" in error.inner_text()
+    card.locator("[data-testid=review-reason]").fill("Prefers the wrong answer: reverse() returns None.")
+    card.locator("[data-testid=review-reject]").click()
+    card = page.locator(f"[data-testid=item-label][data-label-id='{dissent.id}'][data-review-status=rejected]")
+    card.wait_for()
+    history = card.locator("[data-testid=history-entry]")
+    assert history.count() == 1 and "reverse() returns None" in history.inner_text()
+    assert "2 counted" in page.inner_text("[data-testid=item-summary]")
+    assert Label.objects.get(id=dissent.id).review_status == "rejected"
+    assert ComparisonItem.objects.get(id=dissent.item_id).label_count == 2
+    shots(page, "console-item")
+
+    card.locator("[data-testid=review-revert]").click()
+    card = page.locator(f"[data-testid=item-label][data-label-id='{dissent.id}'][data-review-status=unreviewed]")
+    card.wait_for()
+    assert [entry.get_attribute("data-decision") for entry in card.locator("[data-testid=history-entry]").all()] == ["reject", "revert"]
+    assert ComparisonItem.objects.get(id=dissent.item_id).label_count == 3
+    assert LabelReview.objects.filter(label_id=dissent.id).count() == 2
+
+
+def test_skips_tab(page, live_server, login, reviewed_project, browser_user):
+    from annotation.services import assignment_skip
+
+    from annotation.review import label_review
+
+    project, labels, reviewer = reviewed_project
+    late = browser_user("dee")
+    project.annotators.add(late)
+    # Both items are full: a rejection reopens one for the newcomer, who skips it.
+    label_review(label_id=labels[0].id, reviewer=reviewer, decision="reject", reason="Too terse")
+    lease = assignment_claim_next(project=project, annotator=late)
+    assignment_skip(assignment_id=lease.id, annotator=late, reason="Not my field")
+    login(reviewer)
+    page.goto(f"{live_server.url}/projects/{project.id}/labels/browse/")
+    page.wait_for_selector("[data-testid=label-row]")
+    page.click("[data-testid=tab-skips]")
+    page.wait_for_selector("[data-testid=skip-row]")
+    assert "Not my field" in page.inner_text("[data-testid=skip-row]")
+    page.fill("[data-testid=filter-skip-reason]", "nothing like it")
+    page.wait_for_selector("[data-testid=review-empty]")
