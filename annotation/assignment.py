@@ -23,6 +23,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.gold import gold_lease_drawn
 from annotation.models import Assignment, ComparisonItem, Project
 from config.errors import ConflictError
 
@@ -87,9 +88,10 @@ def unfinished_items_for(*, project: Project, annotator, now) -> QuerySet:
     # A scalar subquery (one probe of the (item, annotator) index per candidate), not
     # NOT EXISTS: PostgreSQL turns that into an anti-join and may merge it with a full
     # scan of the assignments index, which grows with the project's history.
-    return ComparisonItem.objects.filter(project=project, label_count__lt=project.labels_per_item).annotate(
-        seen_assignment=Subquery(seen)
-    ).filter(seen_assignment__isnull=True)
+    # Gold items are not work to finish: they are dealt by _claim_gold, never from this queue.
+    return ComparisonItem.objects.filter(
+        project=project, label_count__lt=project.labels_per_item, gold_ranking__isnull=True
+    ).annotate(seen_assignment=Subquery(seen)).filter(seen_assignment__isnull=True)
 
 
 def open_items_for(*, project: Project, annotator, now) -> QuerySet:
@@ -154,7 +156,7 @@ def _sequential_candidate_ids(*, project: Project, annotator, now) -> list[int]:
     branch = f"""
         SELECT id FROM (
             SELECT item.id FROM {items} item
-            WHERE item.project_id = %s AND item.label_count = %s
+            WHERE item.project_id = %s AND item.label_count = %s AND item.gold_ranking IS NULL
               -- _seen_by: one probe of the (item, annotator) index, not an anti-join
               AND (SELECT seen.id FROM {assignments} seen
                    WHERE seen.item_id = item.id AND seen.annotator_id = %s
@@ -210,7 +212,9 @@ def _lease_locked_item(item: ComparisonItem, *, project: Project, annotator, now
     annotator has not finished, skipped or leased the item since (from another tab).
     The item's assignments are few (its slots plus skips), so one query reads them all
     and the checks run on them here: the same rules as ``_holding`` and ``_seen_by``.
+    A gold item has no slots (every annotator may get it once), so only the last check applies.
     """
+    gold = item.gold_ranking is not None
     holding = 0
     own = None
     for lease in Assignment.objects.filter(item=item):
@@ -221,7 +225,7 @@ def _lease_locked_item(item: ComparisonItem, *, project: Project, annotator, now
             own = lease
         elif occupies:
             holding += 1
-    if holding >= project.labels_per_item:
+    if not gold and holding >= project.labels_per_item:
         return None
     expires_at = now + lease_duration()
     if own is not None:
@@ -254,10 +258,36 @@ def _claim_item(item_id: int, *, project: Project, annotator, now, wait: bool) -
         return _lease_locked_item(item, project=project, annotator=annotator, now=now)
 
 
+def _claim_gold(*, project: Project, annotator, now) -> Assignment | None:
+    """Lease a gold item ``annotator`` has not seen, or ``None`` when they have seen them all.
+
+    Gold items have no slots, so there is nothing to wait for: a candidate whose row another
+    claim holds is skipped, and the caller deals an ordinary item instead.
+    """
+    seen = Assignment.objects.filter(_seen_by(annotator, now), item=OuterRef("pk")).order_by().values("id")[:1]
+    candidate_ids = list(
+        ComparisonItem.objects.filter(project=project, gold_ranking__isnull=False)
+        .annotate(seen_assignment=Subquery(seen))
+        .filter(seen_assignment__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[:CANDIDATES_PER_CLAIM]
+    )
+    for item_id in candidate_ids:
+        lease = _claim_item(item_id, project=project, annotator=annotator, now=now, wait=False)
+        if lease is not None:
+            return lease
+    return None
+
+
 def assignment_claim_next(
     *, project: Project, annotator, exclude_ids=(), ordering: str = "sequential"
 ) -> Assignment | None:
     """Lease the next open item to ``annotator``; ``None`` only when nothing is left.
+
+    Gold items (``annotation.gold``): with probability ``project.gold_rate`` (a draw that
+    ``gold_lease_drawn`` makes reproducible) the new lease is a gold item this annotator has
+    not seen, if one is left; the payload is the same as any item's. Gold items are never
+    dealt from the ordinary queue, so "nothing left" means the ordinary items are done.
 
     Idempotent for a reload: an annotator's unexpired lease in the project comes
     back first. ``exclude_ids`` are leases the client already has on screen, so
@@ -284,6 +314,10 @@ def assignment_claim_next(
         return reusable[0]
     if len(open_leases) >= MAX_OPEN_LEASES:
         return None
+    if project.gold_rate > 0 and gold_lease_drawn(project=project, annotator=annotator):
+        lease = _claim_gold(project=project, annotator=annotator, now=now)
+        if lease is not None:
+            return lease
 
     for round_number in range(MAX_CLAIM_ROUNDS):
         candidate_ids = _open_candidate_ids(project=project, annotator=annotator, now=now, ordering=ordering)
@@ -310,8 +344,8 @@ def assignment_still_holds_slot(assignment: Assignment, *, now) -> bool:
     Caller holds the item's row lock. A lapsed lease may submit only if nobody took
     its slot in the meantime, so a late submit never over-labels an item.
     """
-    if assignment.expires_at > now:
-        return True
+    if assignment.expires_at > now or assignment.item.gold_ranking is not None:
+        return True  # a gold item has no slots to lose
     return _item_has_room(
         assignment.item, annotator=assignment.annotator, wanted=assignment.item.project.labels_per_item, now=now
     )

@@ -5,7 +5,8 @@ One line is one prompt with its responses::
     {"external_id": "p-1",
      "conversation": [{"role": "user", "content": "..."}],   # or "prompt": "..."
      "metadata": {...},                                       # optional
-     "responses": [{"text": "...", "model": "name", "metadata": {...}}, ...]}
+     "responses": [{"text": "...", "model": "name", "metadata": {...}}, ...],
+     "gold": [1, 0]}                                          # optional: a gold item's answer (annotation.gold)
 
 Every line is checked and its problems counted, so a user fixes a file in one round;
 the report lists the first MAX_ERRORS_REPORTED. Anything PostgreSQL could not store
@@ -71,6 +72,8 @@ class ParsedPrompt:
     conversation: list[dict]
     metadata: dict
     responses: list[ParsedResponse] = field(default_factory=list)
+    # A gold answer: groups of indices into ``responses``, best first (``_parse_gold``).
+    gold: list[list[int]] | None = None
 
 
 class ImportValidationError(DomainError):
@@ -309,13 +312,53 @@ def _parse_line(raw_line: str | bytes, line_number: int, errors: list) -> Parsed
         errors.append(LineError(line_number, "(line)", "must be a JSON object"))
         return None
     external_id = _check_external_id(record, raw_line, line_number, errors)
+    responses = _parse_responses(record.get("responses"), line_number, errors)
     return ParsedPrompt(
         line=line_number,
         external_id=external_id or "",
         conversation=_parse_conversation(record, line_number, errors),
         metadata=_check_metadata(record.get("metadata"), "metadata", line_number, errors),
-        responses=_parse_responses(record.get("responses"), line_number, errors),
+        responses=responses,
+        gold=_parse_gold(record.get("gold"), len(responses), line_number, errors),
     )
+
+
+def _parse_gold(raw, response_count: int, line: int, errors: list) -> list[list[int]] | None:
+    """The line's optional gold answer as groups of response indices, best first.
+
+    ``"gold": [2, 0, 1]`` orders the responses (0-based, as listed in ``responses``), best
+    first; ``"gold": [[2], [0, 1]]`` groups ties. Every response must appear exactly once.
+    """
+    if raw is None:
+        return None
+    problem = "must list every response index (0-based) once, best first, e.g. [1, 0] or [[1], [0, 2]]"
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_RESPONSES_PER_PROMPT:
+        errors.append(LineError(line, "gold", problem))
+        return None
+    groups = [entry if isinstance(entry, list) else [entry] for entry in raw]
+    indices = [index for group in groups for index in group]
+    if (
+        any(not group for group in groups)
+        or any(isinstance(index, bool) or not isinstance(index, int) for index in indices)
+        or sorted(indices) != list(range(response_count))
+    ):
+        errors.append(LineError(line, "gold", problem))
+        return None
+    return groups
+
+
+def item_gold_ranking(gold: list[list[int]] | None, responses: list, item_responses) -> list[list[int]] | None:
+    """An item's gold answer from its line's (response ids best first), or None for an ordinary item.
+
+    ``responses`` are the line's stored responses in file order; ``item_responses`` the ones
+    the item shows. A pairwise item keeps the order of its two responses in the line's answer
+    (the same group: a tie).
+    """
+    if gold is None:
+        return None
+    shown = {response.id for response in item_responses}
+    ranking = [[responses[index].id for index in group if responses[index].id in shown] for group in gold]
+    return [group for group in ranking if group]
 
 
 def parse_jsonl(lines: Iterable[str | bytes], *, source: str = "import") -> list[ParsedPrompt]:

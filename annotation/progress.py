@@ -11,6 +11,9 @@ here, called by ``annotation.services``:
 - ``AnnotatorProgress.seen_unfinished``: unfinished items the annotator labelled or skipped,
   so "remaining" is ``unfinished_items - seen_unfinished``.
 
+Gold items (``annotation.gold``) are never unfinished: they are not work to finish, so they
+are in neither count (their labels still count in ``done_total``).
+
 When an item crosses ``labels_per_item`` (completed by a submit; reopened by an undo or a
 deletion), the project's count and ``seen_unfinished`` of everyone who labelled or skipped
 it change together. Those rows are locked in id order in one statement, so two such
@@ -55,13 +58,14 @@ def annotator_counts(*, project: Project, annotator_id: int) -> dict:
         total=Count("id"), today=Count("id", filter=Q(created_at__gte=_start_of_today()))
     )
     seen = Assignment.objects.filter(
-        annotator_id=annotator_id, status__in=SEEN, item__project=project, item__label_count__lt=project.labels_per_item
+        annotator_id=annotator_id, status__in=SEEN, item__project=project, item__label_count__lt=project.labels_per_item,
+        item__gold_ranking__isnull=True,
     ).count()
     return {"done_total": labels["total"], "done_today": labels["today"], "day": timezone.localdate(), "seen_unfinished": seen}
 
 
 def unfinished_count(*, project: Project) -> int:
-    return ComparisonItem.objects.filter(project=project, label_count__lt=project.labels_per_item).count()
+    return ComparisonItem.objects.filter(project=project, label_count__lt=project.labels_per_item, gold_ranking__isnull=True).count()
 
 
 def progress_record(
@@ -184,7 +188,8 @@ def progress_recount(*, project: Project | None = None) -> None:
     seen = {
         (row["item__project_id"], row["annotator_id"]): row["count"]
         for row in Assignment.objects.filter(
-            status__in=SEEN, item__label_count__lt=F("item__project__labels_per_item"), **item_scope
+            status__in=SEEN, item__label_count__lt=F("item__project__labels_per_item"), item__gold_ranking__isnull=True,
+            **item_scope,
         )
         .values("item__project_id", "annotator_id")
         .annotate(count=Count("id"))
@@ -208,7 +213,7 @@ def progress_recount(*, project: Project | None = None) -> None:
     )
 
     unfinished = dict(
-        ComparisonItem.objects.filter(label_count__lt=F("project__labels_per_item"), **scope)
+        ComparisonItem.objects.filter(label_count__lt=F("project__labels_per_item"), gold_ranking__isnull=True, **scope)
         .values("project_id")
         .annotate(count=Count("id"))
         .order_by()
