@@ -15,10 +15,9 @@ from annotation.bradley_terry import bradley_terry_from_counts
 from annotation.models import Label, Project, Response
 from annotation.preferences import preferred_pairs, tied_pairs
 from annotation.tallies import model_comparison_cells
+from training.ml.intervals import Z_95
 from training.models import ModelVersion, ResponseScore
 from training.selectors import champion_for
-
-Z_95 = 1.959963984540054
 
 
 def model_comparison_counts(project: Project) -> Counter:

@@ -9,11 +9,12 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import F, FilteredRelation, FloatField, Max, Q, QuerySet, Value
-from django.db.models.functions import Substr
+from django.db.models import Case, F, FilteredRelation, FloatField, Max, Q, QuerySet, Value, When
+from django.db.models.functions import Length, Substr
 
 from annotation.models import Label, Project, Response
 from annotation.progress import project_response_count
+from annotation.rendering import render_markdown
 from annotation.selectors import projects_for_user, require_admin
 from config.errors import DomainError, NotFoundError
 from training.models import ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
@@ -311,8 +312,69 @@ def _filtered(base: QuerySet, filters: ScoresFilter) -> QuerySet:
     return base
 
 
+# The table shows each response's stored, sanitised HTML (rendered at import) when it is at most
+# this long; a longer one, or one a bulk loader left unrendered, is rendered from the first
+# _HTML_SOURCE_CHARS of its text, so a page never carries whole novels.
+_HTML_MAX_CHARS = 20_000
+_HTML_SOURCE_CHARS = 4_000
+# A filtered total is counted up to here (LIMIT): past it the page says "more than".
+MATCHING_COUNT_LIMIT = 10_000
+
+
+def _attach_html(rows: list) -> None:
+    """Set ``rendered_html`` (sanitised HTML) and ``html_truncated`` on each row of a page. One query.
+
+    Only short stored HTML leaves the database: a CASE picks it by its length, and the text is
+    cut by SUBSTR, so the query reads at most about 24,000 characters per row.
+    """
+    if not rows:
+        return
+    found = {
+        row["id"]: row
+        for row in Response.objects.filter(id__in=[row.id for row in rows])
+        .alias(html_length=Length("html"))
+        .annotate(
+            short_html=Case(When(html__isnull=False, html_length__lte=_HTML_MAX_CHARS, then=F("html")), default=Value(None)),
+            text_head=Substr("text", 1, _HTML_SOURCE_CHARS),
+            text_length=Length("text"),
+        )
+        .values("id", "short_html", "text_head", "text_length")
+    }
+    for row in rows:
+        data = found.get(row.id)
+        if data is None:  # deleted since the page was read
+            row.rendered_html, row.html_truncated = "", False
+        elif data["short_html"] is not None:
+            row.rendered_html, row.html_truncated = data["short_html"], False
+        else:
+            row.rendered_html = render_markdown(data["text_head"])
+            row.html_truncated = data["text_length"] > _HTML_SOURCE_CHARS
+
+
+def responses_matching_count(project: Project, version: ModelVersion | None, *, filters: ScoresFilter) -> dict:
+    """{"count": N, "capped": bool}: the responses the filters let through, counted up to MATCHING_COUNT_LIMIT.
+
+    Without a filter it is the project's response counter (no scan). With one it is a COUNT over
+    a LIMIT: a model or score filter walks its index range, a search scans the texts as the page
+    itself does, and neither reads past the limit's worth of matches.
+    """
+    if filters.model is None and filters.min_score is None and filters.max_score is None and not filters.q:
+        return {"count": project_response_count(project), "capped": False}
+    if version is None and (filters.min_score is not None or filters.max_score is not None):
+        return {"count": 0, "capped": False}
+    rows = _filtered(responses_with_scores(project, version), filters).order_by().values("id")
+    count = rows[: MATCHING_COUNT_LIMIT + 1].count()
+    return {"count": min(count, MATCHING_COUNT_LIMIT), "capped": count > MATCHING_COUNT_LIMIT}
+
+
 def responses_scores_page(
-    project: Project, version: ModelVersion | None, *, filters: ScoresFilter, page_size: int, cursor: str | None = None
+    project: Project,
+    version: ModelVersion | None,
+    *,
+    filters: ScoresFilter,
+    page_size: int,
+    cursor: str | None = None,
+    with_html: bool = False,
 ) -> ScoresPage:
     """One page of ``project``'s responses with ``version``'s scores, by keyset (no OFFSET, no COUNT).
 
@@ -320,7 +382,8 @@ def responses_scores_page(
     then unscored rows by id, so a page at the seam takes a second query. A cursor names the
     last (``next``) or first (``previous``) row of a page, so a page deep into a million rows
     costs one index range scan; rows added while a client walks appear at most once.
-    Rows carry ``top_probability`` (see ``_mark_tops``), one more query.
+    Rows carry ``top_probability`` (see ``_mark_tops``), one more query; with ``with_html``,
+    ``rendered_html`` and ``html_truncated`` too (see ``_attach_html``), one more.
     """
     if version is None and (filters.min_score is not None or filters.max_score is not None):
         return ScoresPage()  # nothing is scored, so nothing is in a score range
@@ -362,6 +425,8 @@ def responses_scores_page(
         if (cursor is not None) if forward else more:
             page.previous_cursor = at(0, forward=False)
     _mark_tops(page.rows, version)
+    if with_html:
+        _attach_html(page.rows)
     return page
 
 

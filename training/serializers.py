@@ -155,6 +155,16 @@ class ScoresQuerySerializer(serializers.Serializer):
     include = serializers.ChoiceField(
         choices=["models"], required=False, help_text="models: add the project's model names (for a filter list)."
     )
+    html = serializers.BooleanField(
+        default=False,
+        help_text="true: each row also carries `html`, the response rendered from Markdown and sanitised "
+        "(the stored rendering, or the first 4,000 characters of a long text), and `html_truncated`.",
+    )
+    count = serializers.BooleanField(
+        default=False,
+        help_text="true: the body's `matching` counts the responses these filters let through, up to 10,000. "
+        "Free without filters; with a search it scans the texts as the search itself does.",
+    )
 
     def validate_min_score(self, value):
         return self._finite(value)
@@ -188,6 +198,17 @@ class ScoredResponseSerializer(serializers.Serializer):
         "sigmoid of the score difference; null for every other response.",
     )
 
+    # Present only with ?html=true: the selector sets these attributes then, and a required=False
+    # field whose attribute is missing is left out (so the row's Response.html is never read here).
+    html = serializers.CharField(
+        source="rendered_html",
+        required=False,
+        help_text="Only with ?html=true: the response as sanitised HTML (Markdown rendered; safe to insert).",
+    )
+    html_truncated = serializers.BooleanField(
+        required=False, help_text="Only with ?html=true: `html` renders only the start of a long response."
+    )
+
     def get_prompt_preview(self, response) -> str:
         last_user = [m["content"] for m in response.prompt.conversation if m.get("role") == "user"]
         return (last_user[-1] if last_user else "")[:120]
@@ -198,11 +219,19 @@ class ScoresSummarySerializer(serializers.Serializer):
     scored = serializers.IntegerField(help_text="Of them, scored by the champion.")
 
 
+class MatchingCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Responses matching the filters, at most 10,000.")
+    capped = serializers.BooleanField(help_text="More responses match than were counted.")
+
+
 class ProjectScoresSerializer(serializers.Serializer):
     champion = ChampionSerializer(allow_null=True)
     summary = ScoresSummarySerializer()
     models = serializers.ListField(
         child=serializers.CharField(), allow_null=True, help_text="Model names, with ?include=models; null otherwise."
+    )
+    matching = MatchingCountSerializer(
+        allow_null=True, help_text="With ?count=true: how many responses the filters let through; null otherwise."
     )
     next = serializers.URLField(allow_null=True, help_text="The following page; null on the last.")
     previous = serializers.URLField(allow_null=True, help_text="The page before; null on the first.")

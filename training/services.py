@@ -9,6 +9,7 @@ backs this up in the database. Messages to the workers are sent after commit and
 may fail (broker down): the row records it and the reconciler sends again.
 """
 import logging
+import math
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -202,10 +203,56 @@ def training_run_heartbeat(*, run_id: int) -> None:
     TrainingRun.objects.filter(id=run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
 
 
+# The dashboard draws a run's loss curve from these points; a long run reports every few
+# seconds for hours, so the curve is thinned to stay a small JSON value (training.dashboards).
+LOSS_CURVE_MAX_POINTS = 500
+
+
+def loss_curve_extend(curve: list, point: list, *, max_points: int = LOSS_CURVE_MAX_POINTS) -> list:
+    """``curve`` with ``point`` ([step, loss]) added, never more than ``max_points`` points.
+
+    Steps are cut into buckets of ``width`` steps and each bucket keeps its newest point; the
+    width doubles whenever the run outgrows ``max_points`` buckets. So the curve stays evenly
+    spread over the whole run (a short run keeps every point), its last point is always the
+    newest report, and no state is kept beside the curve. A step not after the last one (a
+    repeated report) is not added.
+    """
+    step = point[0]
+    if curve and curve[-1][0] >= step:
+        return curve
+    width = 1
+    while step // width >= max_points - 1:
+        width *= 2
+    kept: list = []
+    for existing in [*curve, point]:
+        if kept and kept[-1][0] // width == existing[0] // width:
+            kept[-1] = existing
+        else:
+            kept.append(existing)
+    return kept
+
+
 def training_run_report_progress(*, run_id: int, progress: dict) -> None:
-    TrainingRun.objects.filter(id=run_id, status=TrainingRun.Status.RUNNING).update(
-        progress=progress, heartbeat_at=timezone.now()
-    )
+    """Record a running run's progress and add its loss to the run's loss curve.
+
+    The row is locked while the curve is read and written back, so two reports cannot lose a
+    point; only the run's own worker reports, so the lock is never waited on for long.
+    """
+    step, loss = progress.get("step"), progress.get("loss")
+    point = [step, loss] if type(step) is int and type(loss) in (int, float) and math.isfinite(loss) else None
+    with transaction.atomic():
+        run = (
+            TrainingRun.objects.select_for_update()
+            .filter(id=run_id, status=TrainingRun.Status.RUNNING)
+            .only("id", "loss_curve")
+            .first()
+        )
+        if run is None:
+            return
+        fields = {"progress": progress, "heartbeat_at": timezone.now()}
+        if point is not None:
+            fields["loss_curve"] = loss_curve_extend(run.loss_curve or [], point)
+        TrainingRun.objects.filter(id=run.id).update(**fields)
 
 
 def training_run_fail(*, run_id: int, error: str) -> None:

@@ -38,12 +38,14 @@ class ProjectScoresView(APIView):
             q=params.get("q") or None, sort=params["sort"],
         )
         page = selectors.responses_scores_page(
-            project, champion, filters=filters, page_size=params["page_size"], cursor=params.get("cursor")
+            project, champion, filters=filters, page_size=params["page_size"], cursor=params.get("cursor"),
+            with_html=params["html"],
         )
         body = {
             "champion": champion,
             "summary": selectors.scores_summary(project, champion),
             "models": selectors.project_model_names(project) if params.get("include") == "models" else None,
+            "matching": selectors.responses_matching_count(project, champion, filters=filters) if params["count"] else None,
             "next": self._link(request, page.next_cursor),
             "previous": self._link(request, page.previous_cursor),
             "results": page.rows,

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from training.ml.config import TrainConfig
+from training.ml.intervals import wilson_interval
 from training.ml.data import PreferencePair
 from training.ml.scoring import score_responses
 
 ECE_BINS = 10
-Z_95 = 1.959963984540054
 
 
 def evaluate_reward_model(
@@ -134,18 +134,11 @@ def preference_metrics(
 
 
 def accuracy_interval(outcomes: Sequence[float]) -> tuple[float, float] | None:
-    """Wilson 95 % interval for an accuracy over ``outcomes`` (each 0, 0.5 or 1); None when empty.
-
-    Unlike the plain normal interval it stays inside [0, 1] and is not zero-width
-    at 0 or 100 %, which matters on the small held-out sets of a young project.
-    """
+    """Wilson 95 % interval (``training.ml.intervals``) for an accuracy over ``outcomes`` (each 0, 0.5 or 1); None when empty."""
     n = len(outcomes)
     if not n:
         return None
-    p = sum(outcomes) / n
-    centre = (p + Z_95**2 / (2 * n)) / (1 + Z_95**2 / n)
-    half = Z_95 * math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n)) / (1 + Z_95**2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return wilson_interval(sum(outcomes) / n, n)
 
 
 def _sigmoid(x: float) -> float:

@@ -1,13 +1,17 @@
 /* Admin results page: the responses with the champion reward model's scores, a page at a time,
  * the champion's metrics, training runs and model versions.
  *
- * Polls scores and training runs every few seconds. The responses table shows one server page
- * (keyset: the server's next/previous links); a poll reloads only that page and rebuilds the
- * table only when its rows or scores changed, so a table being read does not jump on every poll.
- * Filters (model, score range, search) and the sort start again from the first page.
+ * Polls scores and training runs every few seconds while the tab is visible (a hidden tab stops,
+ * and catches up when shown again); the model versions follow when the champion or a run changed,
+ * and every VERSIONS_MS in any case. The responses table shows one server page
+ * (keyset: the server's next/previous links) with each response's rendered, sanitised Markdown;
+ * a poll reloads only that page and rebuilds the table (or the versions table) only when what it
+ * shows changed, so a table being read does not jump on every poll. Filters (model, score range,
+ * search) and the sort start again from the first page; the pager says which rows of how many.
  *
- * Events on #results for the other cards of the page: "results:refreshed" after every poll,
- * "results:versions" ({versions}) whenever the model versions were (re)loaded.
+ * Events on #results for the other cards of the page: "results:refreshed" ({championChanged,
+ * versionsChanged}) after every poll, "results:versions" ({versions}) whenever the model versions
+ * changed. The leaderboard and training-policy cards refresh themselves on the first.
  */
 (function () {
   "use strict";
@@ -57,6 +61,9 @@
   let championKey = null; // which champion, and whether it finished scoring: a change may mean new versions
   let lastScores = null;
   let runsKey = null; // statuses of the runs last seen; a change may mean a new model version
+  let versionsKey = null; // what the versions table was last built from
+  let versionsAt = 0; // when the versions were last requested (ms)
+  const VERSIONS_MS = 15000;
   // The page shown: the sort ("prompt" | "-score" | "score"), the filters, and the cursor it was reached by.
   const view = { sort: "prompt", model: "", min_score: "", max_score: "", q: "", cursor: null, page: 1 };
   let scoresRequest = 0; // only the newest request's answer is shown (typing sends several)
@@ -81,7 +88,8 @@
 
   /** The scores URL for the page shown; `withModels` also asks for the model names. */
   function scoresUrl(withModels) {
-    const params = new URLSearchParams({ page_size: String(PAGE_SIZE), sort: view.sort });
+    // html: rendered Markdown for the table; count: the filtered total for the pager.
+    const params = new URLSearchParams({ page_size: String(PAGE_SIZE), sort: view.sort, html: "true", count: "true" });
     for (const name of ["model", "min_score", "max_score", "q"]) if (view[name] !== "") params.set(name, view[name]);
     if (view.cursor) params.set("cursor", view.cursor);
     if (withModels) params.set("include", "models");
@@ -135,10 +143,23 @@
     return link ? new URL(link, window.location.href).searchParams.get("cursor") : null;
   }
 
+  /** "Page 2 · 51–60 of 60": the rows shown and the filtered total (the server counts up to a cap). */
   function renderPager(data) {
     ui.previousButton.disabled = !data.previous;
     ui.nextButton.disabled = !data.next;
-    ui.pageLabel.textContent = data.results.length || view.page > 1 ? "Page " + view.page : "";
+    if (!data.results.length && view.page === 1) {
+      ui.pageLabel.textContent = "";
+      return;
+    }
+    let text = "Page " + view.page;
+    if (data.results.length) {
+      // Keyset pages have no offset: rows are numbered from the page number, which holds while
+      // the client walks one page at a time, as the pager does.
+      const first = (view.page - 1) * PAGE_SIZE + 1;
+      text += " · " + first + "–" + (first + data.results.length - 1);
+      if (data.matching) text += " of " + (data.matching.capped ? "more than " : "") + data.matching.count;
+    }
+    ui.pageLabel.textContent = text;
   }
 
   /** Shows another page or view now, rather than at the next poll. */
@@ -230,6 +251,18 @@
       : "Highest score, but the model prefers it over the runner-up only with P = " + p + " (< " + BEST_MIN_PROBABILITY + "): no clear best";
   }
 
+  /** The response as the annotators read it: Markdown rendered and sanitised by the server, in a
+   * box of bounded height that scrolls inside itself; the plain preview if no HTML came. */
+  function responseBody(row) {
+    if (typeof row.html !== "string") return el("div", { className: "clamp", title: row.text_preview }, row.text_preview);
+    const body = el("div", { className: "md response-md", dataset: { testid: "response-md-" + row.response_id } });
+    body.innerHTML = row.html; // sanitised server-side (annotation.rendering, an nh3 allow-list)
+    return [
+      body,
+      row.html_truncated ? el("div", { className: "small muted" }, "… only the start of a long response is shown") : null,
+    ];
+  }
+
   function renderResponses() {
     if (!lastScores) return;
     const ordered = lastScores.results;
@@ -247,11 +280,10 @@
           el("div", { className: "clamp", title: row.prompt_preview }, row.prompt_preview),
         ]);
       }
-      // Plain text through text nodes (el never parses HTML): the table shows a preview, not the rendered Markdown.
       return el("tr", { className: promptCell && index > 0 ? "group-start" : "", dataset: { testid: "response-" + row.response_id } }, [
         promptCell,
         el("td", { className: "cell-model" }, el("span", { className: "chip" }, row.model_name || "—")),
-        el("td", { className: "cell-text" }, el("div", { className: "clamp", title: row.text_preview }, row.text_preview)),
+        el("td", { className: "cell-text" }, responseBody(row)),
         el(
           "td",
           { className: "num mono" + (isBest ? " is-best" : ""), title: top ? scoreTitle(top) : undefined, dataset: { testid: "score-" + row.response_id } },
@@ -354,19 +386,25 @@
   /* ---------------------------------------------------------- versions */
 
   async function loadVersions() {
+    versionsAt = Date.now();
     let versions;
     try {
       ({ data: versions } = await api("GET", urls.versions));
     } catch (error) {
       reportError("versions", error);
-      return;
+      return false;
     }
     clearErrors("versions");
+    // Rebuilt only when a version, its status, metrics or gate changed: a poll leaves the table
+    // (and a Promote button being pointed at) alone.
+    const key = JSON.stringify(versions.map((v) => [v.id, v.status, v.metrics, v.champion_metrics, v.gate, v.promoted_at, v.scored_at]));
+    if (key === versionsKey) return false;
+    versionsKey = key;
     // The export dialog offers these versions for the scores file; it listens instead of fetching again.
     root.dispatchEvent(new CustomEvent("results:versions", { detail: { versions: versions } }));
     if (!versions.length) {
       ui.versions.replaceChildren(el("tr", null, el("td", { colSpan: 6, className: "muted" }, "No model versions yet.")));
-      return;
+      return true;
     }
     const champion = versions.find((version) => version.is_champion);
     ui.versions.replaceChildren(
@@ -400,6 +438,7 @@
         ]);
       })
     );
+    return true;
   }
 
   /* Every number in a version's row is measured on that version's held-out pairs: its own
@@ -521,10 +560,16 @@
       reportError("runs", runs.reason);
       if (runsKey === null) ui.runs.replaceChildren(el("li", { className: "runs__empty muted" }, runs.reason.detail));
     }
-    if (refreshVersions) loadVersions();
+    // The versions follow at once when the champion or a run changed, and every VERSIONS_MS
+    // anyway, so a version promoted or rescored elsewhere shows up without a reload.
+    let versionsChanged = false;
+    if (refreshVersions || Date.now() - versionsAt >= VERSIONS_MS) versionsChanged = await loadVersions();
     ui.updated.textContent = "Updated " + new Date().toLocaleTimeString();
-    // Slower cards (the leaderboard) follow this poll at their own, lower rate.
-    root.dispatchEvent(new CustomEvent("results:refreshed", { detail: { championChanged: refreshVersions } }));
+    // Slower cards (the leaderboard, the training policy) follow this poll at their own, lower
+    // rate, and at once when the champion or the versions changed.
+    root.dispatchEvent(
+      new CustomEvent("results:refreshed", { detail: { championChanged: refreshVersions, versionsChanged: versionsChanged } })
+    );
   }
 
   function schedule() {

@@ -6,7 +6,8 @@
  * Chart.js is vendored (vendor/chartjs); without it the table still renders.
  *
  * The server bootstraps the rating intervals on every request, so this card follows the page's
- * poll ("results:refreshed") at most once every REFRESH_MS rather than every few seconds.
+ * poll ("results:refreshed") at most once every REFRESH_MS rather than every few seconds, and
+ * at once when the champion changed. The page's poll stops in a hidden tab, and so does this.
  */
 (function () {
   "use strict";
@@ -17,6 +18,7 @@
   if (!card) return;
 
   const REFRESH_MS = 30000;
+  const MIN_GAP_MS = 2500;
   const url = root.dataset.apiRoot + "projects/" + root.dataset.projectId + "/leaderboard/";
   const region = (name) => card.querySelector('[data-region="' + name + '"]');
   const ui = {
@@ -236,8 +238,11 @@
     }
   }
 
-  root.addEventListener("results:refreshed", () => {
-    if (Date.now() - loadedAt >= REFRESH_MS) load();
+  root.addEventListener("results:refreshed", (event) => {
+    const age = Date.now() - loadedAt;
+    // A new champion changes the reward column: reload at once (not twice within a poll, though).
+    const championChanged = Boolean(event.detail && event.detail.championChanged) && age >= MIN_GAP_MS;
+    if (championChanged || age >= REFRESH_MS) load();
   });
   load();
 })();

@@ -4,6 +4,10 @@
  * server-wide defaults are shown as the inputs' placeholders. The server's field errors are
  * shown under the form with the field named. The nightly time is in the server's time zone,
  * so that zone is shown next to it, and the next run is written in it too.
+ *
+ * The form follows the page's poll ("results:refreshed") every REFRESH_MS, so a change made in
+ * another tab or by the API shows up; never while the admin is editing it (a field changed since
+ * the last load, or the focus inside the form), so their typing is not overwritten.
  */
 (function () {
   "use strict";
@@ -18,6 +22,9 @@
   const timeZoneBox = root.querySelector('[data-region="policy-time-zone"]');
   const nextNightlyBox = root.querySelector('[data-region="policy-next-nightly"]');
   const NULLABLE_NUMBERS = ["retrain_every_n_labels", "promotion_tolerance", "min_evaluation_pairs"];
+  const REFRESH_MS = 15000;
+  let edited = false; // a field changed since the form was last filled from the server
+  let loadedAt = 0;
 
   /** "Tue 1 Dec 02:00 UTC": an instant written in the server's zone (the browser's may differ). */
   function formatInZone(iso, zone) {
@@ -57,7 +64,11 @@
     nextNightlyBox.textContent = nextNightlyText(policy);
     const excluded = new Set(policy.excluded_annotator_ids.map(String));
     for (const box of form.querySelectorAll('input[name="excluded_annotator_ids"]')) box.checked = excluded.has(box.value);
+    edited = false;
+    form.dataset.loaded = "true";
   }
+
+  const editing = () => edited || form.contains(document.activeElement);
 
   function collect() {
     const body = {
@@ -83,13 +94,21 @@
   }
 
   async function load() {
+    loadedAt = Date.now();
     try {
       const { data } = await api("GET", url);
-      fill(data);
+      // The answer may arrive after the admin started typing: keep what they typed.
+      if (!editing()) fill(data);
     } catch (error) {
       showError(error);
     }
   }
+
+  form.addEventListener("input", () => { edited = true; });
+  form.addEventListener("change", () => { edited = true; });
+  root.addEventListener("results:refreshed", () => {
+    if (Date.now() - loadedAt >= REFRESH_MS && !editing()) load();
+  });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
