@@ -185,6 +185,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status": name each enum after its model, so the names stay stable.
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectStatusEnum": "annotation.models.Project.Status",
+        "AssignmentStatusEnum": "annotation.models.Assignment.Status",
+        "ImportRecordStatusEnum": "annotation.models.ImportRecord.Status",
+        "TrainingRunStatusEnum": "training.models.TrainingRun.Status",
+        "ModelVersionStatusEnum": "training.models.ModelVersion.Status",
+    },
     # Every operation documents the API's error shape (config/openapi.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

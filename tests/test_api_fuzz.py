@@ -85,6 +85,9 @@ def world(make_user, make_project, sent_tasks, settings):
         "assignment_id": leased.id,
         "label_id": label.id,
         "version_id": version.id,
+        "item_id": label.item_id,
+        "user_id": annotator.id,
+        "annotator_id": annotator.id,
     }
     return {"admin": admin, "annotator": annotator, "ids": ids}
 

@@ -97,7 +97,8 @@ def test_a_broker_outage_loses_no_label_and_training_resumes_with_no_human_actio
 
 
 def test_labels_submitted_during_a_running_run_trigger_the_next_run(start_process, django_user_model):
-    env = {"RETRAIN_EVERY_N_LABELS": "6", "REWARD_EPOCHS": "60", **FAST_RECONCILER}
+    # Enough epochs that the first run is still training while the test labels six more.
+    env = {"RETRAIN_EVERY_N_LABELS": "6", "REWARD_EPOCHS": "200", **FAST_RECONCILER}
     project, (annotator,) = toy_project(django_user_model, name="During", prompts=12)
     worker = start_process(WorkerProcess, **env)
     start_process(BeatProcess, **env)
