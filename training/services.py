@@ -19,7 +19,7 @@ from annotation.models import Label, Project, Response
 from config.errors import ConflictError, DomainError, NotFoundError
 from training import dispatch
 from training.leaderboard import model_rewards_summary
-from training.models import ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
+from training.models import AnnotatorExclusionChange, ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
 from training.selectors import (
     automatic_retry_at,
     label_trigger_threshold,
@@ -53,8 +53,14 @@ POLICY_FIELDS = (
 )
 
 
-def training_policy_update(*, project: Project, excluded_annotator_ids: list[int] | None = None, **changes) -> TrainingPolicy:
-    """Change how ``project`` retrains. Unknown fields are a programming error; bad values a DomainError."""
+def training_policy_update(
+    *, project: Project, excluded_annotator_ids: list[int] | None = None, changed_by=None, **changes
+) -> TrainingPolicy:
+    """Change how ``project`` retrains. Unknown fields are a programming error; bad values a DomainError.
+
+    Each annotator that ``excluded_annotator_ids`` leaves out or lets back in is recorded as an
+    ``AnnotatorExclusionChange`` by ``changed_by``, as the Annotators card's toggle records it.
+    """
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise TypeError(f"Unknown training policy fields: {sorted(unknown)}")
@@ -86,7 +92,16 @@ def training_policy_update(*, project: Project, excluded_annotator_ids: list[int
                     "excluded_annotator_ids must name annotators of this project.",
                     fields={"excluded_annotator_ids": ["unknown annotator"]},
                 )
+            before = set(policy.excluded_annotators.values_list("id", flat=True))
             policy.excluded_annotators.set(members)
+            after = {member.id for member in members}
+            AnnotatorExclusionChange.objects.bulk_create(
+                AnnotatorExclusionChange(project=project, annotator_id=annotator_id, action=action, changed_by=changed_by,
+                                         reason="training policy form")
+                for ids, action in ((after - before, AnnotatorExclusionChange.Action.EXCLUDED),
+                                    (before - after, AnnotatorExclusionChange.Action.INCLUDED))
+                for annotator_id in sorted(ids)
+            )
     return policy
 
 

@@ -107,7 +107,7 @@ class TrainingPolicyView(APIView):
         project = project_get_for_admin(user=request.user, project_id=project_id)
         serializer = TrainingPolicyUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        policy = services.training_policy_update(project=project, **serializer.validated_data)
+        policy = services.training_policy_update(project=project, changed_by=request.user, **serializer.validated_data)
         return Response(TrainingPolicySerializer(policy).data)
 
 

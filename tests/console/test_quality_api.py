@@ -209,3 +209,15 @@ def test_the_quality_page_for_each_role(world):
     html = page.get(f"/projects/{world['project'].id}/quality/").content.decode()
     assert 'id="quality-config"' in html and "<script>" not in html
     assert Client().get(f"/projects/{world['other'].id}/quality/").status_code == 302
+
+
+def test_the_training_policy_form_records_exclusions_too(world):
+    """Excluding through the policy form (PATCH training-policy) leaves the same record as the card's toggle."""
+    project, annotator = world["project"], world["users"]["annotator"]
+    admin = client_for(world, "admin")
+    url = f"/api/projects/{project.id}/training-policy/"
+    assert admin.patch(url, {"excluded_annotator_ids": [annotator.id]}, format="json").status_code == 200
+    assert admin.patch(url, {"excluded_annotator_ids": [annotator.id]}, format="json").status_code == 200  # no change
+    assert admin.patch(url, {"excluded_annotator_ids": []}, format="json").status_code == 200
+    history = admin.get(f"/api/projects/{project.id}/exclusion-changes/").json()
+    assert [(change["action"], change["changed_by"]) for change in history] == [("included", "root"), ("excluded", "root")]
