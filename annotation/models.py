@@ -254,7 +254,10 @@ class Label(models.Model):
     # The latest review's outcome (annotation.LabelReview keeps every decision). A rejected
     # label leaves training data and no longer counts toward the item's labels; a corrected
     # one trains on ``corrected_ranking``.
-    review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED)
+    # db_default too: labels written around the ORM (COPY in bulk loads) start unreviewed.
+    review_status = models.CharField(
+        max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED, db_default=ReviewStatus.UNREVIEWED
+    )
     corrected_ranking = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
