@@ -510,8 +510,15 @@ def admin_reads(*, port: int, data: dict, project_id: int, stop_at: float) -> di
     """An admin opening Results (HTML, then the JSON calls results.js makes first) and paging labels."""
     page = Client(port, session=data["admin_session"])
     api = Client(port, token=data["admin_token"])
-    first_screen = [f"/api/projects/{project_id}/{path}/" for path in
-                    ("scores", "training-runs", "model-versions", "leaderboard", "annotator-quality", "training-policy")]
+    # What results.js and annotator_quality.js ask for on load (the Annotators card asks for its
+    # tally figures first, details=false, and fills in the rest with the full report after).
+    first_screen = [(name, f"/api/projects/{project_id}/{path}") for name, path in (
+        ("scores", "scores/"), ("training-runs", "training-runs/"), ("model-versions", "model-versions/"),
+        ("leaderboard", "leaderboard/"), ("annotator-report quick", "annotator-report/?details=false"),
+        ("exclusion-changes", "exclusion-changes/"), ("training-policy", "training-policy/"),
+    )]
+    # Measured and printed, not a target: the card's second call, after the first screen.
+    after_first_screen = [("annotator-report full", f"/api/projects/{project_id}/annotator-report/")]
     samples: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, set] = defaultdict(set)
     cursor = f"/api/projects/{project_id}/labels/?page_size=100"
@@ -519,9 +526,14 @@ def admin_reads(*, port: int, data: dict, project_id: int, stop_at: float) -> di
         status, _, elapsed = page.call("GET", f"/projects/{project_id}/results/")
         samples["results-html"].append(elapsed)
         statuses["results-html"].add(status)
-        for path in first_screen:
+        for label, path in first_screen:
             status, _, elapsed = api.call("GET", path)
-            name = "results-json " + path.rstrip("/").rsplit("/", 1)[1]
+            name = "results-json " + label
+            samples[name].append(elapsed)
+            statuses[name].add(status)
+        for label, path in after_first_screen:
+            status, _, elapsed = api.call("GET", path)
+            name = "after first screen " + label
             samples[name].append(elapsed)
             statuses[name].add(status)
         for _ in range(5):
@@ -554,6 +566,11 @@ def scenario_scale(args, data) -> None:
     reads = admin_reads(port=args.port, data=data, project_id=project_id,
                         stop_at=time.perf_counter() + args.scale_admin_seconds)
     for name, summary in sorted(reads.items()):
+        if name.startswith("after first screen"):
+            RESULTS.append({"scenario": f"3. scale {name} (not a target)", **summary})
+            print(f"     {name} (not a target): p99 {summary['p99_ms']:.0f} ms (p50 {summary['p50_ms']:.0f} ms, "
+                  f"{summary['count']} requests, HTTP {summary['statuses']})")
+            continue
         ok = summary["p99_ms"] < 100 and summary["statuses"] == [200]
         verdict(f"3. scale {name}", "p99 < 100 ms", f"p99 {summary['p99_ms']:.0f} ms (p50 {summary['p50_ms']:.0f} ms, "
                 f"{summary['count']} requests, HTTP {summary['statuses']})", ok, **summary)

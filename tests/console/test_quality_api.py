@@ -221,3 +221,19 @@ def test_the_training_policy_form_records_exclusions_too(world):
     assert admin.patch(url, {"excluded_annotator_ids": []}, format="json").status_code == 200
     history = admin.get(f"/api/projects/{project.id}/exclusion-changes/").json()
     assert [(change["action"], change["changed_by"]) for change in history] == [("included", "root"), ("excluded", "root")]
+
+
+def test_the_quick_annotator_report_has_the_tally_figures_and_leaves_the_rest_null(world):
+    project = world["project"]
+    admin = client_for(world, "admin")
+    full = admin.get(f"/api/projects/{project.id}/annotator-report/").json()
+    quick = admin.get(f"/api/projects/{project.id}/annotator-report/?details=false").json()
+    assert (full["details"], quick["details"]) == (True, False)
+    kept = ("annotator_id", "username", "labels", "comparisons", "agreement_rate", "accuracy", "excluded")
+    assert [{key: row[key] for key in kept} for row in quick["annotators"]] == [
+        {key: row[key] for key in kept} for row in full["annotators"]
+    ]
+    assert all(row[key] is None for row in quick["annotators"] for key in ("gold", "position_bias", "speed", "model_agreement"))
+    assert full["annotators"][0]["gold"] is not None
+    bad = admin.get(f"/api/projects/{project.id}/annotator-report/?details=maybe")
+    assert bad.status_code == 400 and "details" in bad.json()["fields"]

@@ -40,10 +40,16 @@ class ModelAgreementSerializer(serializers.Serializer):
 
 
 class AnnotatorReportRowSerializer(AnnotatorQualityRowSerializer):
-    gold = GoldCountSerializer(help_text="Gold items labelled and how many matched the answer.")
-    position_bias = PositionSerializer(allow_null=True, help_text="Null in ranking projects or without decisive labels.")
-    speed = SpeedSerializer(help_text="Timed labels and how many were faster than reading time.")
-    model_agreement = ModelAgreementSerializer()
+    gold = GoldCountSerializer(
+        allow_null=True, help_text="Gold items labelled and how many matched the answer; null with details=false."
+    )
+    position_bias = PositionSerializer(
+        allow_null=True, help_text="Null in ranking projects, without decisive labels, or with details=false."
+    )
+    speed = SpeedSerializer(
+        allow_null=True, help_text="Timed labels and how many were faster than reading time; null with details=false."
+    )
+    model_agreement = ModelAgreementSerializer(allow_null=True, help_text="Null with details=false.")
     excluded = serializers.BooleanField(help_text="Their labels are left out of training.")
 
 
@@ -52,7 +58,15 @@ class AnnotatorReportSerializer(serializers.Serializer):
     comparisons = serializers.IntegerField()
     pool_accuracy = serializers.FloatField(allow_null=True)
     has_champion = serializers.BooleanField()
+    details = serializers.BooleanField(help_text="Whether gold, position bias, speed and model agreement were computed.")
     annotators = AnnotatorReportRowSerializer(many=True)
+
+
+class AnnotatorReportQuerySerializer(serializers.Serializer):
+    details = serializers.BooleanField(
+        required=False, default=True,
+        help_text="false: only the figures kept in the label tallies (fast at any size); the rest come back null.",
+    )
 
 
 class ExclusionRequestSerializer(serializers.Serializer):
@@ -117,10 +131,14 @@ class AnnotatorReportView(APIView):
         responses=AnnotatorReportSerializer,
         summary="Per annotator: labels, agreement, accuracy, gold accuracy, position bias, speed, agreement "
         "with the champion, exclusion (admins)",
+        parameters=[AnnotatorReportQuerySerializer],
     )
     def get(self, request, project_id: int):
         project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
-        return Response(AnnotatorReportSerializer(model_quality.project_annotator_report(project=project)).data)
+        query = AnnotatorReportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = model_quality.project_annotator_report(project=project, details=query.validated_data["details"])
+        return Response(AnnotatorReportSerializer(report).data)
 
 
 class AnnotatorExclusionView(APIView):

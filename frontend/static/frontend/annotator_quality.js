@@ -41,6 +41,12 @@
 
   /** The second line of an annotator: the figures that do not fit the narrow card as columns, and the toggle. */
   function details(row, hasChampion) {
+    if (row.gold === null) {
+      // The first answer has only the tallies' figures; the rest follow in a moment.
+      return el("tr", { className: "quality-details", dataset: { details: row.username } },
+        [el("td", { colSpan: 3, className: "small muted" }, "gold, position bias, speed and model agreement: loading…"),
+          el("td", { className: "actions" }, toggle(row))]);
+    }
     const gold = row.gold;
     const position = row.position_bias;
     const speed = row.speed;
@@ -127,6 +133,16 @@
     loading = true;
     loadedAt = Date.now();
     try {
+      if (!shownKey) {
+        // First screen: the figures kept in the label tallies, in milliseconds at any size; the
+        // statistics that read windows of labels (up to a second on a big project) come next.
+        const [quick, changes] = await Promise.all([
+          api("GET", base + "annotator-report/?details=false"), api("GET", base + "exclusion-changes/"),
+        ]);
+        render(quick.data);
+        renderHistory(changes.data);
+        syncPolicyForm(quick.data);
+      }
       const [report, changes] = await Promise.all([api("GET", base + "annotator-report/"), api("GET", base + "exclusion-changes/")]);
       const key = JSON.stringify(report.data) + JSON.stringify(changes.data);
       if (key !== shownKey) {
