@@ -25,6 +25,17 @@ def _api_root() -> str:
     return reverse("project-list").removesuffix("projects/")
 
 
+def page_project(lookup, *, user, project_id: int):
+    """The project ``lookup`` (an annotation selector) gives ``user``, its refusals as a page's:
+    NotFoundError as 404 (unknown and hidden look alike), PermissionDeniedError as 403."""
+    try:
+        return lookup(user=user, project_id=project_id)
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(exc.message) from exc
+
+
 def _heartbeat_seconds() -> float:
     # Renew well inside the lease so one lost heartbeat does not cost the item.
     # WORKBENCH_HEARTBEAT_SECONDS overrides it (tests set it high to let a lease lapse).
@@ -49,10 +60,7 @@ def home(request):
 @login_required
 @ensure_csrf_cookie
 def annotate(request, project_id: int):
-    try:
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-    except NotFoundError as exc:
-        raise Http404(exc.message) from exc
+    project = page_project(selectors.project_get_for_user, user=request.user, project_id=project_id)
     return render(
         request,
         "frontend/annotate.html",
@@ -79,12 +87,7 @@ def annotate(request, project_id: int):
 @login_required
 @ensure_csrf_cookie
 def results(request, project_id: int):
-    try:
-        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
-    except NotFoundError as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDeniedError as exc:
-        raise PermissionDenied(exc.message) from exc
+    project = page_project(selectors.project_get_for_admin, user=request.user, project_id=project_id)
     return render(
         request,
         "frontend/results.html",

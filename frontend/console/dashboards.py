@@ -4,23 +4,16 @@ The page only checks access and names the API; its script fetches every series f
 ``GET /api/projects/{id}/dashboard/`` and redraws them on a timer.
 """
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import render
 from django.urls import path, reverse
 
 from annotation import selectors
-from config.errors import NotFoundError, PermissionDeniedError
+from frontend.views import page_project
 
 
 @login_required
 def project_dashboard(request, project_id: int):
-    try:
-        project = selectors.project_get_for_admin(user=request.user, project_id=project_id)
-    except NotFoundError as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDeniedError as exc:
-        raise PermissionDenied(exc.message) from exc
+    project = page_project(selectors.project_get_for_admin, user=request.user, project_id=project_id)
     return render(
         request,
         "frontend/console/dashboards_project.html",

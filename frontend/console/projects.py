@@ -6,7 +6,6 @@ accepts and shows the API's own messages.
 """
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -15,18 +14,12 @@ from annotation import project_selectors, selectors
 from annotation.assignment import ORDERINGS
 from annotation.models import Project
 from annotation.serializers import ProjectSerializer
-from config.errors import NotFoundError, PermissionDeniedError
-from frontend.views import _api_root
+from frontend.views import _api_root, page_project
 
 
 def _admin_project(request, project_id: int) -> Project:
     """The project for an admin; 404 for projects the user cannot see, 403 for ones they only annotate."""
-    try:
-        return selectors.project_get_for_admin(user=request.user, project_id=project_id)
-    except NotFoundError as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDeniedError as exc:
-        raise PermissionDenied(exc.message) from exc
+    return page_project(selectors.project_get_for_admin, user=request.user, project_id=project_id)
 
 
 def _form_config(request, *, project: Project | None) -> dict:

@@ -4,26 +4,18 @@ For the project's admins and reviewers (``annotation.selectors.project_get_for_r
 annotators get 403, anyone else the 404 an unknown project gets. The page's script reads the quality API.
 """
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from annotation import selectors, statistics
-from config.errors import NotFoundError, PermissionDeniedError
-from frontend.views import _api_root
+from frontend.views import _api_root, page_project
 
 
 @login_required
 @ensure_csrf_cookie
 def project_quality(request, project_id: int):
-    try:
-        project = selectors.project_get_for_review_reader(user=request.user, project_id=project_id)
-    except NotFoundError as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDeniedError as exc:
-        raise PermissionDenied(exc.message) from exc
+    project = page_project(selectors.project_get_for_review_reader, user=request.user, project_id=project_id)
     return render(
         request,
         "frontend/console/quality_project.html",

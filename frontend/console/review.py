@@ -13,7 +13,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from annotation import review, selectors
 from annotation.models import Assignment, Label, LabelReview, Project
 from config.errors import NotFoundError
-from frontend.views import _api_root
+from frontend.views import _api_root, page_project
 
 
 def _page_config(project) -> dict:
@@ -35,10 +35,7 @@ def _page_config(project) -> dict:
 @login_required
 @ensure_csrf_cookie
 def label_browser(request, project_id: int):
-    try:
-        project = selectors.project_get_for_reviewer(user=request.user, project_id=project_id)
-    except NotFoundError as exc:
-        raise Http404(exc.message) from exc
+    project = page_project(selectors.project_get_for_reviewer, user=request.user, project_id=project_id)
     config = _page_config(project) | {
         "annotators": list(project.annotators.order_by("username").values("id", "username")),
         "outcomes": list(review.Outcome.RANKING if project.label_format == Project.LabelFormat.RANKING else review.Outcome.PAIRWISE),

@@ -6,6 +6,7 @@ async-safety check on every ORM call the test makes; the tests never share a con
 with the loop, so the check is switched off here.
 """
 import os
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,23 @@ def make_browser_project():
         return project
 
     return make
+
+
+@pytest.fixture
+def shots(tmp_path):
+    """Saves a full-page screenshot of a console page: into CONSOLE_SCREENSHOTS when set
+    (``CONSOLE_SCREENSHOTS=docs/screenshots pytest tests/browser/test_console_*.py``), else a
+    temporary folder, so a normal run does not touch the docs. Fails on horizontal overflow."""
+    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(page, name: str) -> Path:
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(250)
+        page.evaluate("document.getElementById('toasts').replaceChildren()")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: horizontal overflow"
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save

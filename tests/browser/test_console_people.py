@@ -4,8 +4,6 @@ changing one's own password.
 Writes console-people.png, console-person.png and console-invitation.png into a temporary folder,
 or into CONSOLE_SCREENSHOTS when set (``CONSOLE_SCREENSHOTS=docs/screenshots``).
 """
-import os
-from pathlib import Path
 
 import pytest
 
@@ -18,23 +16,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def lines() -> list[str]:
     return [record("q1", "Which planet is largest?", [("Jupiter.", "model-one"), ("Saturn.", "model-two")])]
-
-
-@pytest.fixture
-def shots(tmp_path):
-    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def save(page, name: str) -> Path:
-        page.mouse.move(0, 0)
-        page.wait_for_timeout(250)
-        page.evaluate("document.getElementById('toasts').replaceChildren()")
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: horizontal overflow"
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return save
 
 
 @pytest.fixture

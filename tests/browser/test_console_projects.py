@@ -6,9 +6,7 @@ CONSOLE_SCREENSHOTS names one, so a normal run does not touch the docs:
 
     CONSOLE_SCREENSHOTS=docs/screenshots pytest tests/browser/test_console_projects.py
 """
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -18,23 +16,6 @@ from tests.browser.helpers import PASSWORD, record, wait_for_assignment
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 GUIDELINES = "# How to judge\n\nPrefer **correct** answers over confident ones.\n\n- Check the code runs\n- Penalise made-up facts"
-
-
-@pytest.fixture
-def shots(tmp_path):
-    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def save(page, name: str) -> Path:
-        page.mouse.move(0, 0)
-        page.wait_for_timeout(250)
-        page.evaluate("document.getElementById('toasts').replaceChildren()")
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: horizontal overflow"
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return save
 
 
 @pytest.fixture

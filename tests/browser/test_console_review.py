@@ -5,9 +5,7 @@ Screenshots go to a temporary folder unless CONSOLE_SCREENSHOTS names one:
 
     CONSOLE_SCREENSHOTS=docs/screenshots pytest tests/browser/test_console_review.py
 """
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -24,23 +22,6 @@ def label_as_shown(project, user, choice, **fields):
     lease.display_order = sorted(lease.display_order)
     lease.save(update_fields=["display_order"])
     return label_submit(assignment_id=lease.id, annotator=user, client_id=uuid.uuid4(), choice=choice, **fields)[0]
-
-
-@pytest.fixture
-def shots(tmp_path):
-    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def save(page, name: str) -> Path:
-        page.mouse.move(0, 0)
-        page.wait_for_timeout(250)
-        page.evaluate("document.getElementById('toasts').replaceChildren()")
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: horizontal overflow"
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return save
 
 
 @pytest.fixture
