@@ -366,15 +366,19 @@ def review_skips(*, project: Project, filters: BrowserFilters) -> QuerySet:
     return skips.select_related("annotator", "item__prompt").order_by("id")
 
 
-def responses_by_item(item_ids) -> dict[int, dict[int, dict]]:
-    """``{item_id: {response_id: {id, model_name, text, html}}}`` for the items, in one query."""
+def responses_by_item(item_ids, *, with_model_names: bool = True) -> dict[int, dict[int, dict]]:
+    """``{item_id: {response_id: {id, model_name, text, html}}}`` for the items, in one query.
+
+    ``with_model_names=False`` leaves every ``model_name`` blank (``selectors.user_sees_model_names``).
+    """
     rows = ComparisonItemResponse.objects.filter(item_id__in=set(item_ids)).values_list(
         "item_id", "response_id", "response__model_name", "response__text", "response__html"
     )
     found: dict[int, dict[int, dict]] = {}
     for item_id, response_id, model_name, text, html in rows:
         found.setdefault(item_id, {})[response_id] = {
-            "id": response_id, "model_name": model_name, "text": text, "html": selectors._html(html, text)
+            "id": response_id, "model_name": model_name if with_model_names else "", "text": text,
+            "html": selectors._html(html, text),
         }
     return found
 

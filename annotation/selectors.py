@@ -41,6 +41,17 @@ def user_can_review(*, user, project: Project) -> bool:
     return projects_for_reviewer(user).filter(id=project.id).exists()
 
 
+def user_sees_model_names(*, user, project: Project) -> bool:
+    """Whether pages and answers may name the models behind ``project``'s responses for ``user``.
+
+    Admins yes; a reviewer only if they do not also annotate the project, since knowing which
+    model wrote what would unblind their own labelling (docs/security.md).
+    """
+    if user_is_project_admin(user):
+        return True
+    return not project.annotators.filter(id=user.id).exists()
+
+
 def project_get_for_reviewer(*, user, project_id: int) -> Project:
     """The project if ``user`` may review it; NotFoundError otherwise (unknown and forbidden look alike)."""
     project = projects_for_reviewer(user).filter(id=project_id).first()

@@ -1,8 +1,8 @@
 """Review API: the label browser's lists (labels, skips), one item with all its labels, and review decisions.
 
 For admins and the project's reviewers (``annotation.selectors.project_get_for_reviewer``);
-anyone else gets the same 404 as for a project that does not exist. Reviewers are not
-blind: model names come with the responses.
+anyone else gets the same 404 as for a project that does not exist. Model names come with
+the responses, except for a reviewer who also annotates the project (``selectors.user_sees_model_names``).
 """
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -217,14 +217,18 @@ class ReviewLabelListView(APIView):
         parameters=LABEL_FILTER_PARAMETERS,
         responses=ReviewLabelRowSerializer(many=True),
         summary="The label browser: a project's labels with filters, oldest first (admins and reviewers)",
-        description="Cursor-paginated by id: follow `next`. Responses come as the annotator saw them, with model names.",
+        description="Cursor-paginated by id: follow `next`. Responses come as the annotator saw them, with model "
+        "names (blank for a reviewer who also annotates the project, who must stay blind).",
     )
     def get(self, request, project_id: int):
         project = selectors.project_get_for_reviewer(user=request.user, project_id=project_id)
         filters = review.BrowserFilters.from_params(request.query_params, label_format=project.label_format)
         paginator = self.pagination_class()
         labels = paginator.paginate_queryset(review.review_labels(project=project, filters=filters), request, view=self)
-        responses = review.responses_by_item(label.item_id for label in labels)
+        responses = review.responses_by_item(
+            (label.item_id for label in labels),
+            with_model_names=selectors.user_sees_model_names(user=request.user, project=project),
+        )
         rows = [_label_row(label, label_format=project.label_format, responses=responses) for label in labels]
         return paginator.get_paginated_response(ReviewLabelRowSerializer(rows, many=True).data)
 
@@ -260,7 +264,9 @@ class ReviewItemView(APIView):
     def get(self, request, project_id: int, item_id: int):
         project = selectors.project_get_for_reviewer(user=request.user, project_id=project_id)
         item = review.review_item_get(project=project, item_id=item_id)
-        responses = review.responses_by_item([item.id]).get(item.id, {})
+        responses = review.responses_by_item(
+            [item.id], with_model_names=selectors.user_sees_model_names(user=request.user, project=project)
+        ).get(item.id, {})
         slots = sorted(responses.values(), key=lambda response: response["id"])
         body = {
             "id": item.id,

@@ -282,8 +282,9 @@ def count_queries(client, url) -> int:
     return len(queries)
 
 
-# The project (access), the page of labels, the responses of the page's items.
-LIST_QUERIES = 3
+# The project (access), whether the viewer annotates it too (model names), the page of labels,
+# the responses of the page's items.
+LIST_QUERIES = 4
 
 
 def test_list_queries_do_not_grow_with_labels(project, crew, reviewer):
@@ -427,3 +428,20 @@ def test_huge_ids_are_not_found(project, reviewer):
     client = client_for(reviewer)
     assert client.get(f"/api/projects/{project.id}/review/items/{'9' * 25}/").status_code == 404
     assert client.post(f"/api/labels/{'9' * 25}/review/", {"decision": "accept"}, format="json").status_code == 404
+
+
+def test_a_reviewer_who_also_annotates_the_project_does_not_learn_model_names(project, labelled, reviewer):
+    """Reviewers see which model wrote what, unless they label the project too: that would unblind them."""
+    def names(body_responses):
+        return {response["model_name"] for response in body_responses}
+
+    client = client_for(reviewer)
+    listed = client.get(f"/api/projects/{project.id}/review/labels/").json()["results"]
+    item_id = listed[0]["item_id"]
+    assert names(listed[0]["responses"]) - {""}
+    assert names(client.get(f"/api/projects/{project.id}/review/items/{item_id}/").json()["responses"]) - {""}
+
+    project.annotators.add(reviewer)
+    listed = client.get(f"/api/projects/{project.id}/review/labels/").json()["results"]
+    assert all(names(row["responses"]) == {""} for row in listed)
+    assert names(client.get(f"/api/projects/{project.id}/review/items/{item_id}/").json()["responses"]) == {""}
