@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import BasePermission
@@ -32,7 +33,11 @@ api_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Sign-in and sign-out only. Passwords change at /account/password/ and are reset by an admin's
+    # invitation link (frontend.console.people): Django's e-mail reset needs a mail server, which
+    # is not configured.
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include(api_patterns)),
     path("", include("frontend.urls")),
 ]

@@ -149,3 +149,10 @@ def test_promote_gives_one_answer_for_missing_and_foreign_versions(api_client_fo
     assert answers[0].json() == answers[1].json() == {"detail": "No such model version.", "code": "not_found", "fields": {}}
     foreign.refresh_from_db()
     assert foreign.status != ModelVersion.Status.CHAMPION
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/accounts/password_reset/", "/accounts/password_change/", "/accounts/reset/done/"])
+def test_djangos_mail_based_password_pages_are_not_served(client, path):
+    """No mail server is configured: an admin's invitation link resets passwords instead (docs/security.md)."""
+    assert client.post(path, {"email": "someone@example.org"}).status_code == 404
