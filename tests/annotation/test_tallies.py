@@ -235,3 +235,11 @@ def test_reading_the_tallies_never_scans_the_labels(big_project):
     explained = _explained([query["sql"] for query in queries.captured_queries])
     assert len(explained) >= 6
     assert [(sql[:200], tables) for sql, tables in explained if tables] == []
+
+
+@pytest.mark.parametrize("command", ["rebuild_label_tallies", "render_markdown", "check_integrity"])
+def test_commands_name_an_unknown_project_instead_of_doing_all(command):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No project named 'nope'"):
+        call_command(command, "--project", "nope")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.integrity import IntegrityReport, integrity_check, integrity_repair
-from annotation.models import Project
+from annotation.management.project_option import add_project_option, project_named
 
 
 class Command(BaseCommand):
@@ -12,14 +12,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--repair", action="store_true", help="Fix the drift found, then check again.")
-        parser.add_argument("--project", metavar="NAME", help="Check one project (default: all).")
+        add_project_option(parser, "Check one project (default: all).")
 
     def handle(self, *args, repair, project, **options):
-        target = None
-        if project is not None:
-            target = Project.objects.filter(name=project).first()
-            if target is None:
-                raise CommandError(f"No project named {project!r}.")
+        target = project_named(project)
         report = integrity_check(project=target)
         self._write(report)
         if report.clean:

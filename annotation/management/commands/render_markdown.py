@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from annotation.models import Project
+from annotation.management.project_option import add_project_option, project_named
 from annotation.services import stored_html_render
 
 
@@ -11,13 +11,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--project", metavar="NAME", help="One project (default: all).")
+        add_project_option(parser, "One project (default: all).")
 
     def handle(self, *args, project, **options):
-        target = None
-        if project is not None:
-            target = Project.objects.filter(name=project).first()
-            if target is None:
-                raise CommandError(f"No project named {project!r}.")
+        target = project_named(project)
         written = stored_html_render(project=target)
         self.stdout.write(f"Rendered {written} prompts and responses again.")
