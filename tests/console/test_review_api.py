@@ -18,16 +18,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def crew(make_user):
-    return [make_user(name) for name in ("ann1", "ann2", "ann3")]
-
-
-@pytest.fixture
-def reviewer(make_user):
-    return make_user("rev")
-
-
-@pytest.fixture
 def project(make_project, crew, reviewer):
     """Three labels wanted per item, three annotators, four prompts (one pair each)."""
     project = make_project("Review", annotators=crew, prompts=4, labels_per_item=3)

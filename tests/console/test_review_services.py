@@ -14,16 +14,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def crew(make_user):
-    return [make_user(name) for name in ("ann1", "ann2", "ann3")]
-
-
-@pytest.fixture
-def reviewer(make_user):
-    return make_user("rev")
-
-
-@pytest.fixture
 def pair_project(make_project, crew, reviewer):
     """Two labels wanted per item; ann1 and ann2 label the first item, so it is finished."""
     project = make_project("Review", annotators=crew, prompts=2, labels_per_item=2)
