@@ -11,9 +11,11 @@ Two counts are kept per project, one ``LabelTally`` row each:
   ``training.leaderboard.model_comparison_counts`` defines it.
 
 Both are sums over labels (or pairs of labels of one item), and labels are never edited, only
-written and deleted, so a label can be *folded* in once and stay. A read adds the labels not
-yet folded; each pair of labels of an item is counted once, when the later of the two is
-added, against the labels of its item already in (all of an item's labels come in one query).
+written and deleted, so a label can be *folded* in once and stay. Celery beat stores newly
+settled labels every ``LABEL_TALLY_FOLD_SECONDS`` (``label_tallies_fold``); a read adds the
+labels not yet stored in memory and writes nothing. Each pair of labels of an item is counted
+once, when the later of the two is added, against the labels of its item already in (all of
+an item's labels come in one query).
 
 Which labels are in: every label with ``id <= watermark``, plus ``folded_above``. Ids are
 taken at INSERT but transactions commit in any order, so ``id > watermark`` alone could pass
@@ -24,20 +26,21 @@ less) and longer than the undo window. The assumption, written down: a label who
 ``created_at`` is more than ``settle_age()`` ago, and every label with a smaller id, is
 committed. The watermark then moves up to a settled label only when no younger label of the
 project lies below it; settled labels above it are listed in ``folded_above`` (a few minutes'
-worth). Labels that have not settled are counted on every read, on top of the stored counts,
-and never stored: a read is exactly the full computation over the labels it saw.
+worth). Labels not yet stored are counted on every read, on top of the stored counts: a read
+is exactly the full computation over the labels it saw.
 
 Deletions. ``label_undo`` works only within ``LABEL_UNDO_SECONDS``, shorter than
 ``settle_age()``, so an undone label was never stored; ``label_delete`` can remove a stored
 one. Both call ``label_tally_deletion_record``, which marks the project's tallies stale when
-the label could be in them; the next read rebuilds from the labels. Deletions that bypass the
+the label could be in them; the next read or fold rebuilds from the labels. Deletions that bypass the
 services (the admin deleting an item, a user or a prompt, which cascades) are found by
 ``label_tallies_check`` (Celery beat, ``annotation.tasks``): it counts the labels a tally says
 it holds and rebuilds on a mismatch. After bulk loads that write labels around the services
 (COPY), call ``label_tallies_rebuild`` (``manage.py rebuild_label_tallies``).
 
-Locks: a read that has something to store locks the tally row (``select_for_update``), so two
-readers never add the same labels twice; a read with nothing to store takes no lock. A
+Locks: whoever stores (the fold; a read only when the tally is stale or more than
+``LABEL_TALLY_READ_FOLD_LIMIT`` settled labels wait) locks the tally row
+(``select_for_update``), so two never add the same labels twice; other reads take no lock. A
 deletion updates the project's tally rows last in its transaction, waiting for a fold in
 progress, so a fold can never store a label whose deletion it did not see without the
 deletion then marking the tally stale.
@@ -334,16 +337,37 @@ def _settle(*, project_id: int, kind_name: str, seen: LabelTally, rows, plan, cu
 
 
 def _tally_read(*, project_id: int, kind_name: str):
-    """The kind's counts over every label of the project: stored ones plus those not yet settled.
+    """The kind's counts over every label of the project: stored ones plus those not yet stored.
 
-    Nothing new: three queries (the tally, the labels above its watermark, the settled
-    frontier), no lock, no write.
-    Something settled: the tally row is locked and saved as well.
+    Two queries (the tally, the labels above its watermark), no lock, no write: the labels not
+    yet stored, settled or not, are counted in memory, and beat stores the settled ones
+    (``label_tallies_fold``). Two exceptions write, under the tally's lock: a stale tally is
+    rebuilt, and more than ``LABEL_TALLY_READ_FOLD_LIMIT`` settled labels waiting (beat is
+    behind or not running) are stored, so reads stay short without beat too.
     """
     kind = KINDS[kind_name]
     cutoff = timezone.now() - settle_age()
-    # No row yet is the empty tally (nothing folded, watermark 0); it is written with the
-    # first label that settles, so reading a new project writes nothing.
+    # No row yet is the empty tally (nothing folded, watermark 0).
+    tally = LabelTally.objects.filter(project_id=project_id, kind=kind_name).first()
+    if tally is None:
+        tally = LabelTally(project_id=project_id, kind=kind_name)
+    rows = plan = None
+    if not tally.stale:
+        rows = kind.rows(project_id=project_id, watermark=tally.watermark)
+        plan = _plan(tally, rows, cutoff, frontier=None)
+    if plan is None or len(plan.settling) > settings.LABEL_TALLY_READ_FOLD_LIMIT:
+        tally, rows, plan = _settle(project_id=project_id, kind_name=kind_name, seen=tally, rows=rows, plan=plan, cutoff=cutoff)
+        pending = plan.unsettled  # the settled ones are stored now
+    else:
+        pending = plan.settling + plan.unsettled
+    counts = kind.counts.from_json(tally.counts)
+    counts.fold(pending, rows, _folded(tally))
+    return counts
+
+
+def _fold_project(*, project_id: int, kind_name: str, cutoff: datetime) -> int:
+    """Store the project's settled labels in its ``kind_name`` tally (rebuild it if stale). Returns labels stored."""
+    kind = KINDS[kind_name]
     tally = LabelTally.objects.filter(project_id=project_id, kind=kind_name).first()
     if tally is None:
         tally = LabelTally(project_id=project_id, kind=kind_name)
@@ -351,11 +375,28 @@ def _tally_read(*, project_id: int, kind_name: str):
     if not tally.stale:
         rows = kind.rows(project_id=project_id, watermark=tally.watermark)
         plan = _plan(tally, rows, cutoff, _settled_frontier(watermark=tally.watermark, cutoff=cutoff))
-    if plan is None or plan.changes(tally):
-        tally, rows, plan = _settle(project_id=project_id, kind_name=kind_name, seen=tally, rows=rows, plan=plan, cutoff=cutoff)
-    counts = kind.counts.from_json(tally.counts)
-    counts.fold(plan.unsettled, rows, _folded(tally))
-    return counts
+        if not plan.changes(tally):
+            return 0
+    before = tally.folded
+    tally, _, _ = _settle(project_id=project_id, kind_name=kind_name, seen=tally, rows=rows, plan=plan, cutoff=cutoff)
+    return max(tally.folded - before, 0)
+
+
+def label_tallies_fold(*, project: Project | None = None) -> dict:
+    """Store every project's settled labels in its tallies (Celery beat, every ``LABEL_TALLY_FOLD_SECONDS``).
+
+    What keeps reads from writing: between two runs a read counts at most the labels of the
+    last ``LABEL_TALLY_FOLD_SECONDS`` plus the settle age in memory. Also moves a quiet
+    project's watermark past other projects' labels and rebuilds stale tallies. Three queries
+    per project and kind when nothing changed. Returns ``{"projects": n, "folded": labels stored}``.
+    """
+    cutoff = timezone.now() - settle_age()
+    projects = [project.id] if project is not None else list(Project.objects.order_by("id").values_list("id", flat=True))
+    folded = 0
+    for project_id in projects:
+        for kind_name in KINDS:
+            folded += _fold_project(project_id=project_id, kind_name=kind_name, cutoff=cutoff)
+    return {"projects": len(projects), "folded": folded}
 
 
 def agreement_counts(*, project_id: int) -> AgreementCounts:

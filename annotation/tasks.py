@@ -14,3 +14,16 @@ def check_label_tallies() -> dict:
     from annotation.tallies import label_tallies_check
 
     return label_tallies_check()
+
+
+@shared_task(
+    name="annotation.tasks.fold_label_tallies",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    max_retries=3,
+)
+def fold_label_tallies() -> dict:
+    """Every LABEL_TALLY_FOLD_SECONDS (beat): store newly settled labels in the tallies (safe to run twice)."""
+    from annotation.tallies import label_tallies_fold
+
+    return label_tallies_fold()

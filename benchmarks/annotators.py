@@ -1,6 +1,8 @@
 """Simulated annotators against the real server: the targets of issue #11, each PASS or FAIL.
 
 Starts gunicorn (as ``scripts/run``: 2 workers x 4 threads) on a fresh PostgreSQL database,
+with the label-tally fold that beat runs in production (``manage.py fold_label_tallies
+--every``, at ``LABEL_TALLY_FOLD_SECONDS``; no worker, so no training run competes),
 imports a project built from the HH-RLHF dialogues in ../shared/data (read in place; real
 sizes, rendered at import as in production) with 3 labels wanted per item, creates the
 annotators with API tokens, then runs:
@@ -630,6 +632,13 @@ def main() -> None:
          "--workers", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
         cwd=REPO, env=env,
     )
+    # Beat's fold of settled labels into the tallies, which keeps the Results page's reads from writing.
+    from django.conf import settings
+
+    folder = subprocess.Popen(
+        [sys.executable, "manage.py", "fold_label_tallies", "--every", str(settings.LABEL_TALLY_FOLD_SECONDS)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+    )
     load = os.getloadavg()
     try:
         wait_for_server(args.port, server)
@@ -649,8 +658,10 @@ def main() -> None:
             scenario_scale(args, data)
         print("\n5. Workbench (item switch in Chromium): measured by benchmarks/workbench.py, not here.")
     finally:
+        folder.terminate()
         server.terminate()
         server.wait(timeout=30)
+        folder.wait(timeout=30)
         if args.json_out:
             args.json_out.write_text(json.dumps({
                 "machine": {"cpus": os.cpu_count(), "load_before": load, "load_after": os.getloadavg()},

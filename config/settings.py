@@ -247,6 +247,12 @@ TRAINING_RECONCILE_SECONDS = env_float("TRAINING_RECONCILE_SECONDS", 60.0)
 # How often the label tallies (annotation.tallies) are counted against the labels, to catch
 # labels deleted around the services (admin cascades). Each check counts a project's labels.
 LABEL_TALLY_CHECK_SECONDS = env_float("LABEL_TALLY_CHECK_SECONDS", 600.0)
+# How often beat stores newly settled labels in the tallies, so the Results page's reads
+# never write; a read counts at most this long (plus the settle age) of labels in memory.
+LABEL_TALLY_FOLD_SECONDS = env_float("LABEL_TALLY_FOLD_SECONDS", 30.0)
+# Beat behind or not running: a read that finds more settled labels than this waiting
+# stores them itself (under the tally's lock), so reads stay short without beat too.
+LABEL_TALLY_READ_FOLD_LIMIT = env_int("LABEL_TALLY_READ_FOLD_LIMIT", 5000)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-training": {
         "task": "training.tasks.reconcile_training",
@@ -254,6 +260,11 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited behind a long training run on a one-process worker is
         # stale by then: drop it, the next one is on its way.
         "options": {"expires": TRAINING_RECONCILE_SECONDS},
+    },
+    "fold-label-tallies": {
+        "task": "annotation.tasks.fold_label_tallies",
+        "schedule": LABEL_TALLY_FOLD_SECONDS,
+        "options": {"expires": LABEL_TALLY_FOLD_SECONDS},
     },
     "check-label-tallies": {
         "task": "annotation.tasks.check_label_tallies",

@@ -27,8 +27,8 @@ def model_comparison_counts(project: Project) -> Counter:
     ranking group). "Both bad" labels say nothing about which is better and are left out;
     pairs of responses from the same model, or from a response without a model name, say
     nothing about models. Read from the project's stored tally (``annotation.tallies``),
-    which adds only the labels it has not seen: two queries when nothing has settled since
-    the last read, whatever the number of labels. The same counts as
+    plus the labels not yet stored in it: two queries, whatever the number of labels. The
+    same counts as
     ``_model_comparison_counts_from_labels``.
     """
     return model_comparison_cells(project_id=project.id)
@@ -107,9 +107,9 @@ def _model_rewards_from_scores(project: Project, version: ModelVersion) -> dict[
 def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int = 0) -> dict:
     """The board, rated models by rating (best first), then models with scores but no comparisons.
 
-    Seeded, so the same labels give the same intervals on every load. Four queries when
-    nothing new has settled and the champion's scores are summarised: the comparison tally,
-    the labels above its watermark, the champion (with its summary), and none for scores.
+    Seeded, so the same labels give the same intervals on every load. Three queries when the
+    champion's scores are summarised: the comparison tally, the labels above its watermark,
+    the champion (with its summary), and none for scores.
     """
     counts = model_comparison_counts(project)
     fit = bradley_terry_from_counts(counts, bootstrap_rounds=bootstrap_rounds, seed=seed)

@@ -5,6 +5,7 @@ admin's deletion, a cascade) and then compares ``project_annotator_quality`` (wi
 without an excluded annotator) and ``model_comparison_counts`` with the full computations
 they replaced, kept as the reference.
 """
+import io
 import random
 import uuid
 from datetime import timedelta
@@ -18,7 +19,7 @@ from django.utils import timezone
 from annotation.models import Assignment, ComparisonItem, Label, LabelTally
 from annotation.quality import _project_annotator_quality_from_labels, project_annotator_quality
 from annotation.services import label_delete, label_submit, label_undo
-from annotation.tallies import label_tallies_check, label_tallies_rebuild, settle_age
+from annotation.tallies import label_tallies_check, label_tallies_fold, label_tallies_rebuild, settle_age
 from tests.annotation.test_hot_path_plans import big_project  # noqa: F401 (a fixture)
 from training.leaderboard import _model_comparison_counts_from_labels, model_comparison_counts
 
@@ -49,11 +50,14 @@ def add_label(item, annotator, rng, *, settled: bool, label_id: int | None = Non
 
 
 def assert_same_as_reading_every_label(project, excluded):
-    for excluded_ids in ((), [excluded.id]):
-        assert project_annotator_quality(project_id=project.id, excluded_annotator_ids=excluded_ids) == (
-            _project_annotator_quality_from_labels(project_id=project.id, excluded_annotator_ids=excluded_ids)
-        )
-    assert model_comparison_counts(project) == _model_comparison_counts_from_labels(project)
+    """Before beat's fold (the labels not yet stored counted in memory) and after it."""
+    for _ in range(2):
+        for excluded_ids in ((), [excluded.id]):
+            assert project_annotator_quality(project_id=project.id, excluded_annotator_ids=excluded_ids) == (
+                _project_annotator_quality_from_labels(project_id=project.id, excluded_annotator_ids=excluded_ids)
+            )
+        assert model_comparison_counts(project) == _model_comparison_counts_from_labels(project)
+        label_tallies_fold()
 
 
 @pytest.fixture
@@ -80,7 +84,8 @@ def test_folding_in_steps_equals_reading_every_label(crowd, seed):
         add_label(item, users[0], rng, settled=True)
         add_label(item, users[1], rng, settled=True)
 
-    assert_same_as_reading_every_label(project, users[2])  # no tally row yet: nothing stored
+    assert_same_as_reading_every_label(project, users[2])
+    assert not LabelTally.objects.filter(project=project).exists()  # nothing of its own settled: nothing written
     add(60, settled_share=1.0)
     assert_same_as_reading_every_label(project, users[2])
     tally = LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT)
@@ -157,15 +162,16 @@ def test_a_rebuild_after_a_bulk_load_stores_every_settled_label(crowd):
 
 
 # Scoped project look-up, the tally row, the labels above its watermark (with their items'
-# other labels), the settled frontier, usernames.
-QUALITY_QUERIES = 5
-# Then, with labels that have settled since: a savepoint, the tally row locked, saved, released.
+# other labels), usernames.
+QUALITY_QUERIES = 4
+# With more settled labels waiting than LABEL_TALLY_READ_FOLD_LIMIT (beat behind): a savepoint,
+# the tally row locked, saved, released.
 QUALITY_STORING_QUERIES = QUALITY_QUERIES + 4
 
 
 @pytest.mark.parametrize("labelled_items", [4, 36])
 def test_annotator_quality_costs_the_same_queries_whatever_the_labels(
-    crowd, labelled_items, admin_user, api_client_for, django_assert_num_queries
+    crowd, labelled_items, admin_user, api_client_for, django_assert_num_queries, settings
 ):
     project, _, users = crowd
     rng = random.Random(labelled_items)
@@ -175,7 +181,7 @@ def test_annotator_quality_costs_the_same_queries_whatever_the_labels(
             add_label(item, user, rng, settled=True)
     client = api_client_for(admin_user)
     url = f"/api/projects/{project.id}/annotator-quality/"
-    client.get(url)
+    label_tallies_fold()
 
     with django_assert_num_queries(QUALITY_QUERIES):  # nothing new
         assert client.get(url).status_code == 200
@@ -187,9 +193,53 @@ def test_annotator_quality_costs_the_same_queries_whatever_the_labels(
     for item in items[labelled_items:labelled_items + 2]:
         add_label(item, users[0], rng, settled=True)
         add_label(item, users[1], rng, settled=True)
+    with django_assert_num_queries(QUALITY_QUERIES):  # settled, left for beat to store
+        body = client.get(url).json()
+    assert body == _project_annotator_quality_from_labels(project_id=project.id)
+    folded = LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT).folded
+    assert folded == labelled_items * 3
+
+    settings.LABEL_TALLY_READ_FOLD_LIMIT = 3  # beat is behind: the read stores them itself
     with django_assert_num_queries(QUALITY_STORING_QUERIES):
         body = client.get(url).json()
     assert body == _project_annotator_quality_from_labels(project_id=project.id)
+    assert LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT).folded == folded + 4
+
+
+def test_reads_write_nothing_and_the_fold_stores_what_settled(crowd):
+    project, _, users = crowd
+    rng = random.Random(11)
+    for item in ComparisonItem.objects.filter(project=project).order_by("id")[:6]:
+        for user in users[:3]:
+            add_label(item, user, rng, settled=True)
+    assert_same_as_reading_every_label(project, users[0])
+    before = {tally.id: tally.version for tally in LabelTally.objects.filter(project=project)}
+    young = add_label(ComparisonItem.objects.filter(project=project).order_by("id")[7], users[0], rng, settled=False)
+    settled = add_label(ComparisonItem.objects.filter(project=project).order_by("id")[8], users[0], rng, settled=True)
+    project_annotator_quality(project_id=project.id)
+    model_comparison_counts(project)
+    assert {tally.id: tally.version for tally in LabelTally.objects.filter(project=project)} == before
+
+    assert label_tallies_fold(project=project) == {"projects": 1, "folded": 2}  # one label, in each of two tallies
+    for tally in LabelTally.objects.filter(project=project):
+        assert tally.watermark == settled.id or settled.id in tally.folded_above
+        assert young.id > tally.watermark and young.id not in tally.folded_above
+    assert label_tallies_fold(project=project)["folded"] == 0  # safe to run twice
+
+
+def test_the_fold_runs_from_beat_and_from_a_command(crowd, settings):
+    from django.core.management import call_command
+
+    from annotation.tasks import fold_label_tallies
+
+    assert settings.CELERY_BEAT_SCHEDULE["fold-label-tallies"]["task"] == fold_label_tallies.name
+    project, _, users = crowd
+    add_label(ComparisonItem.objects.filter(project=project).first(), users[0], random.Random(1), settled=True)
+    assert fold_label_tallies() == {"projects": 2, "folded": 2}
+    add_label(ComparisonItem.objects.filter(project=project).last(), users[0], random.Random(2), settled=True)
+    out = io.StringIO()
+    call_command("fold_label_tallies", "--project", "Crowd", stdout=out)
+    assert out.getvalue() == "Folded 2 labels into the tallies of 1 projects.\n"
 
 
 def test_a_quiet_projects_watermark_moves_past_other_projects_labels(crowd):
@@ -197,7 +247,7 @@ def test_a_quiet_projects_watermark_moves_past_other_projects_labels(crowd):
     project, other, users = crowd
     rng = random.Random(7)
     add_label(ComparisonItem.objects.filter(project=project).first(), users[0], rng, settled=True)
-    project_annotator_quality(project_id=project.id)
+    label_tallies_fold()
     for item in ComparisonItem.objects.filter(project=other):
         for user in users[:3]:
             add_label(item, user, rng, settled=True)
@@ -213,7 +263,7 @@ def test_a_quiet_projects_watermark_moves_past_other_projects_labels(crowd):
 
 
 def test_reading_the_tallies_never_scans_the_labels(big_project):
-    """PostgreSQL plans of a read that stores newly settled labels: every big table through an index."""
+    """PostgreSQL plans of the reads and of beat's fold storing newly settled labels: every big table through an index."""
     from django.test.utils import CaptureQueriesContext
 
     from tests.annotation.test_hot_path_plans import _explained
@@ -230,6 +280,7 @@ def test_reading_the_tallies_never_scans_the_labels(big_project):
     with CaptureQueriesContext(connection) as queries:
         project_annotator_quality(project_id=project.id)
         model_comparison_counts(project)
+        label_tallies_fold(project=project)
     assert LabelTally.objects.filter(project=project, folded=Label.objects.filter(
         item__project=project, created_at__lt=settled_at() + timedelta(seconds=30)).count()).count() == 2
     explained = _explained([query["sql"] for query in queries.captured_queries])
@@ -237,7 +288,7 @@ def test_reading_the_tallies_never_scans_the_labels(big_project):
     assert [(sql[:200], tables) for sql, tables in explained if tables] == []
 
 
-@pytest.mark.parametrize("command", ["rebuild_label_tallies", "render_markdown", "check_integrity"])
+@pytest.mark.parametrize("command", ["rebuild_label_tallies", "fold_label_tallies", "render_markdown", "check_integrity"])
 def test_commands_name_an_unknown_project_instead_of_doing_all(command):
     from django.core.management import CommandError, call_command
 
