@@ -30,6 +30,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+# numpy 2 imports these on first use: here, with the app, rather than inside the first
+# leaderboard request each web process serves (about 30 ms).
+import numpy.linalg  # noqa: F401
+import numpy.ma  # noqa: F401 (np.percentile)
+import numpy.random  # noqa: F401
 
 SCALE = 400.0 / np.log(10.0)  # Elo points per nat of log-strength
 ANCHOR = 1000.0  # the mean rating

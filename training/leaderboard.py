@@ -5,13 +5,14 @@ model-vs-model comparisons taken from the project's labels; the reward side is t
 mean champion score of each model's responses. Side by side, an admin sees where the
 reward model agrees with the annotators.
 """
+import functools
 import math
-from datetime import datetime
 from collections import Counter, defaultdict
+from datetime import datetime
 
 import numpy as np
 
-from annotation.bradley_terry import bradley_terry_from_counts
+from annotation.bradley_terry import BradleyTerryResult, bradley_terry_from_counts
 from annotation.models import Label, Project, Response
 from annotation.preferences import preferred_pairs, tied_pairs
 from annotation.tallies import model_comparison_cells
@@ -104,6 +105,14 @@ def _model_rewards_from_scores(project: Project, version: ModelVersion) -> dict[
     return result
 
 
+@functools.lru_cache(maxsize=64)
+def _fit(cells: tuple, bootstrap_rounds: int, seed: int) -> BradleyTerryResult:
+    """The fit of ``cells`` (the counts' items, sorted), kept per process: the Results page asks
+    again with unchanged counts on every refresh, and 200 bootstrap fits are most of its time.
+    Read only: every caller gets the same arrays."""
+    return bradley_terry_from_counts(Counter(dict(cells)), bootstrap_rounds=bootstrap_rounds, seed=seed)
+
+
 def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int = 0) -> dict:
     """The board, rated models by rating (best first), then models with scores but no comparisons.
 
@@ -112,7 +121,7 @@ def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int 
     the champion (with its summary), and none for scores.
     """
     counts = model_comparison_counts(project)
-    fit = bradley_terry_from_counts(counts, bootstrap_rounds=bootstrap_rounds, seed=seed)
+    fit = _fit(tuple(sorted(counts.items())), bootstrap_rounds, seed)
     champion = champion_for(project)
     rewards = model_rewards_for(project, champion)
 
