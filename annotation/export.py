@@ -96,6 +96,10 @@ class LabelFilters:
                 annotator_ids = frozenset(int(part) for part in raw.split(",") if part.strip())
             except ValueError:
                 errors["annotators"] = ["A comma-separated list of user ids, e.g. 1,2."]
+            else:
+                # No id is this big; SQLite (the embedded default) cannot even bind one (it was a 500).
+                if any(not 0 < annotator_id < 2**63 for annotator_id in annotator_ids):
+                    errors["annotators"] = ["User ids are positive integers below 2**63."]
         agreement_below = None
         raw = (params.get("agreement_below") or "").strip()
         if raw:
