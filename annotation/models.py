@@ -41,8 +41,8 @@ class Project(models.Model):
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="annotation_projects", blank=True
     )
-    # Reviewers read and review the project's labels (annotation.selectors.user_can_review);
-    # admins (is_staff) may do everything anywhere.
+    # Membership is the per-project half of the reviewer and annotator roles; the global
+    # half, and the admin role, are Django permissions (annotation.roles).
     reviewers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="reviewed_projects", blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     gold_rate = models.FloatField(
@@ -52,6 +52,12 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The roles (annotation.roles); review and annotate are also object permissions on a project.
+        permissions = [
+            ("administer", "Can administer every project, person and reward model"),
+            ("review", "Can read and review the labels of projects"),
+            ("annotate", "Can label projects"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(labels_per_item__gte=1) & Q(labels_per_item__lte=50),

@@ -1,6 +1,6 @@
 """People and roles: who may label, review and administer, and how they get in.
 
-Admins (``is_staff``) create users, give them projects to annotate and to review, make or
+Admins (``annotation.roles``: the "Admins" group) create users, give them projects to annotate and to review, make or
 revoke admins, deactivate accounts and reset passwords. Every write here is keyword-only
 and atomic, and refuses with a ``config.errors.DomainError`` that changes nothing.
 
@@ -38,6 +38,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from annotation.models import Assignment, Label, Project
+from annotation.roles import admin_role_holders, admin_role_set, admins, role_flags, user_is_admin
 from config.auth import token_revoke
 from config.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 
@@ -58,7 +59,7 @@ def users_with_roles() -> QuerySet:
     )
     projects = Project.objects.only("id", "name", "status").order_by("name")
     return (
-        User.objects.annotate(label_count=Coalesce(Subquery(labels), 0))
+        User.objects.annotate(label_count=Coalesce(Subquery(labels), 0), **role_flags())
         .prefetch_related(
             Prefetch("annotation_projects", queryset=projects), Prefetch("reviewed_projects", queryset=projects)
         )
@@ -77,12 +78,12 @@ def user_get_for_admin(*, admin, user_id: int):
 
 
 def require_people_admin(user) -> None:
-    if not (user.is_authenticated and user.is_active and user.is_staff):
+    if not user_is_admin(user):
         raise PermissionDeniedError("Only admins can manage people.")
 
 
 def active_admin_count() -> int:
-    return User.objects.filter(is_staff=True, is_active=True).count()
+    return admins().count()
 
 
 def projects_by_ids(*, ids: Iterable[int], field: str) -> list[Project]:
@@ -149,7 +150,7 @@ def _lock_admins(*, actor) -> None:
     """Lock every active admin's row (id order, so two callers cannot deadlock) and check that
     ``actor`` is still one of them."""
     admin_ids = list(
-        User.objects.select_for_update().filter(is_staff=True, is_active=True).order_by("id").values_list("id", flat=True)
+        admins().select_for_update().order_by("id").values_list("id", flat=True)
     )
     if actor.id not in admin_ids:
         raise PermissionDeniedError("Only admins can manage people.")
@@ -200,7 +201,9 @@ def user_create(
     try:
         with transaction.atomic():
             _lock_admins(actor=actor)
-            user = User.objects.create_user(username=username, email=email, password=password, is_staff=is_admin)
+            user = User.objects.create_user(username=username, email=email, password=password)
+            if is_admin:
+                admin_role_set(user=user, is_admin=True)
             user.annotation_projects.add(*annotated)
             user.reviewed_projects.add(*reviewed)
             invitation = None
@@ -234,7 +237,8 @@ def user_update(
         user = User.objects.select_for_update().filter(id=user.id).first()
         if user is None:
             raise NotFoundError("No such user.")
-        removes_admin = user.is_staff and user.is_active and (is_admin is False or is_active is False)
+        was_admin = admin_role_holders().filter(id=user.id).exists()
+        removes_admin = was_admin and user.is_active and (is_admin is False or is_active is False)
         if removes_admin and active_admin_count() <= 1:
             raise ConflictError(
                 "This is the last active admin: make someone else an admin first.",
@@ -244,10 +248,9 @@ def user_update(
             raise PermissionDeniedError("You cannot revoke your own admin.", fields={"is_admin": ["your own account"]})
         if user.id == actor.id and is_active is False:
             raise PermissionDeniedError("You cannot deactivate yourself.", fields={"is_active": ["your own account"]})
+        if is_admin is not None and is_admin != was_admin:
+            admin_role_set(user=user, is_admin=is_admin)
         changed = []
-        if is_admin is not None and is_admin != user.is_staff:
-            user.is_staff = is_admin
-            changed.append("is_staff")
         if is_active is not None and is_active != user.is_active:
             user.is_active = is_active
             changed.append("is_active")

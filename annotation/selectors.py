@@ -14,25 +14,35 @@ from annotation.models import (
     ProjectProgress,
 )
 from annotation.rendering import render_markdown
+from annotation.roles import user_is_admin, user_reviews_every_project
 from config.errors import DomainError, NotFoundError, PermissionDeniedError
 
 
 def user_is_project_admin(user) -> bool:
-    return bool(user.is_authenticated and user.is_staff)
+    return user_is_admin(user)
 
 
 def projects_for_user(user) -> QuerySet:
-    """Projects ``user`` may annotate (admins: all). Archived projects are hidden from annotators."""
+    """Projects ``user`` may annotate (admins: all): ``user.has_perm(ANNOTATE, project)`` in SQL (annotation.roles).
+
+    Archived projects are hidden from annotators.
+    """
     if user_is_project_admin(user):
         return Project.objects.all()
+    if not (user.is_authenticated and user.is_active):
+        return Project.objects.none()
     return Project.objects.filter(annotators=user).exclude(status=Project.Status.ARCHIVED)
 
 
 def projects_for_reviewer(user) -> QuerySet:
-    """Projects whose labels ``user`` may read and review: admins all, reviewers the ones they review."""
-    if user_is_project_admin(user):
+    """Projects whose labels ``user`` may read and review: ``user.has_perm(REVIEW, project)`` in SQL.
+
+    Admins and holders of the review permission itself (group "Reviewers"): all; others the
+    ones they are reviewers of.
+    """
+    if user_is_project_admin(user) or user_reviews_every_project(user):
         return Project.objects.all()
-    if not user.is_authenticated:
+    if not (user.is_authenticated and user.is_active):
         return Project.objects.none()
     return Project.objects.filter(reviewers=user)
 

@@ -105,13 +105,15 @@ def prepare_data(*, annotators: int, prompts: int, dialogues: list) -> dict:
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
+    from annotation.roles import admin_role_set
     from annotation.services import project_create, project_import_jsonl
 
     call_command("migrate", verbosity=0)
     users = [User(username=f"bench{index}", password="!") for index in range(annotators)]
     User.objects.bulk_create(users)
     users = list(User.objects.filter(username__startswith="bench").order_by("id"))
-    admin = User.objects.create(username="bench-admin", password="!", is_staff=True)
+    admin = User.objects.create(username="bench-admin", password="!")
+    admin_role_set(user=admin, is_admin=True)
     project = project_create(name="Benchmark", labels_per_item=LABELS_PER_ITEM, annotators=users)
     started = time.perf_counter()
     project_import_jsonl(project=project, lines=hh_rlhf_lines(dialogues, prompts, "b"), source="bench.jsonl")
@@ -131,7 +133,7 @@ def admin_session(user) -> str:
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = "annotation.roles.ProjectRoleBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return session.session_key
@@ -545,7 +547,11 @@ def admin_reads(*, port: int, data: dict, project_id: int, stop_at: float) -> di
             nxt = body.get("next") if status == 200 else None
             cursor = nxt[nxt.index("/api/"):] if nxt else f"/api/projects/{project_id}/labels/?page_size=100"
         time.sleep(0.5)
-    return {name: {**latency_summary(values), "statuses": sorted(statuses[name])} for name, values in samples.items()}
+    # Every sample in the JSON (a few dozen per call): with this few, p99 is the slowest one, worth seeing.
+    return {
+        name: {**latency_summary(values), "statuses": sorted(statuses[name]), "samples_ms": [round(v * 1000, 1) for v in values]}
+        for name, values in samples.items()
+    }
 
 
 def scenario_scale(args, data) -> None:

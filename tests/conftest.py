@@ -34,7 +34,13 @@ def fast_password_hashing(settings):
 @pytest.fixture
 def make_user(django_user_model):
     def make(username: str, *, admin: bool = False):
-        return django_user_model.objects.create_user(username=username, password=PASSWORD, is_staff=admin)
+        from annotation.roles import admin_role_set, role_flags
+
+        user = django_user_model.objects.create_user(username=username, password=PASSWORD)
+        if admin:
+            admin_role_set(user=user, is_admin=True)  # the "Admins" group, as the People page does
+        # Loaded as a request loads it (annotation.roles), global roles included.
+        return django_user_model.objects.annotate(**role_flags()).get(id=user.id)
 
     return make
 

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import people
+from annotation.roles import user_holds_admin_role
 
 # PostgreSQL's bigint: a larger id would fail in the database, not as a 400.
 MAX_ID = 2**63 - 1
@@ -38,7 +39,9 @@ class UserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
     email = serializers.CharField()
-    is_admin = serializers.BooleanField(source="is_staff")
+    is_admin = serializers.SerializerMethodField(
+        help_text="Holds the admin role (group \"Admins\", or a superuser): annotation.roles."
+    )
     is_active = serializers.BooleanField()
     has_password = serializers.SerializerMethodField(
         help_text="False until an invited user chooses a password (or after a reset link was issued)."
@@ -48,6 +51,9 @@ class UserSerializer(serializers.Serializer):
     labels = serializers.IntegerField(source="label_count", help_text="Labels this user submitted, in every project.")
     annotator_of = ProjectRefSerializer(many=True, source="annotation_projects.all")
     reviewer_of = ProjectRefSerializer(many=True, source="reviewed_projects.all")
+
+    def get_is_admin(self, user) -> bool:
+        return user_holds_admin_role(user)
 
     def get_has_password(self, user) -> bool:
         return user.has_usable_password()

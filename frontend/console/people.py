@@ -82,7 +82,7 @@ class InvitationView(auth_views.PasswordResetConfirmView):
     template_name = "frontend/console/people_invitation.html"
     post_reset_login = True
     # Named because settings list two backends; the throttling one only refuses sign-ins.
-    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+    post_reset_login_backend = "annotation.roles.ProjectRoleBackend"
     success_url = reverse_lazy("frontend:home")
 
     def get_user(self, uidb64):

@@ -59,7 +59,12 @@ def page(chromium):
 @pytest.fixture
 def browser_user(django_user_model):
     def make(username: str, *, admin: bool = False):
-        return django_user_model.objects.create_user(username=username, password=PASSWORD, is_staff=admin)
+        from annotation.roles import admin_role_set
+
+        user = django_user_model.objects.create_user(username=username, password=PASSWORD)
+        if admin:
+            admin_role_set(user=user, is_admin=True)
+        return user
 
     return make
 

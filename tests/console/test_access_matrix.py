@@ -7,7 +7,7 @@ Roles, relative to the project "Ours" whose objects every request names:
 - ``annotator``: annotator of Ours;
 - ``reviewer``: reviewer of Ours (annotates nothing);
 - ``other_reviewer``: reviewer of Theirs only;
-- ``admin``: ``is_staff``.
+- ``admin``: in the group "Admins" (``annotation.roles``).
 
 Each row lists the status codes in that order. Project-scoped objects (projects, labels,
 leases, model versions) of a project one cannot see answer 404, like missing ids, so ids

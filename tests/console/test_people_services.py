@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from annotation import people
 from annotation.assignment import assignment_claim_next
 from annotation.models import Assignment
+from annotation.roles import admins
 from config.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from tests.conftest import PASSWORD
 
@@ -112,7 +113,7 @@ def test_two_admins_revoking_each_other_leave_one_admin(admin_user, make_user):
     # The second request re-reads its actor under the admins' lock: no longer an admin.
     with pytest.raises(PermissionDeniedError):
         people.user_update(actor=stale_view_of_other, user=admin_user, is_admin=False)
-    assert list(User.objects.filter(is_staff=True).values_list("username", flat=True)) == ["boss"]
+    assert list(admins().values_list("username", flat=True)) == ["boss"]
 
 
 def test_memberships_are_replaced_and_other_fields_left_alone(admin_user, annotator, make_project):
@@ -125,7 +126,7 @@ def test_memberships_are_replaced_and_other_fields_left_alone(admin_user, annota
     assert set(annotator.reviewed_projects.all()) == {first, second}
     people.user_update(actor=admin_user, user=annotator, is_admin=True)
     annotator.refresh_from_db()
-    assert annotator.is_staff and annotator.is_active
+    assert annotator.is_staff and annotator.is_active and annotator.groups.filter(name="Admins").exists()
 
 
 def test_deactivating_lets_the_users_open_leases_lapse_at_once(admin_user, annotator, make_project):

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.hashers import make_password
 
 from annotation.models import Label
+from annotation.roles import admin_role_set
 from tests.integration.conftest import BeatProcess, WebProcess, WorkerProcess, wait_for
 from tests.integration.test_training_loop import GOOD, label_good_side, toy_project
 from training import services
@@ -53,7 +54,8 @@ def test_a_broker_outage_loses_no_label_and_training_resumes_with_no_human_actio
 ):
     broker = redis_server()
     project, annotators = toy_project(django_user_model, name="Outage", prompts=12, annotators=2)
-    admin_user = django_user_model.objects.create_user("outage-admin", is_staff=True)
+    admin_user = django_user_model.objects.create_user("outage-admin")
+    admin_role_set(user=admin_user, is_admin=True)
     env = {"CELERY_BROKER_URL": broker.url, "RETRAIN_EVERY_N_LABELS": "0", **FAST_RECONCILER}
     web = start_process(WebProcess, **env)
     worker = start_process(WorkerProcess, **env)

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotation.models import Project
+from annotation.roles import admin_role_set
 from annotation.services import project_create, project_import_jsonl
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo_project.jsonl"
@@ -41,7 +42,9 @@ class Command(BaseCommand):
             user = User.objects.filter(username=username).first()
             if user is None:
                 secret = password or secrets.token_urlsafe(9)
-                user = User.objects.create_user(username=username, password=secret, is_staff=is_admin, is_superuser=is_admin)
+                user = User.objects.create_user(username=username, password=secret, is_superuser=is_admin)
+                if is_admin:
+                    admin_role_set(user=user, is_admin=True)
                 created_credentials.append((username, secret, "admin" if is_admin else "annotator"))
             users[username] = user
 
