@@ -20,6 +20,7 @@ What each outcome means for the rest of the system:
 """
 import itertools
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -230,6 +231,17 @@ def project_disagreeing_label_ids(*, project: Project, chunk_size: int = 2000) -
 # ------------------------------------------------------------------ the label browser
 
 
+# Label-set filters whose rule belongs to an app this one may not import (the reward model is
+# training's): ``{name: provider(project) -> ids of the project's labels the filter selects}``,
+# filled by that app's ``AppConfig.ready`` through ``label_id_set_register``.
+LABEL_ID_SETS: dict[str, Callable[[Project], set[int]]] = {}
+MODEL_DISAGREEMENT = "model_disagreement"
+
+
+def label_id_set_register(name: str, provider: Callable[[Project], set[int]]) -> None:
+    LABEL_ID_SETS[name] = provider
+
+
 class Outcome:
     """The outcome filter's values: a pairwise choice as shown (``Label.Choice``), or for rankings a tie or none."""
 
@@ -255,6 +267,7 @@ class BrowserFilters:
     outcome: str | None = None
     flag: str | None = None
     disagreement: bool | None = None
+    model_disagreement: bool | None = None
     has_rationale: bool | None = None
     review_status: str | None = None
     skip_reason: str | None = None
@@ -292,6 +305,7 @@ class BrowserFilters:
         flag = choice("flag", Label.Flag.values)
         review_status = choice("review_status", ReviewStatus.values)
         disagreement = boolean("disagreement")
+        model_disagreement = boolean(MODEL_DISAGREEMENT)
         has_rationale = boolean("has_rationale")
         skip_reason = (params.get("skip_reason") or "").strip()
         if len(skip_reason) > 200 or "\x00" in skip_reason:
@@ -299,7 +313,8 @@ class BrowserFilters:
         if errors:
             raise DomainError(f"Invalid filters: {', '.join(sorted(errors))}.", fields=errors)
         return cls(
-            common=common, outcome=outcome, flag=flag, disagreement=disagreement, has_rationale=has_rationale,
+            common=common, outcome=outcome, flag=flag, disagreement=disagreement,
+            model_disagreement=model_disagreement, has_rationale=has_rationale,
             review_status=review_status, skip_reason=skip_reason or None,
         )
 
@@ -330,8 +345,9 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     """The project's labels ``filters`` selects, oldest first, with what a browser row shows joined in.
 
     Call only for a project the user may review (``selectors.project_get_for_reviewer``). The
-    disagreement filter reads the project's labels once (``project_disagreeing_label_ids``);
-    every other filter is a condition on the label row.
+    disagreement filters read the project's labels once (``project_disagreeing_label_ids``; for
+    the reward model, the provider registered as ``MODEL_DISAGREEMENT``); every other filter is
+    a condition on the label row.
     """
     labels = filters.common.labels(Label.objects.filter(item__project=project))
     if filters.outcome:
@@ -345,6 +361,9 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     if filters.disagreement is not None:
         ids = project_disagreeing_label_ids(project=project)
         labels = labels.filter(id__in=ids) if filters.disagreement else labels.exclude(id__in=ids)
+    if filters.model_disagreement is not None:
+        ids = LABEL_ID_SETS[MODEL_DISAGREEMENT](project)
+        labels = labels.filter(id__in=ids) if filters.model_disagreement else labels.exclude(id__in=ids)
     return labels.select_related("annotator", "item__prompt").order_by("id")
 
 

@@ -15,6 +15,7 @@ The champion "prefers" the response with the higher score; its confidence on a p
 Bradley–Terry probability ``sigmoid(score difference)``. Ties and "both bad" labels make no
 claim the model could confirm, and are left out of agreement with the model.
 """
+import itertools
 import math
 from collections import Counter, defaultdict
 
@@ -147,6 +148,35 @@ def model_disagreements(*, project: Project, limit: int = 50, window: int = MODE
         for confidence, item_id, winner, other, votes, total in found
     ]
     return {"champion": champion, "labels_read": len(labels), "results": results}
+
+
+def label_ids_disagreeing_with_champion(project: Project, *, chunk_size: int = 5000) -> set[int]:
+    """Ids of the project's labels that prefer a response the champion scored lower: the label browser's filter.
+
+    A label disagrees when any pair it orders (``preferred_pairs``; a corrected label speaks
+    with its correction) has the rejected response scored above the chosen one. Ties and "both
+    bad" labels claim no order and never disagree. Empty without a champion. Reads every label
+    of the project once, in chunks, with the champion's scores of each chunk's responses.
+    """
+    champion = champion_for(project)
+    if champion is None:
+        return set()
+    rows = (
+        Label.objects.filter(item__project=project, both_bad=False).order_by("id")
+        .values_list("id", "ranking", "corrected_ranking").iterator(chunk_size=chunk_size)
+    )
+    found = set()
+    while chunk := list(itertools.islice(rows, chunk_size)):
+        pairs = {label_id: preferred_pairs(corrected or ranking) for label_id, ranking, corrected in chunk}
+        wanted = {response_id for label_pairs in pairs.values() for pair in label_pairs for response_id in pair}
+        scores = dict(
+            ResponseScore.objects.filter(model_version=champion, response_id__in=wanted).values_list("response_id", "score")
+        )
+        for label_id, label_pairs in pairs.items():
+            if any(chosen in scores and rejected in scores and scores[rejected] > scores[chosen]
+                   for chosen, rejected in label_pairs):
+                found.add(label_id)
+    return found
 
 
 def project_annotator_report(*, project: Project, details: bool = True) -> dict:

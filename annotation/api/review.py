@@ -202,6 +202,8 @@ LABEL_FILTER_PARAMETERS = FILTER_PARAMETERS + [
                      "Ranking: ranking_tie or ranking_strict."),
     OpenApiParameter("flag", str, enum=Label.Flag.values),
     OpenApiParameter("disagreement", bool, description="The label's verdict differs from the majority over the item's other labels."),
+    OpenApiParameter("model_disagreement", bool, description="The label prefers a response the champion reward model "
+                     "scored lower (ties and both-bad labels never do; none without a champion)."),
     OpenApiParameter("has_rationale", bool),
     OpenApiParameter("review_status", str, enum=Label.ReviewStatus.values),
 ]

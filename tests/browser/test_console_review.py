@@ -51,6 +51,23 @@ def reviewed_project(make_browser_project, browser_user):
     return project, labels, reviewer
 
 
+def test_reviewer_finds_the_labels_the_reward_model_contradicts(page, live_server, login, reviewed_project, sent_tasks):
+    from tests.labelling import make_champion
+
+    project, labels, reviewer = reviewed_project
+    # The champion prefers model-small's answer on the first item, which four of the people did not.
+    make_champion(project, {"model-small": [2.0], "model-large": [0.0]})
+    login(reviewer)
+    page.goto(f"{live_server.url}/projects/{project.id}/labels/browse/")
+    page.wait_for_selector("[data-testid=label-row]")
+    page.select_option("[data-testid=filter-model-disagreement]", "true")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=label-row]').length === 2")
+    shown = page.eval_on_selector_all("[data-testid=label-row]", "rows => rows.map(row => row.dataset.labelId)")
+    assert shown == [str(labels[0].id), str(labels[1].id)]
+    page.select_option("[data-testid=filter-model-disagreement]", "false")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=label-row]').length === 4")
+
+
 def test_reviewer_rejects_a_disagreeing_label_and_reverts_it(page, live_server, login, reviewed_project, shots):
     project, labels, reviewer = reviewed_project
     dissent = labels[2]

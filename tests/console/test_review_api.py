@@ -13,6 +13,7 @@ from annotation.models import Assignment, Label, Project
 from annotation.services import assignment_skip, project_create, project_import_jsonl
 from annotation.assignment import assignment_claim_next
 from tests.console.review_fixtures import ranking_line, submit
+from training.models import ResponseScore
 
 pytestmark = pytest.mark.django_db
 
@@ -205,6 +206,33 @@ def test_a_rejected_label_is_not_part_of_the_majority(project, labelled, reviewe
     assert ids(client_for(reviewer).get(labels_url(project, disagreement="true"))) == [labelled[3].id, labelled[5].id]
 
 
+def test_filter_by_disagreement_with_the_reward_model(project, labelled, reviewer, sent_tasks):
+    from tests.labelling import make_champion
+
+    # No champion yet: no label disagrees with a model.
+    assert ids(client_for(reviewer).get(labels_url(project, model_disagreement="true"))) == []
+    # The champion prefers the second response shown (B, model-bad) on both items.
+    make_champion(project, {"model-good": [0.0, 0.0], "model-bad": [1.0, 1.0]})
+    a_response, b_response = labelled[0].display_order
+    assert Label.objects.get(id=labelled[0].id).ranking == [[a_response], [b_response]]
+    assert ResponseScore.objects.get(response_id=b_response).score > ResponseScore.objects.get(response_id=a_response).score
+    # Item 1: A, A, B (the two As disagree); item 2: a tie and "both bad" make no claim, the A disagrees.
+    assert ids(client_for(reviewer).get(labels_url(project, model_disagreement="true"))) == [
+        labelled[0].id, labelled[1].id, labelled[5].id
+    ]
+    assert ids(client_for(reviewer).get(labels_url(project, model_disagreement="false"))) == [
+        labelled[2].id, labelled[3].id, labelled[4].id
+    ]
+    # A corrected label speaks with its correction; filters combine.
+    review.label_review(label_id=labelled[0].id, reviewer=reviewer, decision="correct", reason="B",
+                        corrected_ranking=[["B"], ["A"]])
+    # Item 1 is now B, A, B: the A goes against both the majority and the model.
+    assert ids(client_for(reviewer).get(labels_url(project, model_disagreement="true", disagreement="true"))) == [
+        labelled[1].id, labelled[5].id
+    ]
+    assert ids(client_for(reviewer).get(labels_url(project, model_disagreement="true"))) == [labelled[1].id, labelled[5].id]
+
+
 def test_filter_by_rationale(project, labelled, reviewer):
     assert ids(client_for(reviewer).get(labels_url(project, has_rationale="true"))) == [labelled[2].id]
     assert len(ids(client_for(reviewer).get(labels_url(project, has_rationale="false")))) == 5
@@ -382,6 +410,7 @@ def test_deeply_nested_bodies_are_refused(project, labelled, reviewer):
         ({"outcome": "sideways"}, "outcome"),
         ({"flag": "rude"}, "flag"),
         ({"disagreement": "maybe"}, "disagreement"),
+        ({"model_disagreement": "1"}, "model_disagreement"),
         ({"has_rationale": "2"}, "has_rationale"),
         ({"review_status": "pending"}, "review_status"),
         ({"since": "yesterday"}, "since"),
