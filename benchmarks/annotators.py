@@ -641,8 +641,10 @@ def main() -> None:
     # Beat's fold of settled labels into the tallies, which keeps the Results page's reads from writing.
     from django.conf import settings
 
+    # At a lower CPU priority than the web server, as scripts/run starts the worker and beat.
     folder = subprocess.Popen(
-        [sys.executable, "manage.py", "fold_label_tallies", "--every", str(settings.LABEL_TALLY_FOLD_SECONDS)],
+        ["nice", "-n", "10", sys.executable, "manage.py", "fold_label_tallies",
+         "--every", str(settings.LABEL_TALLY_FOLD_SECONDS)],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL,
     )
     load = os.getloadavg()

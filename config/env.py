@@ -91,7 +91,10 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
             "OPTIONS": dict(parse_qsl(parts.query)),
-            "CONN_MAX_AGE": 60,
+            # Ten minutes: a new connection's first queries pay PostgreSQL's catalog caches
+            # (tens of ms on a loaded machine); at 60 s one of a server's 8 connections was
+            # new every few seconds, and those requests were the Results page's p99.
+            "CONN_MAX_AGE": 600,
             "CONN_HEALTH_CHECKS": True,
         }
     raise ImproperlyConfigured(
