@@ -177,6 +177,9 @@ class ModelVersion(models.Model):
     scoring_heartbeat_at = models.DateTimeField(null=True, blank=True)
     scoring_attempts = models.PositiveIntegerField(default=0)
     scoring_error = models.TextField(blank=True)
+    # Scores this version held when its scoring last finished. A champion whose project's
+    # response counter has passed it has newly imported responses to score (training.reconciler).
+    scored_responses = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-version"]

@@ -9,7 +9,9 @@ lost is made good by the next one:
 3. projects with enough labels since their last succeeded run get a run
    (labels that arrived during a run start the next one);
 4. projects whose nightly time has come get their full retrain;
-5. champions still missing scores whose rescoring failed or went silent are sent again.
+5. champions still missing scores whose rescoring failed or went silent are sent again;
+6. champions of projects with responses imported since their scoring finished score the new
+   ones (the same resumable task: it scores what is missing), within a tick of the import.
 
 Each step is idempotent and safe to run from two beats at once: requests coalesce
 in the database and a run starts only once.
@@ -31,6 +33,7 @@ class ReconcileReport:
     resent_runs: list[int] = field(default_factory=list)
     requested_runs: list[int] = field(default_factory=list)
     resent_scoring: list[int] = field(default_factory=list)
+    new_responses_scoring: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -38,6 +41,7 @@ class ReconcileReport:
             "resent_runs": self.resent_runs,
             "requested_runs": self.requested_runs,
             "resent_scoring": self.resent_scoring,
+            "new_responses_scoring": self.new_responses_scoring,
         }
 
 
@@ -55,6 +59,9 @@ def reconcile_training(*, now=None) -> ReconcileReport:
     for version_id in selectors.champions_to_rescore(now=now).values_list("id", flat=True):
         services.model_version_dispatch_scoring(version_id=version_id)
         report.resent_scoring.append(version_id)
-    if report.failed_stale or report.resent_runs or report.requested_runs or report.resent_scoring:
+    for version_id in selectors.champions_with_new_responses(now=now).values_list("id", flat=True):
+        services.model_version_dispatch_scoring(version_id=version_id)
+        report.new_responses_scoring.append(version_id)
+    if any(report.as_dict().values()):
         logger.info("Training reconciled: %s", report.as_dict())
     return report

@@ -9,10 +9,10 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, F, FilteredRelation, FloatField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, F, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Length, Substr
 
-from annotation.models import Label, Project, Response
+from annotation.models import Label, Project, ProjectProgress, Response
 from annotation.progress import project_response_count
 from annotation.rendering import render_markdown
 from annotation.selectors import projects_for_user, require_admin
@@ -178,6 +178,30 @@ def champions_to_rescore(*, now) -> QuerySet:
     ).filter(
         Q(scoring_dispatched_at__isnull=True)
         | (Q(scoring_dispatched_at__lt=quiet_since) & (Q(scoring_heartbeat_at__isnull=True) | Q(scoring_heartbeat_at__lt=quiet_since)))
+    )
+
+
+def champions_with_new_responses(*, now) -> QuerySet:
+    """Scored champions whose project has responses imported since: their scores are topped up.
+
+    Compares the version's ``scored_responses`` with the project's response counter (no scan
+    of the responses). Skips a top-up already on its way (sent after the last finish, and not
+    silent for ``stale_run_after``) and one that has spent SCORING_MAX_ATTEMPTS sends.
+    """
+    quiet_since = now - stale_run_after()
+    responses = ProjectProgress.objects.filter(project_id=OuterRef("project_id")).values("responses")[:1]
+    return (
+        ModelVersion.objects.filter(
+            status=ModelVersion.Status.CHAMPION, scored_at__isnull=False,
+            scoring_attempts__lt=settings.SCORING_MAX_ATTEMPTS,
+        )
+        .annotate(project_responses=Subquery(responses))
+        .filter(project_responses__gt=F("scored_responses"))
+        .filter(
+            Q(scoring_dispatched_at__isnull=True)
+            | Q(scoring_dispatched_at__lte=F("scored_at"))
+            | (Q(scoring_dispatched_at__lt=quiet_since) & (Q(scoring_heartbeat_at__isnull=True) | Q(scoring_heartbeat_at__lt=quiet_since)))
+        )
     )
 
 

@@ -405,7 +405,11 @@ def model_version_scoring_finish(*, version_id: int) -> bool:
         # The leaderboard reads this instead of every score; computed under the lock, so it
         # describes exactly the scores this scored_at stands for.
         version.reward_summary = model_rewards_summary(version)
-        version.save(update_fields=["scored_at", "scoring_error", "reward_summary"])
+        # Counted, not read off the project's response counter: an import committing now
+        # would be in the counter and not yet scored.
+        version.scored_responses = ResponseScore.objects.filter(model_version=version).count()
+        version.scoring_attempts = 0  # a finished scoring spends no more tries; new responses get their own
+        version.save(update_fields=["scored_at", "scoring_error", "reward_summary", "scored_responses", "scoring_attempts"])
     return True
 
 

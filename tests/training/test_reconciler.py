@@ -170,6 +170,43 @@ def test_rescoring_that_failed_or_went_silent_is_sent_again_up_to_a_limit(projec
     assert (version.scoring_attempts, version.scoring_error) == (0, "")  # its send comes after commit
 
 
+def test_responses_imported_after_scoring_are_scored_by_the_champion_on_the_next_tick(project, settings, sent_tasks):
+    from annotation.services import project_import_jsonl
+    from tests.conftest import prompt_record
+    from training.models import ResponseScore
+
+    settings.TRAINING_STALE_AFTER_SECONDS = 60
+
+    def worker_scores(version):  # what training.pipeline.rescore_project_responses stores
+        missing = list(selectors.responses_missing_scores(version).values_list("id", flat=True))
+        services.response_scores_store(version_id=version.id, scores={response_id: 0.5 for response_id in missing})
+        assert services.model_version_scoring_finish(version_id=version.id)
+        return missing
+
+    version = finish(services.training_run_request(project=project, trigger="manual")[0])
+    assert len(worker_scores(version)) == 6
+    version.refresh_from_db()
+    assert version.scored_responses == 6 and version.scoring_attempts == 0
+    now = timezone.now()
+    assert reconcile_training(now=now).new_responses_scoring == []  # nothing new
+
+    project_import_jsonl(project=project, lines=[prompt_record("late", "A late question?", "Yes.", "No.")], source="late.jsonl")
+    sent_tasks.clear()
+    assert reconcile_training(now=now).new_responses_scoring == [version.id]
+    assert sent_tasks == [(RESCORE, version.id)]
+    assert reconcile_training(now=now + timedelta(seconds=30)).new_responses_scoring == []  # on its way
+    # The worker died: after the stale time it is sent again; then it scores the two new ones.
+    assert reconcile_training(now=timezone.now() + timedelta(seconds=61)).new_responses_scoring == [version.id]
+    version.refresh_from_db()
+    scored_before = version.scored_at
+    assert len(worker_scores(version)) == 2
+    version.refresh_from_db()
+    assert version.scored_responses == 8 and version.scored_at > scored_before
+    assert ResponseScore.objects.filter(model_version=version).count() == 8
+    assert sum(model["n"] for model in version.reward_summary["models"].values()) == 8
+    assert reconcile_training(now=timezone.now() + timedelta(seconds=200)).new_responses_scoring == []
+
+
 def test_the_first_nightly_run_is_the_next_occurrence_after_the_first_label(project, annotator, settings, sent_tasks):
     settings.TIME_ZONE = "Europe/Berlin"
     settings.RETRAIN_EVERY_N_LABELS = 0
