@@ -336,6 +336,23 @@ def _settle(*, project_id: int, kind_name: str, seen: LabelTally, rows, plan, cu
     return tally, rows, plan
 
 
+def _read(*, project_id: int, kind_name: str, cutoff: datetime, with_frontier: bool):
+    """The tally (no row yet is the empty one: nothing folded, watermark 0), the labels above its
+    watermark and the plan for them; ``rows`` and ``plan`` are None for a stale tally. No lock.
+
+    ``with_frontier``: also find where the watermark may move (only who stores needs it).
+    """
+    kind = KINDS[kind_name]
+    tally = LabelTally.objects.filter(project_id=project_id, kind=kind_name).first()
+    if tally is None:
+        tally = LabelTally(project_id=project_id, kind=kind_name)
+    if tally.stale:
+        return tally, None, None
+    rows = kind.rows(project_id=project_id, watermark=tally.watermark)
+    frontier = _settled_frontier(watermark=tally.watermark, cutoff=cutoff) if with_frontier else None
+    return tally, rows, _plan(tally, rows, cutoff, frontier)
+
+
 def _tally_read(*, project_id: int, kind_name: str):
     """The kind's counts over every label of the project: stored ones plus those not yet stored.
 
@@ -345,38 +362,23 @@ def _tally_read(*, project_id: int, kind_name: str):
     rebuilt, and more than ``LABEL_TALLY_READ_FOLD_LIMIT`` settled labels waiting (beat is
     behind or not running) are stored, so reads stay short without beat too.
     """
-    kind = KINDS[kind_name]
     cutoff = timezone.now() - settle_age()
-    # No row yet is the empty tally (nothing folded, watermark 0).
-    tally = LabelTally.objects.filter(project_id=project_id, kind=kind_name).first()
-    if tally is None:
-        tally = LabelTally(project_id=project_id, kind=kind_name)
-    rows = plan = None
-    if not tally.stale:
-        rows = kind.rows(project_id=project_id, watermark=tally.watermark)
-        plan = _plan(tally, rows, cutoff, frontier=None)
+    tally, rows, plan = _read(project_id=project_id, kind_name=kind_name, cutoff=cutoff, with_frontier=False)
     if plan is None or len(plan.settling) > settings.LABEL_TALLY_READ_FOLD_LIMIT:
         tally, rows, plan = _settle(project_id=project_id, kind_name=kind_name, seen=tally, rows=rows, plan=plan, cutoff=cutoff)
         pending = plan.unsettled  # the settled ones are stored now
     else:
         pending = plan.settling + plan.unsettled
-    counts = kind.counts.from_json(tally.counts)
+    counts = KINDS[kind_name].counts.from_json(tally.counts)
     counts.fold(pending, rows, _folded(tally))
     return counts
 
 
 def _fold_project(*, project_id: int, kind_name: str, cutoff: datetime) -> int:
     """Store the project's settled labels in its ``kind_name`` tally (rebuild it if stale). Returns labels stored."""
-    kind = KINDS[kind_name]
-    tally = LabelTally.objects.filter(project_id=project_id, kind=kind_name).first()
-    if tally is None:
-        tally = LabelTally(project_id=project_id, kind=kind_name)
-    rows = plan = None
-    if not tally.stale:
-        rows = kind.rows(project_id=project_id, watermark=tally.watermark)
-        plan = _plan(tally, rows, cutoff, _settled_frontier(watermark=tally.watermark, cutoff=cutoff))
-        if not plan.changes(tally):
-            return 0
+    tally, rows, plan = _read(project_id=project_id, kind_name=kind_name, cutoff=cutoff, with_frontier=True)
+    if plan is not None and not plan.changes(tally):
+        return 0
     before = tally.folded
     tally, _, _ = _settle(project_id=project_id, kind_name=kind_name, seen=tally, rows=rows, plan=plan, cutoff=cutoff)
     return max(tally.folded - before, 0)
