@@ -43,7 +43,6 @@ ADMINISTER = f"{APP_LABEL}.administer"
 REVIEW = f"{APP_LABEL}.review"
 ANNOTATE = f"{APP_LABEL}.annotate"
 ADMINS_GROUP = "Admins"
-REVIEWERS_GROUP = "Reviewers"
 
 # The global roles role_flags() loads with a user, one bit each in ``user.role_mask``.
 _BITS = {ADMINISTER: 1, REVIEW: 2}
