@@ -15,7 +15,8 @@ written and deleted, so a label can be *folded* in once and stay. Celery beat st
 settled labels every ``LABEL_TALLY_FOLD_SECONDS`` (``label_tallies_fold``); a read adds the
 labels not yet stored in memory and writes nothing. Each pair of labels of an item is counted
 once, when the later of the two is added, against the labels of its item already in (all of
-an item's labels come in one query).
+an item's labels come in one query, by id and creation time; each process keeps the rows it
+has read, so a read fetches only the labels it has not seen before).
 
 Which labels are in: every label with ``id <= watermark``, plus ``folded_above``. Ids are
 taken at INSERT but transactions commit in any order, so ``id > watermark`` alone could pass
@@ -168,7 +169,7 @@ REJECTED = {"review_status": Label.ReviewStatus.REJECTED}
 LABEL_FIELDS = ("id", "item_id", "annotator_id", "ranking", "both_bad", "created_at")
 
 
-def _agreement_rows(*, project_id: int, watermark: int) -> list[LabelRow]:
+def _agreement_keys(*, project_id: int, watermark: int) -> list[tuple[int, datetime]]:
     """Every label of every item that has a label above ``watermark``: the new labels and what they meet.
 
     One statement, so one snapshot: a label is either in it with all its item's labels or not at all.
@@ -176,8 +177,11 @@ def _agreement_rows(*, project_id: int, watermark: int) -> list[LabelRow]:
     item's labels (``item_id``'s index): no read grows with the project.
     """
     changed_items = Label.objects.filter(item__project_id=project_id, id__gt=watermark).values("item_id")
-    rows = Label.objects.filter(item_id__in=changed_items).exclude(**REJECTED).order_by().values_list(*LABEL_FIELDS)
-    return [LabelRow(*row) for row in rows]
+    return list(Label.objects.filter(item_id__in=changed_items).exclude(**REJECTED).order_by().values_list("id", "created_at"))
+
+
+def _agreement_rows_by_id(ids: list[int]) -> list[LabelRow]:
+    return [LabelRow(*row) for row in Label.objects.filter(id__in=ids).order_by().values_list(*LABEL_FIELDS)]
 
 
 def _agreement_rebuild_rows(*, project_id: int) -> Iterator[list[LabelRow]]:
@@ -207,8 +211,18 @@ def _model_queryset(project_id: int):
     )
 
 
-def _model_comparison_rows(*, project_id: int, watermark: int) -> list[LabelRow]:
-    return list(_model_rows(_model_queryset(project_id).filter(id__gt=watermark)))
+def _model_comparison_keys(*, project_id: int, watermark: int) -> list[tuple[int, datetime]]:
+    """The labels above ``watermark``: the primary key's range, each checked against its item's project."""
+    return list(
+        Label.objects.filter(item__project_id=project_id, id__gt=watermark).exclude(**REJECTED)
+        .order_by().values_list("id", "created_at")
+    )
+
+
+def _model_comparison_rows_by_id(ids: list[int]) -> list[LabelRow]:
+    return list(_model_rows(Label.objects.filter(id__in=ids).order_by("id").values_list(
+        *LABEL_FIELDS, "item__slots__response_id", "item__slots__response__model_name"
+    )))
 
 
 def _model_comparison_rebuild_rows(*, project_id: int) -> Iterator[list[LabelRow]]:
@@ -220,14 +234,44 @@ def _model_comparison_rebuild_rows(*, project_id: int) -> Iterator[list[LabelRow
 @dataclass(frozen=True)
 class _Kind:
     counts: type
-    rows: Callable[..., list[LabelRow]]
+    # The (id, created_at) of the labels a read needs above a watermark (one statement), and
+    # the rows of given ids: the rows of labels already read come from _recent_rows instead.
+    keys: Callable[..., list[tuple[int, datetime]]]
+    rows_by_id: Callable[[list[int]], list[LabelRow]]
     rebuild_rows: Callable[..., Iterator[list[LabelRow]]]
 
 
 KINDS = {
-    LabelTally.Kind.AGREEMENT: _Kind(AgreementCounts, _agreement_rows, _agreement_rebuild_rows),
-    LabelTally.Kind.MODEL_COMPARISONS: _Kind(ModelComparisonCounts, _model_comparison_rows, _model_comparison_rebuild_rows),
+    LabelTally.Kind.AGREEMENT: _Kind(AgreementCounts, _agreement_keys, _agreement_rows_by_id, _agreement_rebuild_rows),
+    LabelTally.Kind.MODEL_COMPARISONS: _Kind(
+        ModelComparisonCounts, _model_comparison_keys, _model_comparison_rows_by_id, _model_comparison_rebuild_rows
+    ),
 }
+
+# The rows of the labels the last read of each (project, kind) needed, kept per process by
+# (id, created_at). A label's fields and its item's responses never change once written, so a
+# row read once serves every later read while the label waits above the watermark (settle age
+# plus up to a fold period: a few minutes of labels, thousands under full load). Without it
+# each Results page load fetched every one of them again, joined to its responses. A rejected
+# or deleted label drops out of the keys, and so out of the read. created_at is in the key
+# because a database may hand a deleted row's id out again (SQLite does).
+_recent_rows: dict[tuple[int, str], dict[tuple[int, datetime], LabelRow]] = {}
+
+
+def _rows_above(*, project_id: int, kind_name: str, watermark: int) -> list[LabelRow]:
+    """The rows ``kind_name`` reads above ``watermark``: one query for the keys, one more only for labels not seen before."""
+    kind = KINDS[kind_name]
+    keys = kind.keys(project_id=project_id, watermark=watermark)
+    known = _recent_rows.get((project_id, kind_name), {})
+    missing = [label_id for label_id, created_at in keys if (label_id, created_at) not in known]
+    fetched = {(row.id, row.created_at): row for row in kind.rows_by_id(missing)} if missing else {}
+    rows = {}
+    for key in keys:
+        row = known.get(key) or fetched.get(key)
+        if row is not None:  # None: deleted between the two queries
+            rows[key] = row
+    _recent_rows[project_id, kind_name] = rows  # replaced, not grown: only what this read needed
+    return sorted(rows.values(), key=attrgetter("id"))
 
 
 @dataclass
@@ -329,7 +373,7 @@ def _settle(*, project_id: int, kind_name: str, seen: LabelTally, rows, plan, cu
         elif tally.version != seen.version:
             rows = None  # another reader stored in the meantime: what we read is out of date
         if rows is None:
-            rows = kind.rows(project_id=project_id, watermark=tally.watermark)
+            rows = _rows_above(project_id=project_id, kind_name=kind_name, watermark=tally.watermark)
             plan = _plan(tally, rows, cutoff, _settled_frontier(watermark=tally.watermark, cutoff=cutoff))
         if plan.changes(tally):
             _store(tally, kind, rows, plan, cutoff)
@@ -348,7 +392,7 @@ def _read(*, project_id: int, kind_name: str, cutoff: datetime, with_frontier: b
         tally = LabelTally(project_id=project_id, kind=kind_name)
     if tally.stale:
         return tally, None, None
-    rows = kind.rows(project_id=project_id, watermark=tally.watermark)
+    rows = _rows_above(project_id=project_id, kind_name=kind_name, watermark=tally.watermark)
     frontier = _settled_frontier(watermark=tally.watermark, cutoff=cutoff) if with_frontier else None
     return tally, rows, _plan(tally, rows, cutoff, frontier)
 
@@ -356,7 +400,8 @@ def _read(*, project_id: int, kind_name: str, cutoff: datetime, with_frontier: b
 def _tally_read(*, project_id: int, kind_name: str):
     """The kind's counts over every label of the project: stored ones plus those not yet stored.
 
-    Two queries (the tally, the labels above its watermark), no lock, no write: the labels not
+    Two queries (the tally, the keys of the labels above its watermark), and a third for the rows of
+    labels this process has not read before (``_rows_above``); no lock, no write: the labels not
     yet stored, settled or not, are counted in memory, and beat stores the settled ones
     (``label_tallies_fold``). Two exceptions write, under the tally's lock: a stale tally is
     rebuilt, and more than ``LABEL_TALLY_READ_FOLD_LIMIT`` settled labels waiting (beat is

@@ -161,12 +161,14 @@ def test_a_rebuild_after_a_bulk_load_stores_every_settled_label(crowd):
     assert_same_as_reading_every_label(project, users[1])
 
 
-# Scoped project look-up, the tally row, the labels above its watermark (with their items'
-# other labels), usernames.
+# Scoped project look-up, the tally row, the keys of the labels above its watermark (with their
+# items' other labels), usernames: when this process has read every one of those labels before.
 QUALITY_QUERIES = 4
+# One more for the rows of the labels it has not read yet.
+QUALITY_NEW_LABELS_QUERIES = QUALITY_QUERIES + 1
 # With more settled labels waiting than LABEL_TALLY_READ_FOLD_LIMIT (beat behind): a savepoint,
 # the tally row locked, saved, released.
-QUALITY_STORING_QUERIES = QUALITY_QUERIES + 4
+QUALITY_STORING_QUERIES = QUALITY_NEW_LABELS_QUERIES + 4
 
 
 @pytest.mark.parametrize("labelled_items", [4, 36])
@@ -187,23 +189,49 @@ def test_annotator_quality_costs_the_same_queries_whatever_the_labels(
         assert client.get(url).status_code == 200
     for user in users[3:]:
         add_label(items[0], user, rng, settled=False)
-    with django_assert_num_queries(QUALITY_QUERIES):  # new, not settled: counted, not stored
+    with django_assert_num_queries(QUALITY_NEW_LABELS_QUERIES):  # new, not settled: counted, not stored
         body = client.get(url).json()
     assert body == _project_annotator_quality_from_labels(project_id=project.id)
+    with django_assert_num_queries(QUALITY_QUERIES):  # the same again: their rows are known
+        assert client.get(url).json() == body
     for item in items[labelled_items:labelled_items + 2]:
         add_label(item, users[0], rng, settled=True)
         add_label(item, users[1], rng, settled=True)
-    with django_assert_num_queries(QUALITY_QUERIES):  # settled, left for beat to store
+    with django_assert_num_queries(QUALITY_NEW_LABELS_QUERIES):  # settled, left for beat to store
         body = client.get(url).json()
     assert body == _project_annotator_quality_from_labels(project_id=project.id)
     folded = LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT).folded
     assert folded == labelled_items * 3
 
     settings.LABEL_TALLY_READ_FOLD_LIMIT = 3  # beat is behind: the read stores them itself
+    add_label(items[labelled_items + 2], users[2], rng, settled=True)
     with django_assert_num_queries(QUALITY_STORING_QUERIES):
         body = client.get(url).json()
     assert body == _project_annotator_quality_from_labels(project_id=project.id)
-    assert LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT).folded == folded + 4
+    assert LabelTally.objects.get(project=project, kind=LabelTally.Kind.AGREEMENT).folded == folded + 5
+
+
+def test_rows_kept_between_reads_never_stand_for_a_new_label_with_a_reused_id(crowd):
+    """A process keeps the rows of labels it has read; a new label given a deleted one's id
+    (SQLite does that) is read afresh, not answered with the deleted label's row."""
+    project, _, users = crowd
+    rng = random.Random(5)
+    items = list(ComparisonItem.objects.filter(project=project).order_by("id"))
+    for item in items[:3]:
+        for user in users[:3]:
+            add_label(item, user, rng, settled=False)
+    assert_same_as_reading_every_label(project, users[0])
+    newest = Label.objects.filter(item__project=project).order_by("-id").first()
+    reused_id, item, annotator, ranking = newest.id, newest.item, newest.annotator, newest.ranking
+    newest.delete()  # and written again before the next read
+    seed = 0
+    while True:  # the same id, a different verdict: a kept row would count the deleted label's
+        reused = add_label(item, annotator, random.Random(seed), settled=False, label_id=reused_id)
+        if reused.ranking != ranking:
+            break
+        reused.delete()
+        seed += 1
+    assert_same_as_reading_every_label(project, users[0])
 
 
 def test_reads_write_nothing_and_the_fold_stores_what_settled(crowd):
