@@ -97,9 +97,10 @@ def test_packed_rewards_and_gradients_match_the_model_on_real_minilm_weights(min
     for name, gradient in padded_gradients.items():
         # Relative to each tensor's largest entry (seen: under 1e-5); the
         # floor is for the key biases, whose gradient is zero but for
-        # rounding (softmax ignores a shift shared by every key).
+        # rounding (softmax ignores a shift shared by every key): both sides
+        # are noise of ~1e-7 there, and how much depends on the CPU's kernels.
         scale = gradient.abs().max().item()
-        torch.testing.assert_close(packed_gradients[name], gradient, rtol=0, atol=1e-4 * scale + 1e-7, msg=name)
+        torch.testing.assert_close(packed_gradients[name], gradient, rtol=0, atol=1e-4 * scale + 1e-6, msg=name)
 
 
 def test_minilm_eval_rewards_match_one_text_at_a_time(minilm):
