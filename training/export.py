@@ -159,9 +159,10 @@ def write_parquet(rows: Iterable[dict], schema, handle: BinaryIO, *, row_group: 
 
 
 def model_version_for_scores(project: Project, version_number: int | None) -> ModelVersion:
-    """Version ``version_number`` of the project, or its champion; NotFoundError if there is none."""
+    """Version ``version_number`` of the project, or the one whose scores the Results page shows
+    (``scores_version_for``: the champion once it has scored everything); NotFoundError if there is none."""
     if version_number is None:
-        version = selectors.champion_for(project)
+        version = selectors.scores_version_for(project)
         if version is None:
             raise NotFoundError("The project has no champion model yet; pass ?version=N.")
         return version

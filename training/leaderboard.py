@@ -18,7 +18,7 @@ from annotation.preferences import preferred_pairs, tied_pairs
 from annotation.tallies import model_comparison_cells
 from training.ml.intervals import Z_95
 from training.models import ModelVersion, ResponseScore
-from training.selectors import champion_for
+from training.selectors import champion_for, scores_version_for
 
 
 def model_comparison_counts(project: Project) -> Counter:
@@ -28,7 +28,7 @@ def model_comparison_counts(project: Project) -> Counter:
     ranking group). "Both bad" labels say nothing about which is better and are left out;
     pairs of responses from the same model, or from a response without a model name, say
     nothing about models. Read from the project's stored tally (``annotation.tallies``),
-    plus the labels not yet stored in it: two queries, whatever the number of labels. The
+    plus the labels not yet stored in it: two or three queries, whatever the number of labels. The
     same counts as
     ``_model_comparison_counts_from_labels``.
     """
@@ -117,13 +117,16 @@ def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int 
     """The board, rated models by rating (best first), then models with scores but no comparisons.
 
     Seeded, so the same labels give the same intervals on every load. Three queries when the
-    champion's scores are summarised: the comparison tally, the labels above its watermark,
-    the champion (with its summary), and none for scores.
+    champion's scores are summarised: the comparison tally, the labels above its watermark
+    (their rows too, a fourth, for labels this process has not read before), the champion
+    (with its summary), and none for scores; one more while a new champion is still scoring,
+    for the previous one, whose complete scores are shown until then (``scores_version_for``).
     """
     counts = model_comparison_counts(project)
     fit = _fit(tuple(sorted(counts.items())), bootstrap_rounds, seed)
     champion = champion_for(project)
-    rewards = model_rewards_for(project, champion)
+    shown = scores_version_for(project, champion=champion)  # the Results page's table reads the same version's scores
+    rewards = model_rewards_for(project, shown)
 
     def reward_fields(model: str) -> dict:
         reward = rewards.get(model)
@@ -157,5 +160,6 @@ def leaderboard_for(project: Project, *, bootstrap_rounds: int = 200, seed: int 
         "win_rate": fit.win_rate(),
         "bootstrap_rounds": bootstrap_rounds,
         "champion_version": champion.version if champion else None,
+        "scores_version": shown.version if shown else None,
         "comparisons": sum(counts.values()),
     }

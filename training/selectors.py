@@ -25,6 +25,28 @@ def champion_for(project: Project) -> ModelVersion | None:
     return ModelVersion.objects.filter(project=project, status=ModelVersion.Status.CHAMPION).first()
 
 
+def scores_version_for(project: Project, *, champion: ModelVersion | None = None) -> ModelVersion | None:
+    """The version whose scores the Results page shows: the champion once it has scored every response.
+
+    While a newly promoted champion is still scoring, the last champion that finished its
+    scoring keeps being shown (scores are never deleted), so no page mixes two versions'
+    scores; the switch happens in the transaction that marks the new set complete
+    (``services.model_version_scoring_finish``). Before any champion finished scoring, the
+    champion's own partial scores are the only ones there are. None without a champion.
+    ``champion``: the project's champion when the caller has already read it.
+    """
+    champion = champion or champion_for(project)
+    if champion is None or champion.scored_at is not None:
+        return champion
+    previous = (
+        ModelVersion.objects.filter(project=project, scored_at__isnull=False, promoted_at__isnull=False)
+        .exclude(id=champion.id)
+        .order_by("-promoted_at", "-id")
+        .first()
+    )
+    return previous or champion
+
+
 def model_versions_for(project: Project) -> QuerySet:
     return ModelVersion.objects.filter(project=project).order_by("-version")
 
@@ -482,11 +504,15 @@ def _mark_tops(rows: list, version: ModelVersion | None) -> None:
         row.top_probability = tops.get(row.id)
 
 
-def scores_summary(project: Project, version: ModelVersion | None) -> dict:
-    """{"responses": N, "scored": M}: the project's response counter, and an index-only count on PostgreSQL."""
-    responses = project_response_count(project)
-    scored = ResponseScore.objects.filter(model_version=version).count() if version is not None else 0
-    return {"responses": responses, "scored": scored}
+def scores_summary(project: Project, version: ModelVersion | None, champion: ModelVersion | None = None) -> dict:
+    """{"responses": N, "scored": M, "champion_scored": K}: the project's response counter, and index-only
+    counts on PostgreSQL of ``version``'s scores and of ``champion``'s (one count when they are the same)."""
+    def scored_by(model_version: ModelVersion | None) -> int:
+        return ResponseScore.objects.filter(model_version=model_version).count() if model_version is not None else 0
+
+    scored = scored_by(version)
+    champion_scored = scored if champion is None or champion == version else scored_by(champion)
+    return {"responses": project_response_count(project), "scored": scored, "champion_scored": champion_scored}
 
 
 def project_model_names(project: Project) -> list[str]:

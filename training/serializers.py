@@ -216,7 +216,10 @@ class ScoredResponseSerializer(serializers.Serializer):
 
 class ScoresSummarySerializer(serializers.Serializer):
     responses = serializers.IntegerField(help_text="Responses of the project, whatever the filters.")
-    scored = serializers.IntegerField(help_text="Of them, scored by the champion.")
+    scored = serializers.IntegerField(help_text="Of them, scored by the version shown (scores_version).")
+    champion_scored = serializers.IntegerField(
+        help_text="Of them, scored by the champion so far (the same as scored once the champion is shown)."
+    )
 
 
 class MatchingCountSerializer(serializers.Serializer):
@@ -226,6 +229,12 @@ class MatchingCountSerializer(serializers.Serializer):
 
 class ProjectScoresSerializer(serializers.Serializer):
     champion = ChampionSerializer(allow_null=True)
+    scores_version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The version whose scores are in results: the champion once it has scored every response; "
+        "while a new champion is still scoring, the previous champion (its complete set), so a page never "
+        "mixes versions. Null without a champion.",
+    )
     summary = ScoresSummarySerializer()
     models = serializers.ListField(
         child=serializers.CharField(), allow_null=True, help_text="Model names, with ?include=models; null otherwise."
@@ -257,7 +266,7 @@ class LeaderboardModelSerializer(serializers.Serializer):
     wins = serializers.IntegerField()
     losses = serializers.IntegerField()
     ties = serializers.IntegerField()
-    mean_reward = serializers.FloatField(allow_null=True, help_text="Mean champion score of the model's responses.")
+    mean_reward = serializers.FloatField(allow_null=True, help_text="Mean score of the model's responses under scores_version.")
     mean_reward_ci = serializers.ListField(
         child=serializers.FloatField(), min_length=2, max_length=2, allow_null=True,
         help_text="mean ± 1.96·sd/√n; null below two scored responses.",
@@ -273,4 +282,9 @@ class LeaderboardSerializer(serializers.Serializer):
     )
     bootstrap_rounds = serializers.IntegerField()
     champion_version = serializers.IntegerField(allow_null=True)
+    scores_version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The version whose scores give mean_reward: the champion once it has scored every response, "
+        "the previous champion until then (the scores API's scores_version).",
+    )
     comparisons = serializers.IntegerField(help_text="Model-vs-model comparisons the labels imply.")

@@ -33,19 +33,22 @@ class ProjectScoresView(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         champion = selectors.champion_for(project)
+        # The champion's scores once they are complete, the last complete set until then: one version per page.
+        shown = selectors.scores_version_for(project, champion=champion)
         filters = selectors.ScoresFilter(
             model=params.get("model"), min_score=params.get("min_score"), max_score=params.get("max_score"),
             q=params.get("q") or None, sort=params["sort"],
         )
         page = selectors.responses_scores_page(
-            project, champion, filters=filters, page_size=params["page_size"], cursor=params.get("cursor"),
+            project, shown, filters=filters, page_size=params["page_size"], cursor=params.get("cursor"),
             with_html=params["html"],
         )
         body = {
             "champion": champion,
-            "summary": selectors.scores_summary(project, champion),
+            "scores_version": shown.version if shown else None,
+            "summary": selectors.scores_summary(project, shown, champion),
             "models": selectors.project_model_names(project) if params.get("include") == "models" else None,
-            "matching": selectors.responses_matching_count(project, champion, filters=filters) if params["count"] else None,
+            "matching": selectors.responses_matching_count(project, shown, filters=filters) if params["count"] else None,
             "next": self._link(request, page.next_cursor),
             "previous": self._link(request, page.previous_cursor),
             "results": page.rows,

@@ -31,8 +31,9 @@ def test_labels_become_cross_model_comparisons_and_both_bad_is_left_out(labelled
 def test_admin_gets_the_board_from_real_labels(labelled, admin_user, api_client_for, sent_tasks, django_assert_max_num_queries):
     make_champion(labelled, {"model-good": [2.0, 1.0, 3.0], "model-bad": [-1.0]})
     client = api_client_for(admin_user)
-    # Project, the tally, new labels with model names, the settled frontier, champion, scores: not per label.
-    with django_assert_max_num_queries(6):
+    # Project, the tally, the keys of new labels, their rows with model names, champion, an earlier
+    # champion with complete scores (this one is still scoring), scores: not per label.
+    with django_assert_max_num_queries(7):
         response = client.get(url(labelled), {"bootstrap": 100})
     assert response.status_code == 200, response.content
     body = response.json()
@@ -55,7 +56,8 @@ def test_the_board_is_the_same_on_every_load_and_empty_without_labels(labelled, 
     client = api_client_for(admin_user)
     assert client.get(url(labelled)).json() == client.get(url(labelled)).json()
     empty = client.get(url(make_project("Empty"))).json()
-    assert empty == {"models": [], "win_rate": {}, "bootstrap_rounds": 200, "champion_version": None, "comparisons": 0}
+    assert empty == {"models": [], "win_rate": {}, "bootstrap_rounds": 200, "champion_version": None, "scores_version": None,
+                     "comparisons": 0}
 
 
 def test_scored_models_without_comparisons_are_listed_unrated(make_project, sent_tasks):

@@ -67,7 +67,8 @@ def test_previous_links_walk_back_to_the_first_page(scored, admin_user, api_clie
 def test_body_keeps_the_champion_and_a_summary(scored, admin_user, api_client_for):
     body = api_client_for(admin_user).get(url(scored), {"include": "models"}).json()
     assert body["champion"]["version"] == 1 and body["champion"]["scored"] is False
-    assert body["summary"] == {"responses": 24, "scored": 22}
+    assert body["summary"] == {"responses": 24, "scored": 22, "champion_scored": 22}
+    assert body["scores_version"] == 1  # still scoring, and no earlier champion to show instead
     assert body["models"] == ["model-bad", "model-good"]
     assert api_client_for(admin_user).get(url(scored)).json()["models"] is None
 
@@ -117,7 +118,7 @@ def test_without_a_champion_every_score_is_null(make_project, admin_user, api_cl
     project = make_project(prompts=2)
     client = api_client_for(admin_user)
     body = client.get(url(project), {"sort": "-score"}).json()
-    assert body["champion"] is None and body["summary"] == {"responses": 4, "scored": 0}
+    assert body["champion"] is None and body["summary"] == {"responses": 4, "scored": 0, "champion_scored": 0}
     assert [row["score"] for row in body["results"]] == [None] * 4
     assert client.get(url(project), {"min_score": "0"}).json()["results"] == []
 
@@ -161,8 +162,9 @@ def test_query_count_does_not_grow_with_the_page(scored, admin_user, api_client_
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url(scored), {**params, "page_size": size}).status_code == 200
         counts.append(len(queries))
-    # project, champion, page, the page's prompts' scores, two counts (+ model names when asked)
-    assert counts[0] == counts[1] == 6 + ("include" in params), counts
+    # project, champion, an earlier champion with complete scores (this one is still scoring), page,
+    # the page's prompts' scores, two counts (+ model names when asked)
+    assert counts[0] == counts[1] == 7 + ("include" in params), counts
 
 
 def test_annotators_are_refused_and_other_projects_are_not_found(scored, make_project, annotator, admin_user, api_client_for):

@@ -111,15 +111,19 @@
     if (data.models) renderModelOptions(data.models, summary.responses);
     else if (modelsFor !== null && modelsFor !== summary.responses) modelsFor = null; // reload the names next time
     // The champion card is cheap and its scoring error may change between polls; the table is not.
-    renderChampion(champion, summary.scored, summary.responses);
-    ui.responsesSummary.textContent = summary.responses + " responses · " + summary.scored + " scored";
+    renderChampion(champion, summary.champion_scored, summary.responses);
+    // While a new champion scores, the table keeps the previous champion's complete scores (the
+    // server switches in one step when the new set is complete): say whose they are.
+    const previousShown = champion && data.scores_version !== null && data.scores_version !== champion.version;
+    ui.responsesSummary.textContent = summary.responses + " responses · " + summary.scored + " scored" +
+      (previousShown ? " by v" + data.scores_version + " until v" + champion.version + " has scored every response" : "");
     renderPager(data);
     const key = JSON.stringify(view) + "|" + data.results.map((row) => row.response_id + "=" + row.score + "/" + row.top_probability).join(",");
     if (key !== scoresKey) {
       scoresKey = key;
       renderResponses();
     }
-    const newChampionKey = champion ? champion.id + ":" + champion.scored : "none";
+    const newChampionKey = champion ? champion.id + ":" + champion.scored + ":" + data.scores_version : "none";
     const changed = championKey !== null && newChampionKey !== championKey;
     const first = championKey === null;
     championKey = newChampionKey;

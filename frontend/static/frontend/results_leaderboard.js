@@ -212,7 +212,7 @@
     ui.body.hidden = !models.length;
     ui.summary.textContent = compared
       ? board.comparisons + " comparisons · intervals from " + board.bootstrap_rounds + " bootstrap rounds" +
-        (board.champion_version !== null ? " · rewards from v" + board.champion_version : " · no champion yet")
+        (board.scores_version !== null ? " · rewards from v" + board.scores_version : " · no champion yet")
       : "";
     if (!models.length) return;
     renderRows(models);
