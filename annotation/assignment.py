@@ -10,8 +10,9 @@ lock, so "nothing left" is never an artefact of contention.
 
 Selection order is pluggable: ``ORDERINGS`` maps a name to a function that orders
 the open-candidates queryset, and each project names one (``Project.selection_order``).
-Register a new entry (e.g. an active-learning order that annotates candidates with
-the reward model's uncertainty) with ``register_ordering``.
+Built in: ``sequential`` (import order), ``random``, and ``uncertainty`` (active learning:
+the items the champion reward model is least sure of first, ``ComparisonItem.model_priority``,
+mixed with a share of random draws). Register another with ``register_ordering``.
 """
 import random
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -50,9 +51,20 @@ def _random(candidates: QuerySet) -> QuerySet:
     return candidates.order_by("?")
 
 
+def _uncertainty(candidates: QuerySet) -> QuerySet:
+    """Active learning: the items whose label the reward model most needs first (``model_priority``).
+
+    A claim reads it through ``_indexed_candidate_ids``, and ``Project.uncertainty_random_share``
+    of the claims draw a uniformly random start instead (``_random_start_candidate_ids``).
+    Without a model every priority is 0, so this is the sequential order.
+    """
+    return candidates.order_by("-model_priority", "id")
+
+
 ORDERINGS: dict[str, Callable[[QuerySet], QuerySet]] = {
     "sequential": _sequential,
     "random": _random,
+    "uncertainty": _uncertainty,
 }
 
 
@@ -136,8 +148,13 @@ def _shuffled_responses(item: ComparisonItem) -> tuple[list[int], dict[int, tupl
     return response_ids, texts
 
 
-def _sequential_candidate_ids(*, project: Project, annotator, now) -> list[int]:
-    """``open_items_for(...).order_by("id")[:CANDIDATES_PER_CLAIM]``, without scanning the project.
+def _indexed_candidate_ids(
+    *, project: Project, annotator, now, by_priority: bool = False, from_id: int | None = None
+) -> list[int]:
+    """``open_items_for(...)`` in the order of an index, first ``CANDIDATES_PER_CLAIM``, without scanning the project.
+
+    By id (the sequential order), or by ``model_priority`` highest first then id (the
+    uncertainty order); ``from_id`` starts the id order at that item (a random draw's start).
 
     ``label_count < wanted`` is a range on the middle column of ``(project, label_count,
     id)``, so a single ordered scan must either sort every unfinished item or walk the
@@ -145,18 +162,20 @@ def _sequential_candidate_ids(*, project: Project, annotator, now) -> list[int]:
     branch per label count (``label_count = 0``, ``= 1``, ...), each branch is an
     ordered index scan that stops after ``CANDIDATES_PER_CLAIM`` open rows; the union of
     a few dozen ids is then ordered once. Same items, same order, bounded cost
-    (``tests/annotation/test_hot_path_plans.py`` checks the plan, and
-    ``test_hot_path_queries.py`` that it picks what ``open_items_for`` would).
+    (``tests/annotation/test_hot_path_plans.py`` checks the plans, and
+    ``test_hot_path_queries.py`` that they pick what ``open_items_for`` would).
 
     Written as SQL because it runs on every claim: the ORM spent longer compiling the
     union of correlated subqueries than PostgreSQL spent running it. Each branch sits in a
     derived table, so its ORDER BY and LIMIT are legal on SQLite as well.
     """
     items, assignments = ComparisonItem._meta.db_table, Assignment._meta.db_table
+    order = "item.model_priority DESC, item.id" if by_priority else "item.id"
+    start = "AND item.id >= %s" if from_id is not None else ""
     branch = f"""
-        SELECT id FROM (
-            SELECT item.id FROM {items} item
-            WHERE item.project_id = %s AND item.label_count = %s AND item.gold_ranking IS NULL
+        SELECT id, model_priority FROM (
+            SELECT item.id, item.model_priority FROM {items} item
+            WHERE item.project_id = %s AND item.label_count = %s AND item.gold_ranking IS NULL {start}
               -- _seen_by: one probe of the (item, annotator) index, not an anti-join
               AND (SELECT seen.id FROM {assignments} seen
                    WHERE seen.item_id = item.id AND seen.annotator_id = %s
@@ -166,28 +185,52 @@ def _sequential_candidate_ids(*, project: Project, annotator, now) -> list[int]:
               AND (SELECT COUNT(*) FROM {assignments} held
                    WHERE held.item_id = item.id
                      AND (held.status = %s OR (held.status = %s AND held.expires_at > %s))) < %s
-            ORDER BY item.id LIMIT %s
+            ORDER BY {order} LIMIT %s
         ) AS level_{{count}}"""
     status = Assignment.Status
     at = connection.ops.adapt_datetimefield_value(now)
     wanted = project.labels_per_item
     params = []
     for count in range(wanted):
-        params += [
-            project.id, count, annotator.id, status.SUBMITTED, status.SKIPPED, status.ACTIVE, at,
-            status.SUBMITTED, status.ACTIVE, at, wanted, CANDIDATES_PER_CLAIM,
-        ]
+        params += [project.id, count, *([from_id] if from_id is not None else []), annotator.id, status.SUBMITTED,
+                   status.SKIPPED, status.ACTIVE, at, status.SUBMITTED, status.ACTIVE, at, wanted, CANDIDATES_PER_CLAIM]
     sql = " UNION ALL ".join(branch.replace("{count}", str(count)) for count in range(wanted))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return sorted(row[0] for row in cursor.fetchall())[:CANDIDATES_PER_CLAIM]
+        rows = cursor.fetchall()
+    key = (lambda row: (-row[1], row[0])) if by_priority else (lambda row: row[0])
+    return [row[0] for row in sorted(rows, key=key)[:CANDIDATES_PER_CLAIM]]
+
+
+def _random_start_candidate_ids(*, project: Project, annotator, now) -> list[int]:
+    """Open items from a uniformly drawn point of the project's ids on, wrapping round to the start.
+
+    The random share of the uncertainty order: which items come first has nothing to do with
+    the model, so labels drawn this way estimate accuracy without its bias. The open items
+    that follow a gap in the ids are a little more likely to come first, which is no bias
+    about the model. Two index reads for the bounds, the same ordered walk as sequential.
+    """
+    bounds = ComparisonItem.objects.filter(project=project).aggregate(low=Min("id"), high=Max("id"))
+    if bounds["low"] is None:
+        return []
+    start = random.randint(bounds["low"], bounds["high"])
+    found = _indexed_candidate_ids(project=project, annotator=annotator, now=now, from_id=start)
+    if len(found) < CANDIDATES_PER_CLAIM:
+        wrapped = _indexed_candidate_ids(project=project, annotator=annotator, now=now)
+        found += [item_id for item_id in wrapped if item_id < start][: CANDIDATES_PER_CLAIM - len(found)]
+    return found
 
 
 def _open_candidate_ids(*, project: Project, annotator, now, ordering: str) -> list[int]:
     """The first ``CANDIDATES_PER_CLAIM`` items open for ``annotator``, in the project's order."""
-    if ORDERINGS[ordering] is _sequential:
-        return _sequential_candidate_ids(project=project, annotator=annotator, now=now)
-    candidates = ORDERINGS[ordering](open_items_for(project=project, annotator=annotator, now=now))
+    order = ORDERINGS[ordering]
+    if order is _sequential:
+        return _indexed_candidate_ids(project=project, annotator=annotator, now=now)
+    if order is _uncertainty:
+        if random.random() < project.uncertainty_random_share:
+            return _random_start_candidate_ids(project=project, annotator=annotator, now=now)
+        return _indexed_candidate_ids(project=project, annotator=annotator, now=now, by_priority=True)
+    candidates = order(open_items_for(project=project, annotator=annotator, now=now))
     return list(candidates.values_list("id", flat=True)[:CANDIDATES_PER_CLAIM])
 
 

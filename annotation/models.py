@@ -48,6 +48,16 @@ class Project(models.Model):
     gold_rate = models.FloatField(
         default=0.0, help_text="Share of an annotator's leases that are gold items (known answers), 0 to 1."
     )
+    uncertainty_random_share = models.FloatField(
+        default=0.2,
+        help_text="With the uncertainty selection order: share of leases drawn uniformly at random instead, "
+        "0 to 1, so the labels stay usable for unbiased evaluation.",
+    )
+    reveal_model_verdict = models.BooleanField(
+        default=False,
+        help_text="Show annotators the reward model's verdict on an item after they submit it (never before: "
+        "seeing it first biases them).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -69,6 +79,10 @@ class Project(models.Model):
             ),
             models.CheckConstraint(condition=Q(status__in=["active", "paused", "archived"]), name="project_status_valid"),
             models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_range"),
+            models.CheckConstraint(
+                condition=Q(uncertainty_random_share__gte=0) & Q(uncertainty_random_share__lte=1),
+                name="project_uncertainty_random_share_range",
+            ),
         ]
 
     def __str__(self):
@@ -130,11 +144,21 @@ class ComparisonItem(models.Model):
         null=True, blank=True,
         help_text="A gold item's known answer: response ids best first, ties grouped. Null for ordinary items.",
     )
+    model_priority = models.FloatField(
+        default=0.0,
+        help_text="How much a label here would teach the reward model, from the champion's scores at its last "
+        "rescoring (training.priorities): 1 for a coin toss or a contradicted majority, near 0 when the model is "
+        "sure. The uncertainty selection order leases the highest first; 0 everywhere without a model.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["project", "label_count", "id"], name="item_project_open_idx")]
+        indexes = [
+            models.Index(fields=["project", "label_count", "id"], name="item_project_open_idx"),
+            # The uncertainty order's walk: one ordered scan per label count, like the sequential one.
+            models.Index(fields=["project", "label_count", "-model_priority", "id"], name="item_project_priority_idx"),
+        ]
 
 
 class ComparisonItemResponse(models.Model):

@@ -386,6 +386,26 @@ def _locked_active_assignment(*, assignment_id: int, annotator) -> Assignment:
     return assignment
 
 
+# Rows per transaction when priorities are written: a submit or claim on one of them waits at
+# most for one batch (milliseconds), never for a whole project.
+PRIORITY_BATCH = 500
+
+
+def item_priorities_store(*, priorities: dict[int, float]) -> int:
+    """Write ``ComparisonItem.model_priority`` (computed by ``training.priorities``). Returns rows written.
+
+    In batches of ``PRIORITY_BATCH``, each its own transaction. Items deleted meanwhile are
+    simply not written.
+    """
+    written = 0
+    rows = sorted(priorities.items())
+    for start in range(0, len(rows), PRIORITY_BATCH):
+        batch = [ComparisonItem(id=item_id, model_priority=float(priority)) for item_id, priority in rows[start : start + PRIORITY_BATCH]]
+        with transaction.atomic():
+            written += ComparisonItem.objects.bulk_update(batch, ["model_priority"])
+    return written
+
+
 def label_submit(
     *,
     assignment_id: int,

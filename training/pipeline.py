@@ -29,6 +29,7 @@ from training.ml.split import split_by_prompt
 from training.ml.trainer import TrainProgress, train_reward_model
 from training.models import ModelVersion, TrainingPolicy, TrainingRun
 from training.pairs import PairSpec, project_pair_records
+from training.priorities import item_priorities_refresh
 from training.promotion import GateDecision, promotion_decision
 from training.snapshots import snapshot_read, snapshot_write
 
@@ -312,7 +313,11 @@ def rescore_project_responses(version_id: int) -> int:
     except Exception as exc:  # noqa: BLE001 - recorded on the version, then re-raised for Celery
         services.model_version_scoring_fail(version_id=version.id, error=f"{type(exc).__name__}: {exc}")
         raise
-    services.model_version_scoring_finish(version_id=version.id)
+    if services.model_version_scoring_finish(version_id=version.id):
+        refreshed = selectors.model_version_for_worker(version.id)
+        if refreshed is not None and refreshed.status == ModelVersion.Status.CHAMPION:
+            # The uncertainty selection order reads these; a top-up refreshes them for new items too.
+            item_priorities_refresh(refreshed)
     return scored
 
 

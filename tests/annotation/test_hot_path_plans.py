@@ -24,6 +24,7 @@ from annotation.models import (
     ComparisonItem,
     ComparisonItemResponse,
     Label,
+    Project,
     ProjectProgress,
     Prompt,
     Response,
@@ -60,7 +61,9 @@ def big_project():
     )
     items = ComparisonItem.objects.bulk_create(
         [
-            ComparisonItem(project=project, prompt=prompt, label_count=LABELS_PER_ITEM if i < LABELLED_ITEMS else 0)
+            # Priorities as a rescoring would leave them, for the uncertainty order's walk.
+            ComparisonItem(project=project, prompt=prompt, label_count=LABELS_PER_ITEM if i < LABELLED_ITEMS else 0,
+                           model_priority=(i * 7919 % 1000) / 1000)
             for i, prompt in enumerate(prompts)
         ]
     )
@@ -129,8 +132,14 @@ def _request(client, path: str, body=None) -> tuple[dict, list[str]]:
     return response.json(), [query["sql"] for query in queries.captured_queries]
 
 
-def test_the_hot_path_reads_through_indexes(big_project, api_client_for):
+@pytest.mark.parametrize(
+    "selection_order,random_share",
+    [("sequential", 0.0), ("uncertainty", 0.0), ("uncertainty", 1.0)],
+    ids=["sequential", "uncertainty", "uncertainty-random-draw"],
+)
+def test_the_hot_path_reads_through_indexes(big_project, api_client_for, selection_order, random_share):
     project, users = big_project
+    Project.objects.filter(id=project.id).update(selection_order=selection_order, uncertainty_random_share=random_share)
     client = api_client_for(users[0])
     statements = []
 

@@ -211,15 +211,20 @@ def test_counters_agree_with_a_recount_after_any_mix_of_events(make_project, mak
         check()
 
 
-def test_the_sequential_claim_picks_what_open_items_for_describes(make_project, make_user):
-    """The claim's SQL (one branch per label count) and the ORM's definition of "open" agree."""
+@pytest.mark.parametrize("by_priority", [False, True], ids=["sequential", "uncertainty"])
+def test_the_indexed_claim_picks_what_open_items_for_describes(make_project, make_user, by_priority):
+    """The claim's SQL (one branch per label count) and the ORM's definition of "open" and of the order agree."""
     from datetime import timedelta as delta
 
-    from annotation.assignment import CANDIDATES_PER_CLAIM, _sequential_candidate_ids, open_items_for
+    from annotation.assignment import CANDIDATES_PER_CLAIM, ORDERINGS, _indexed_candidate_ids, open_items_for
+    from annotation.models import ComparisonItem
     from annotation.services import assignment_skip
 
     users = [make_user(f"v{index}") for index in range(5)]
     project = make_project(annotators=users, prompts=40, labels_per_item=3)
+    for index, item in enumerate(ComparisonItem.objects.filter(project=project).order_by("id")):
+        item.model_priority = (index * 37 % 11) / 10  # ties too, broken by id
+        item.save(update_fields=["model_priority"])
     for index, user in enumerate(users):
         for step in range(6 + 3 * index):
             lease = assignment_claim_next(project=project, annotator=user)
@@ -231,9 +236,11 @@ def test_the_sequential_claim_picks_what_open_items_for_describes(make_project, 
         expires_at=timezone.now() - delta(minutes=1)
     )
     now = timezone.now()
+    order = ORDERINGS["uncertainty" if by_priority else "sequential"]
     for user in users:
-        expected = list(open_items_for(project=project, annotator=user, now=now).order_by("id").values_list("id", flat=True))
-        assert _sequential_candidate_ids(project=project, annotator=user, now=now) == expected[:CANDIDATES_PER_CLAIM]
+        expected = list(order(open_items_for(project=project, annotator=user, now=now)).values_list("id", flat=True))
+        found = _indexed_candidate_ids(project=project, annotator=user, now=now, by_priority=by_priority)
+        assert found == expected[:CANDIDATES_PER_CLAIM]
 
 
 def test_an_integrity_repair_recounts_progress(project_with_labels):

@@ -52,3 +52,15 @@ def test_a_failed_rescoring_is_recorded_and_the_next_attempt_clears_it(champion,
     pipeline.rescore_project_responses(champion.id)
     champion.refresh_from_db()
     assert champion.scored_at is not None and champion.scoring_error == ""
+
+
+def test_a_completed_rescoring_gives_every_item_its_priority_from_the_new_scores(champion, project):
+    from annotation.models import ComparisonItem
+    from training.priorities import item_priority
+
+    assert set(ComparisonItem.objects.filter(project=project).values_list("model_priority", flat=True)) == {0.0}
+    pipeline.rescore_project_responses(champion.id)
+    scores = dict(ResponseScore.objects.filter(model_version=champion).values_list("response_id", "score"))
+    for item in ComparisonItem.objects.filter(project=project).prefetch_related("slots"):
+        expected = item_priority({slot.response_id: scores[slot.response_id] for slot in item.slots.all()}, {})
+        assert item.model_priority == pytest.approx(expected) and item.model_priority > 0
