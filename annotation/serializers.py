@@ -1,7 +1,7 @@
 """Request and response shapes of the annotation API. Validation only; no writes."""
 from rest_framework import serializers
 
-from annotation.models import ImportRecord, Label, Project
+from annotation.models import Assignment, ImportRecord, Label, Project
 from annotation.selectors import user_is_project_admin
 from annotation.submission import MAX_FLAGS, MAX_SECONDS_SPENT
 
@@ -37,8 +37,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "guidelines", "guidelines_html", "labels_per_item", "label_format", "criteria",
-            "rationale_mode", "selection_order", "status", "gold_rate", "annotators", "reviewers", "is_admin",
-            "created_at",
+            "rationale_mode", "selection_order", "status", "gold_rate", "uncertainty_random_share",
+            "reveal_model_verdict", "annotators", "reviewers", "is_admin", "created_at",
         ]
 
     def get_guidelines_html(self, project) -> str:
@@ -81,6 +81,16 @@ class ProjectWriteSerializer(serializers.Serializer):
     gold_rate = serializers.FloatField(
         min_value=0, max_value=1, required=False, default=0.0,
         help_text="Share of an annotator's leases that are gold items (known answers), 0 to 1.",
+    )
+    uncertainty_random_share = serializers.FloatField(
+        min_value=0, max_value=1, required=False, default=0.2,
+        help_text="With the uncertainty selection order (active learning): share of leases drawn uniformly at "
+        "random instead of least-certain first, 0 to 1, so the labels stay usable for unbiased evaluation.",
+    )
+    reveal_model_verdict = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Show annotators the reward model's verdict on an item after they submit it (in the submit's "
+        "answer); never before, since seeing it first biases them. Off by default.",
     )
     annotators = serializers.ListField(
         child=serializers.CharField(max_length=150), required=False, max_length=10_000,
@@ -246,10 +256,37 @@ class ReopenedSerializer(serializers.Serializer):
     progress = ProgressSerializer()
 
 
+class ModelVerdictSerializer(serializers.Serializer):
+    """The reward model's verdict on the item just labelled, in the positions the annotator saw.
+
+    Positions only: never a response id or model name (annotation stays blind).
+    """
+
+    version = serializers.IntegerField(help_text="The reward model's version number.")
+    order = serializers.ListField(
+        child=serializers.ChoiceField(choices=Assignment.Position.values),
+        help_text='Positions best first by the model\'s score, e.g. ["B", "A"].',
+    )
+    probability = serializers.FloatField(
+        help_text="The model's probability that its first response beats its second: sigmoid of their score gap "
+        "(0.5 to 1)."
+    )
+    agrees = serializers.BooleanField(
+        allow_null=True,
+        help_text="Whether the model's first response is the one chosen (rankings: is in the first group). "
+        "Null for a tie or \"both bad\", or when the model scores its first two equal.",
+    )
+
+
 class SubmitResultSerializer(serializers.Serializer):
     label = LabelSerializer()
     created = serializers.BooleanField()
     progress = ProgressSerializer()
+    model_verdict = ModelVerdictSerializer(
+        allow_null=True,
+        help_text="The reward model's verdict on this item; null unless the project reveals it "
+        "(`reveal_model_verdict`) and a model has scored every response shown. A retry answers it too.",
+    )
     next = NextItemSerializer(
         required=False,
         help_text="Present when the request asked for `next`: the item leased after this one "

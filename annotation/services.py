@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from annotation.assignment import ORDERINGS, assignment_still_holds_slot, lease_duration
 from annotation.importing import MAX_ERRORS_REPORTED, LineError, ImportValidationError, item_gold_ranking, parse_jsonl
+from annotation.model_verdict import model_verdict_for
 from annotation.rendering import render_markdown
 from annotation.submission import build_submission, check_seconds_spent
 from annotation.models import (
@@ -79,12 +80,14 @@ def _check_project_settings(
     selection_order: str = "sequential",
     status: str = Project.Status.ACTIVE,
     gold_rate: float = 0.0,
+    uncertainty_random_share: float = 0.2,
 ) -> None:
     if status not in Project.Status.values:
         raise DomainError("status must be active, paused or archived.", fields={"status": ["unknown status"]})
     # NaN passes both comparisons of a range check; the database would then refuse it (a 500).
-    if not isinstance(gold_rate, (int, float)) or not math.isfinite(gold_rate) or not 0 <= gold_rate <= 1:
-        raise DomainError("gold_rate must be a number from 0 to 1.", fields={"gold_rate": ["0 to 1"]})
+    for name, share in (("gold_rate", gold_rate), ("uncertainty_random_share", uncertainty_random_share)):
+        if not isinstance(share, (int, float)) or not math.isfinite(share) or not 0 <= share <= 1:
+            raise DomainError(f"{name} must be a number from 0 to 1.", fields={name: ["0 to 1"]})
     if selection_order not in ORDERINGS:
         raise DomainError(
             f"selection_order must be one of {', '.join(sorted(ORDERINGS))}.",
@@ -111,6 +114,8 @@ def project_create(
     selection_order: str = "sequential",
     status: str = Project.Status.ACTIVE,
     gold_rate: float = 0.0,
+    uncertainty_random_share: float = 0.2,
+    reveal_model_verdict: bool = False,
 ) -> Project:
     _check_project_settings(
         labels_per_item=labels_per_item,
@@ -119,6 +124,7 @@ def project_create(
         selection_order=selection_order,
         status=status,
         gold_rate=gold_rate,
+        uncertainty_random_share=uncertainty_random_share,
     )
     if Project.objects.filter(name=name).exists():
         raise ConflictError(f"A project named {name!r} already exists.", fields={"name": ["already taken"]})
@@ -133,6 +139,8 @@ def project_create(
             selection_order=selection_order,
             status=status,
             gold_rate=gold_rate,
+            uncertainty_random_share=uncertainty_random_share,
+            reveal_model_verdict=bool(reveal_model_verdict),
         )
         project.annotators.add(*annotators)
         project.reviewers.add(*reviewers)
@@ -144,8 +152,9 @@ PROJECT_EDITABLE_FIELDS = (
     "name", "guidelines", "labels_per_item", "label_format", "criteria", "rationale_mode", "selection_order",
 )
 # Also changed by project_update, but kept off the Django admin's form (annotation.admin builds
-# it from PROJECT_EDITABLE_FIELDS): status and gold rate are the console's, with its checks.
-PROJECT_CONSOLE_FIELDS = ("status", "gold_rate")
+# it from PROJECT_EDITABLE_FIELDS): status, the gold rate, the uncertainty order's random share
+# and revealing the model's verdict are the console's, with its checks and explanations.
+PROJECT_CONSOLE_FIELDS = ("status", "gold_rate", "uncertainty_random_share", "reveal_model_verdict")
 
 
 def project_update(*, project: Project, annotators=None, reviewers=None, **changes) -> Project:
@@ -185,6 +194,7 @@ def project_update(*, project: Project, annotators=None, reviewers=None, **chang
         selection_order=project.selection_order,
         status=project.status,
         gold_rate=project.gold_rate,
+        uncertainty_random_share=project.uncertainty_random_share,
     )
     wanted_changed = "labels_per_item" in changes and Project.objects.filter(id=project.id).exclude(
         labels_per_item=changes["labels_per_item"]
@@ -522,6 +532,14 @@ def label_undo(*, label_id: int, annotator) -> Assignment:
         age = (timezone.now() - label.created_at).total_seconds()
         if age > settings.LABEL_UNDO_SECONDS:
             raise ConflictError(f"Labels can be undone for {settings.LABEL_UNDO_SECONDS} seconds; this one is older.")
+        # The submit answered with the model's verdict where the project reveals one: a label
+        # changed after seeing it would follow the model's, the bias the verdict waits to avoid.
+        labelled_project = Project.objects.get(items=label.item_id)
+        if model_verdict_for(project=labelled_project, label=label) is not None:
+            raise ConflictError(
+                "You have seen the reward model's verdict on this label, so it cannot be undone.",
+                fields={"label": ["verdict already shown"]},
+            )
         assignment = label.assignment
         label.delete()
         count = label_count_add(item_id=assignment.item_id, delta=-1)

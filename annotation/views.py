@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from annotation import label_pages, project_selectors, selectors, services
 from annotation.assignment import assignment_claim_next
+from annotation.model_verdict import model_verdict_for
 from annotation.models import Project
 from annotation.pagination import IdCursorPagination
 from annotation.quality import project_annotator_quality
@@ -145,17 +146,22 @@ class SubmitView(APIView):
         responses={201: SubmitResultSerializer, 200: SubmitResultSerializer},
         summary="Submit a label for a leased item (idempotent on client_id)",
         description="With `next`, the same call also leases the following item (as next-item would) "
-        "and answers it in `next`. The label is stored first, whatever the lease then finds.",
+        "and answers it in `next`. The label is stored first, whatever the lease then finds. "
+        "`model_verdict` is the reward model's verdict on the item just labelled, where the project "
+        "reveals it; it is never part of any answer that shows an item.",
     )
     def post(self, request, assignment_id: int):
         serializer = SubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lease_next = serializer.validated_data.pop("next")
         label, created = services.label_submit(assignment_id=assignment_id, annotator=request.user, **serializer.validated_data)
+        project = label.item.project
         body = {
             "label": label,
             "created": created,
-            **progress_and_next(request=request, project=label.item.project, lease_next=lease_next),
+            # Read once the label is stored: the verdict must never reach the annotator before it.
+            "model_verdict": model_verdict_for(project=project, label=label),
+            **progress_and_next(request=request, project=project, lease_next=lease_next),
         }
         return Response(SubmitResultSerializer(body).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

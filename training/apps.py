@@ -6,9 +6,13 @@ class TrainingConfig(AppConfig):
     verbose_name = "Reward-model training"
 
     def ready(self):
-        # The label browser (annotation) filters by disagreement with the reward model, whose
-        # scores live here; annotation may not import training, so the rule is handed to it.
+        # Annotation needs the reward model's scores in two places, but may not import training,
+        # where they live; so the rules are handed to it. The label browser filters by
+        # disagreement with the model, and a submit may answer with the model's verdict.
+        from annotation.model_verdict import response_scores_register
         from annotation.review import MODEL_DISAGREEMENT, label_id_set_register
         from training.model_quality import label_ids_disagreeing_with_champion
+        from training.verdicts import item_response_scores
 
         label_id_set_register(MODEL_DISAGREEMENT, label_ids_disagreeing_with_champion)
+        response_scores_register(item_response_scores)

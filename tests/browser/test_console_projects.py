@@ -76,16 +76,23 @@ def test_an_admin_runs_a_project_from_creation_to_pause(page, live_server, login
 
     # A bad value: the API's message next to the field, nothing saved.
     page.fill("[data-testid=field-gold_rate]", "2")
+    page.fill("[data-testid=field-uncertainty_random_share]", "-1")
     page.click("[data-testid=project-save]")
     page.wait_for_selector("[data-testid=error-gold_rate]:not([hidden])")
     assert "less than or equal to 1" in page.inner_text("[data-testid=error-gold_rate]")
+    assert "greater than or equal to 0" in page.inner_text("[data-testid=error-uncertainty_random_share]")
     page.fill("[data-testid=field-gold_rate]", "0.1")
+    page.fill("[data-testid=field-uncertainty_random_share]", "0.3")
+    assert not page.is_checked("[data-testid=field-reveal_model_verdict]")  # off by default
+    page.check("[data-testid=field-reveal_model_verdict]")
     page.fill("[data-testid=field-guidelines]", GUIDELINES + "\n- Be brief")
     page.click("[data-testid=project-save]")
     page.wait_for_selector("[data-testid=save-status] >> text=Saved.")
     assert page.is_hidden("[data-testid=error-gold_rate]")
+    assert page.is_hidden("[data-testid=error-uncertainty_random_share]")
     project.refresh_from_db()
     assert project.gold_rate == 0.1 and project.guidelines.endswith("Be brief")
+    assert (project.uncertainty_random_share, project.reveal_model_verdict) == (0.3, True)
 
     # Import: a file with a bad line is refused and listed, then a good one goes in.
     page.goto(f"{live_server.url}/projects/{project.id}/import/")

@@ -20,7 +20,8 @@
  * lease without asking (label_undo), so right after one the page may hold 4 until it is
  * back under 3; it asks for nothing meanwhile.
  *
- * Outbox: sent one at a time, in order. 2xx settles (progress, undo); 409/404 (lease lost,
+ * Outbox: sent one at a time, in order. 2xx settles (progress, undo, the reward model's verdict
+ * where the project reveals it: after the submit, never before); 409/404 (lease lost,
  * item gone) are reported and dropped; any other 4xx (the server refused the answer)
  * brings the item back on screen with its errors; a network error, 5xx, 408/429 or a lost
  * session is retried with backoff, with the same body and client_id, so the server stores
@@ -94,6 +95,8 @@
     undoBar: root.querySelector('[data-testid="undo-bar"]'),
     undoText: region("undo-text"),
     undoTime: region("undo-time"),
+    undoButton: root.querySelector('[data-testid="undo"]'),
+    verdict: region("model-verdict"),
     guidelines: document.getElementById("guidelines"),
     help: document.getElementById("help"),
     skipDialog: document.getElementById("skip-dialog"),
@@ -540,7 +543,7 @@
     if (!outcome.error) {
       acceptRefill(outcome.data.next);
       renderProgress(outcome.data.progress);
-      if (kind === "submit") offerUndo(item, outcome.data.label.id);
+      if (kind === "submit") offerUndo(item, outcome.data.label.id, outcome.data.model_verdict);
       else toast("Skipped.", "info", 1500);
       return;
     }
@@ -564,9 +567,18 @@
 
   let undoTimer = null;
 
-  function offerUndo(item, labelId) {
-    state.lastSaved = { labelId: labelId, item: item, savedAt: Date.now() };
+  /**
+   * `verdict`: the submit's `model_verdict` (null unless the project reveals it), about the item
+   * just saved, which is already off screen: the page never has it while the annotator decides.
+   */
+  function offerUndo(item, labelId, verdict) {
+    // A label whose verdict was seen cannot be undone (the server refuses too): a new answer
+    // would follow the model's, the bias the verdict is kept back to avoid.
+    state.lastSaved = { labelId: labelId, item: item, savedAt: Date.now(), verdictSeen: Boolean(verdict) };
     ui.undoText.textContent = "Saved: " + format.describe(item);
+    showVerdict(item, verdict);
+    ui.undoButton.hidden = Boolean(verdict);
+    ui.undoTime.hidden = Boolean(verdict);
     ui.undoBar.hidden = false;
     window.clearInterval(undoTimer);
     const tick = () => {
@@ -576,6 +588,24 @@
     };
     tick();
     undoTimer = window.setInterval(tick, 1000);
+  }
+
+  /** "Reward model v3: preferred B (72 %) — agrees with you" / "— you chose A"; positions only, as the annotator saw them. */
+  function describeVerdict(item, verdict) {
+    const model = "Reward model v" + verdict.version + ": ";
+    if (verdict.probability === 0.5) return model + "no preference between " + verdict.order.slice(0, 2).join(" and ");
+    const said = model + "preferred " + verdict.order[0] + " (" + Math.round(verdict.probability * 100) + " %)";
+    if (verdict.agrees === true) return said + " — agrees with you";
+    if (verdict.agrees !== false) return said; // a tie or "both bad": nothing to agree with
+    const answer = format.answer(item);
+    const mine = answer.choice ? answer.choice : answer.ranking[0].join(" = ");
+    return said + (answer.choice ? " — you chose " : " — you ranked first ") + mine;
+  }
+
+  function showVerdict(item, verdict) {
+    ui.verdict.hidden = !verdict;
+    ui.verdict.textContent = verdict ? describeVerdict(item, verdict) : "";
+    ui.verdict.title = verdict ? "The model's order, best first: " + verdict.order.join(" > ") : "";
   }
 
   function hideUndo() {
@@ -598,6 +628,10 @@
       const saved = state.lastSaved;
       if (!saved) {
         toast("Nothing to undo: only the last submit, within " + config.undo_seconds + " s.", "info");
+        return;
+      }
+      if (saved.verdictSeen) {
+        toast("You have seen the reward model's verdict on that label, so it cannot be undone.", "info");
         return;
       }
       let data;

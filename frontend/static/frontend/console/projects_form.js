@@ -21,7 +21,7 @@
   const DEFAULTS = {
     name: "", label_format: "pairwise", rationale_mode: "optional", labels_per_item: 1,
     selection_order: "sequential", gold_rate: 0, criteria: [], guidelines: "", annotators: [], reviewers: [],
-    status: "active",
+    status: "active", uncertainty_random_share: 0.2, reveal_model_verdict: false,
   };
   let project = config.project; // null on the "new" page until it is created
   const STATUS_TEXT = {
@@ -80,6 +80,8 @@
     f.labels_per_item.value = values.labels_per_item;
     f.selection_order.value = values.selection_order;
     f.gold_rate.value = values.gold_rate;
+    f.uncertainty_random_share.value = values.uncertainty_random_share;
+    f.reveal_model_verdict.checked = Boolean(values.reveal_model_verdict);
     f.guidelines.value = values.guidelines;
     fillMembers(f.annotators, values.annotators);
     fillMembers(f.reviewers, values.reviewers);
@@ -114,6 +116,8 @@
       labels_per_item: numberOrNull(f.labels_per_item),
       selection_order: f.selection_order.value,
       gold_rate: numberOrNull(f.gold_rate),
+      uncertainty_random_share: numberOrNull(f.uncertainty_random_share),
+      reveal_model_verdict: f.reveal_model_verdict.checked,
       guidelines: f.guidelines.value,
       criteria: Array.from(criteriaBox.querySelectorAll('[data-testid="criterion"]'), (row) => {
         const criterion = {
