@@ -340,6 +340,17 @@ PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0)
 # "not enough evaluation data" (each project's policy says what happens then).
 PROMOTION_MIN_EVALUATION_PAIRS = env_int("PROMOTION_MIN_EVALUATION_PAIRS", 50)
 
+# --- Live updates -------------------------------------------------------------
+# The Results page follows a server-sent event stream (training.events) and polls only
+# without one. Each open stream holds a server thread for its whole life: a process serves at
+# most EVENT_STREAMS_PER_PROCESS of them (scripts/run: 2 workers x 4 threads, so 1 leaves
+# each worker 3 threads for everything else; raise it with more threads or workers, 0 turns
+# streams off) and refuses more with 503, so those pages keep polling and try again later.
+# A stream ends after EVENT_STREAM_SECONDS and the page reconnects: threads recycle, and a
+# vanished client holds one at most that long.
+EVENT_STREAMS_PER_PROCESS = env_int("EVENT_STREAMS_PER_PROCESS", 1)
+EVENT_STREAM_SECONDS = env_float("EVENT_STREAM_SECONDS", 30.0)
+
 # --- Annotation ---------------------------------------------------------------
 # Leases are renewed by a heartbeat every minute while the item is on screen, so an
 # abandoned tab frees its items within minutes.

@@ -68,6 +68,7 @@ def world(make_user, make_project, sent_tasks, settings):
     from training import services
 
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
+    settings.EVENT_STREAM_SECONDS = 0.2  # each event stream the fuzzer opens would otherwise last 30 s
     admin = make_user("fuzz-admin", admin=True)
     annotator = make_user("fuzz-annotator")
     project = make_project("Fuzzed", annotators=[annotator], prompts=4)

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from training import export_views, views
+from training import events_views, export_views, views
 
 urlpatterns = [
     path("projects/<int:project_id>/scores/", views.ProjectScoresView.as_view(), name="project-scores"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("projects/<int:project_id>/export/leaderboard/", export_views.LeaderboardExportView.as_view(), name="export-leaderboard"),
     path("model-versions/<int:version_id>/snapshot/", export_views.ModelVersionSnapshotView.as_view(), name="model-version-snapshot"),
     path("projects/<int:project_id>/leaderboard/", views.LeaderboardView.as_view(), name="project-leaderboard"),
+    path("projects/<int:project_id>/events/", events_views.ProjectEventsView.as_view(), name="project-events"),
 ]
 
 # The admin console's training-side API, one module per area.

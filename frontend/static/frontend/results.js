@@ -1,17 +1,26 @@
 /* Admin results page: the responses with the champion reward model's scores, a page at a time,
  * the champion's metrics, training runs and model versions.
  *
- * Polls scores and training runs every few seconds while the tab is visible (a hidden tab stops,
- * and catches up when shown again); the model versions follow when the champion or a run changed,
- * and every VERSIONS_MS in any case. The responses table shows one server page
- * (keyset: the server's next/previous links) with each response's rendered, sanitised Markdown;
- * a poll reloads only that page and rebuilds the table (or the versions table) only when what it
- * shows changed, so a table being read does not jump on every poll. Filters (model, score range,
- * search) and the sort start again from the first page; the pager says which rows of how many.
+ * Live: the server pushes an event (GET .../events/, text/event-stream; training.events) when
+ * the champion, its scoring, the newest version or the newest run changes, and once as each
+ * stream opens; every event runs the refresh the poll runs, and while a stream is open nothing
+ * polls (root.dataset.live = "push"). Without one (refused with 503 while the server's streams
+ * are all in use, cut off, or no EventSource) the page polls scores and training runs every
+ * POLL_MS (dataset.live = "polling") and tries a stream again after STREAM_RETRY_MS. The server
+ * ends each stream after a while ("end") and the page opens the next at once. A hidden tab
+ * closes its stream and stops polling, and catches up when shown again. The model versions
+ * follow when the champion or a run changed, and every VERSIONS_MS in any case.
+ *
+ * The responses table shows one server page (keyset: the server's next/previous links) with each
+ * response's rendered, sanitised Markdown; a refresh reloads only that page and rebuilds the
+ * table (or the versions table) only when what it shows changed, so a table being read does not
+ * jump on every refresh. Filters (model, score range, search) and the sort start again from the
+ * first page; the pager says which rows of how many.
  *
  * Events on #results for the other cards of the page: "results:refreshed" ({championChanged,
- * versionsChanged}) after every poll, "results:versions" ({versions}) whenever the model versions
- * changed. The leaderboard and training-policy cards refresh themselves on the first.
+ * versionsChanged}) after every refresh (polled or pushed), and every POLL_MS while pushed,
+ * "results:versions" ({versions}) whenever the model versions changed. The leaderboard,
+ * annotators and training-policy cards refresh themselves on the first, at their own rates.
  */
 (function () {
   "use strict";
@@ -21,12 +30,14 @@
   if (!root) return;
 
   const POLL_MS = 3000;
+  const STREAM_RETRY_MS = 20000; // after a refused or broken stream: poll meanwhile, then try again
   const apiRoot = root.dataset.apiRoot;
   const projectId = root.dataset.projectId;
   const urls = {
     scores: apiRoot + "projects/" + projectId + "/scores/",
     runs: apiRoot + "projects/" + projectId + "/training-runs/",
     versions: apiRoot + "projects/" + projectId + "/model-versions/",
+    events: apiRoot + "projects/" + projectId + "/events/",
   };
 
   const region = (name) => root.querySelector('[data-region="' + name + '"]');
@@ -70,6 +81,9 @@
   let modelsFor = null; // the response count the model list was loaded at; an import may add models
   let pollTimer = null;
   let polling = false;
+  let refreshAgain = false; // an event or an action arrived during a refresh: run one more after it
+  let stream = null; // the open EventSource, if any
+  let streamTimer = null;
   const shownErrors = new Set();
 
   /** Toasts an error once until the same source succeeds again, so a 3-second poll does not spam. */
@@ -533,14 +547,21 @@
     await poll();
   }
 
-  /* --------------------------------------------------------------- poll */
+  /* ------------------------------------------------------ poll and push */
 
+  /** Runs a refresh now; one asked for during a refresh (an event, an action) runs right after it. */
   async function poll() {
-    if (polling) return;
+    if (polling) {
+      refreshAgain = true;
+      return;
+    }
     polling = true;
     window.clearTimeout(pollTimer);
     try {
-      await refresh();
+      do {
+        refreshAgain = false;
+        await refresh();
+      } while (refreshAgain);
     } finally {
       polling = false;
       schedule();
@@ -568,7 +589,7 @@
     // anyway, so a version promoted or rescored elsewhere shows up without a reload.
     let versionsChanged = false;
     if (refreshVersions || Date.now() - versionsAt >= VERSIONS_MS) versionsChanged = await loadVersions();
-    ui.updated.textContent = "Updated " + new Date().toLocaleTimeString();
+    ui.updated.textContent = "Updated " + new Date().toLocaleTimeString() + (root.dataset.live === "push" ? " · live" : "");
     // Slower cards (the leaderboard, the training policy) follow this poll at their own, lower
     // rate, and at once when the champion or the versions changed.
     root.dispatchEvent(
@@ -578,8 +599,54 @@
 
   function schedule() {
     window.clearTimeout(pollTimer);
-    // A hidden tab does not poll; it catches up as soon as it is visible again.
-    if (!document.hidden) pollTimer = window.setTimeout(poll, POLL_MS);
+    // A hidden tab does not poll; it catches up as soon as it is visible again. With a stream
+    // open the server says when scores and runs changed, and the timer only paces the cards.
+    if (!document.hidden) pollTimer = window.setTimeout(root.dataset.live === "push" ? paceCards : poll, POLL_MS);
+  }
+
+  /** Pushed, nothing here is fetched; the cards that follow labels (leaderboard, annotators,
+   * policy), which the server does not push, keep loading at their own rate from this beat. */
+  function paceCards() {
+    root.dispatchEvent(new CustomEvent("results:refreshed", { detail: { championChanged: false, versionsChanged: false } }));
+    schedule();
+  }
+
+  /** Opens the event stream: from its "open" on, events replace the poll. */
+  function openStream() {
+    window.clearTimeout(streamTimer);
+    if (stream || document.hidden || typeof window.EventSource !== "function") return;
+    const source = new EventSource(urls.events);
+    stream = source;
+    const current = (handler) => (event) => {
+      if (stream === source) handler(event); // a closed stream's late event changes nothing
+    };
+    source.addEventListener("open", current(() => {
+      root.dataset.live = "push";
+      schedule(); // stops the poll
+    }));
+    // The first event of every stream too: it catches up on what changed while there was none,
+    // and on what the server does not push (labels, imports) every EVENT_STREAM_SECONDS.
+    source.addEventListener("results", current(() => poll()));
+    // The server recycles its threads: not an error, the next stream follows at once.
+    source.addEventListener("end", current(() => {
+      closeStream();
+      openStream();
+    }));
+    // Refused (503: the server's streams are all in use), cut off, or the server is down: poll
+    // until a stream opens again. EventSource would retry by itself after a drop, but not after a
+    // refusal; retrying here covers both, at a pace that does not hammer a busy server.
+    source.addEventListener("error", current(() => {
+      closeStream();
+      root.dataset.live = "polling";
+      schedule();
+      if (!document.hidden) streamTimer = window.setTimeout(openStream, STREAM_RETRY_MS);
+    }));
+  }
+
+  function closeStream() {
+    if (!stream) return;
+    stream.close();
+    stream = null;
   }
 
   async function trainNow() {
@@ -622,8 +689,19 @@
     }, SEARCH_DEBOUNCE_MS);
   });
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) poll();
+    if (document.hidden) {
+      // A background tab holds no server thread: its stream closes, and it neither polls nor listens.
+      closeStream();
+      window.clearTimeout(streamTimer);
+      root.dataset.live = "polling";
+      schedule();
+      return;
+    }
+    poll();
+    openStream();
   });
 
+  root.dataset.live = "polling";
   poll(); // the first scores answer also loads the model versions
+  openStream();
 })();
