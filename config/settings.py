@@ -194,6 +194,7 @@ SPECTACULAR_SETTINGS = {
         "ImportRecordStatusEnum": "annotation.models.ImportRecord.Status",
         "TrainingRunStatusEnum": "training.models.TrainingRun.Status",
         "ModelVersionStatusEnum": "training.models.ModelVersion.Status",
+        "PositionEnum": "annotation.models.Assignment.Position",
     },
     # Every operation documents the API's error shape (config/openapi.py).
     "POSTPROCESSING_HOOKS": [
