@@ -20,6 +20,10 @@ from training.ml.packed import packed_rewards, supports_packing
 from training.ml.model import load_reward_model, pooling_of, resolve_device
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a number (NaN or infinite): nothing after that step can be trusted."""
+
+
 @dataclass
 class TrainProgress:
     """Reported after every optimizer step."""
@@ -231,6 +235,14 @@ def run_training_loop(
 
             step += 1
             step_loss_value = step_loss.item()  # the step's one host sync
+            if not math.isfinite(step_loss_value):
+                # Stop here, with a reason an admin can act on: the weights are already
+                # poisoned, and a NaN would otherwise surface later as an unreadable error
+                # (PostgreSQL refuses NaN in the run's progress JSON) or a useless model.
+                raise TrainingDiverged(
+                    f"The loss became {step_loss_value} at step {step} of {total_steps} (learning rate "
+                    f"{learning_rate:g}): training diverged. Try a lower learning rate; the champion keeps serving."
+                )
             elapsed = time.perf_counter() - started
             report = TrainProgress(
                 step=step,

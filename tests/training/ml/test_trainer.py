@@ -10,7 +10,7 @@ from training.ml.evaluation import evaluate_reward_model
 from training.ml.model import load_reward_model
 from training.ml.scoring import score_responses
 from training.ml.split import split_by_prompt
-from training.ml.trainer import PairScorer, TrainProgress, train_reward_model
+from training.ml.trainer import PairScorer, TrainingDiverged, TrainProgress, train_reward_model
 
 
 def test_tiny_model_learns_the_toy_preference(tiny_model_path, tiny_config, toy_pairs):
@@ -80,6 +80,14 @@ def test_learning_rate_warms_up_then_decays(tiny_config, toy_pairs):
 def test_no_pairs_is_a_clear_error(tiny_config):
     with pytest.raises(ValueError, match="zero preference pairs"):
         train_reward_model([], tiny_config)
+
+
+def test_a_loss_that_stops_being_a_number_stops_training_with_the_reason(tiny_config, toy_pairs):
+    reported = []
+    config = dataclasses.replace(tiny_config, learning_rate=1e30, max_grad_norm=None)  # blows up at once
+    with pytest.raises(TrainingDiverged, match=r"The loss became (nan|inf) at step \d+ .*lower learning rate"):
+        train_reward_model(toy_pairs, config, progress=reported.append)
+    assert all(torch.isfinite(torch.tensor(report.loss)) for report in reported)  # no NaN was ever reported
 
 
 def test_tie_pairs_pull_tied_rewards_together(tiny_config, toy_pairs, toy_ties):
