@@ -41,6 +41,9 @@ LABEL_COLUMNS = [
     "kind", "id", "item_id", "prompt_external_id", "annotator", "display_order", "display_models",
     "choice", "ranking", "is_tie", "both_bad", "strength", "ratings", "flags", "rationale",
     "seconds_spent", "skip_reason", "created_at",
+    # A reviewer's decision (unreviewed, accepted, rejected, corrected) and the correction: a
+    # rejected label is out of training and the pairs export, but a full-fidelity export keeps it.
+    "review_status", "corrected_ranking",
 ]
 
 
@@ -202,7 +205,8 @@ def label_rows(project: Project, filters: LabelFilters = LabelFilters()) -> Iter
     # Plain dicts from .values(): building three model instances per row cost two thirds of the time.
     labels = labels.values(
         "id", "item_id", "item__prompt__external_id", "annotator_id", "ranking", "is_tie", "both_bad", "strength",
-        "ratings", "flags", "rationale", "seconds_spent", "display_order", "created_at",
+        "ratings", "flags", "rationale", "seconds_spent", "display_order", "created_at", "review_status",
+        "corrected_ranking",
     )
     skips = skips.values(
         "id", "item_id", "item__prompt__external_id", "annotator_id", "display_order", "skip_reason", "finished_at",
@@ -241,6 +245,8 @@ def label_rows(project: Project, filters: LabelFilters = LabelFilters()) -> Iter
                 "seconds_spent": label["seconds_spent"],
                 "skip_reason": None,
                 "created_at": _iso(label["created_at"]),
+                "review_status": label["review_status"],
+                "corrected_ranking": label["corrected_ranking"],
             }
     for chunk in chunked(skips, CHUNK_SIZE):
         names = _model_names(chunk)

@@ -113,6 +113,21 @@ def test_labels_jsonl_has_every_label_and_skip_under_a_pseudonym(labelled, admin
     assert winner == first["display_order"][0]  # "A" is the left response as shown
 
 
+def test_labels_export_keeps_rejected_and_corrected_labels_with_the_reviewers_decision(labelled, admin_client, admin_user):
+    from annotation.review import label_review
+
+    first, second = Label.objects.filter(item__project=labelled).order_by("id")[:2]
+    label_review(label_id=first.id, reviewer=admin_user, decision="reject", reason="random clicking")
+    label_review(label_id=second.id, reviewer=admin_user, decision="correct", reason="misread",
+                 corrected_ranking=[["A"], ["B"]])
+    rows = {row["id"]: row for row in lines_of(admin_client.get(f"/api/projects/{labelled.id}/export/labels/"))
+            if row["kind"] == "label"}
+    assert rows[first.id]["review_status"] == "rejected" and rows[first.id]["corrected_ranking"] is None
+    assert rows[second.id]["review_status"] == "corrected"
+    assert rows[second.id]["corrected_ranking"] == [[second.display_order[0]], [second.display_order[1]]]
+    assert {row["review_status"] for row_id, row in rows.items() if row_id not in (first.id, second.id)} == {"unreviewed"}
+
+
 def test_labels_csv_has_the_same_rows_with_nested_fields_as_json(labelled, admin_client):
     response = admin_client.get(f"/api/projects/{labelled.id}/export/labels/?format=csv")
     assert response["Content-Type"].startswith("text/csv")
