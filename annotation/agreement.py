@@ -28,9 +28,10 @@ def agreement_rate(rankings_by_item: Iterable[list[list[list[int]]]]) -> tuple[f
 
 def project_agreement(*, project_id: int, prompt_ids: set[int] | None = None, excluded_annotator_ids=()) -> dict:
     """Inter-annotator agreement in a project, optionally over some prompts only (e.g. the held-out ones)."""
+    # A label a reviewer rejected is out of training, so out of the agreement it is compared with.
     labels = Label.objects.filter(item__project_id=project_id, both_bad=False).exclude(
         annotator_id__in=excluded_annotator_ids
-    )
+    ).exclude(review_status=Label.ReviewStatus.REJECTED)
     if prompt_ids is not None:
         labels = labels.filter(item__prompt_id__in=prompt_ids)
     by_item = defaultdict(list)
@@ -43,14 +44,15 @@ def project_agreement(*, project_id: int, prompt_ids: set[int] | None = None, ex
 def item_ids_below_agreement(*, project_id: int, threshold: float, chunk_size: int = 2000) -> set[int]:
     """Ids of the project's items whose labels agree less often than ``threshold`` (``agreement_rate``).
 
-    An item counts when it has two or more labels that are not "both bad" (every annotator's,
-    whatever else an export filters on) and those labels share at least one response pair.
+    An item counts when it has two or more labels that are not "both bad" nor rejected by a
+    reviewer (every annotator's, whatever else an export filters on) and those labels share at least one response pair.
     ``(item_id, ranking)`` rows stream in item order from a chunked cursor, so one item's
     rankings are held at a time; the returned set is what grows with the project, one id per
     disagreeing item.
     """
     rows = (
         Label.objects.filter(item__project_id=project_id, both_bad=False)
+        .exclude(review_status=Label.ReviewStatus.REJECTED)
         .order_by("item_id")
         .values_list("item_id", "ranking")
     )

@@ -26,3 +26,23 @@ def test_project_agreement_over_all_or_some_prompts(make_project, make_user):
     assert project_agreement(project_id=project.id) == {"annotator_agreement": 2 / 4, "agreement_comparisons": 4}
     first_prompt = project.prompts.order_by("id").first().id
     assert project_agreement(project_id=project.id, prompt_ids={first_prompt})["annotator_agreement"] == 1.0
+
+
+@pytest.mark.django_db
+def test_labels_a_reviewer_rejected_leave_the_agreement(make_project, make_user, admin_user):
+    from annotation.agreement import item_ids_below_agreement
+    from annotation.models import Label
+    from annotation.review import label_review
+
+    users = [make_user(f"u{i}") for i in range(3)]
+    project = make_project(annotators=users, prompts=1, labels_per_item=3)
+    for user, choice in zip(users, ["A", "A", "B"], strict=True):
+        label_in_order(project, user, [choice])
+    assert project_agreement(project_id=project.id) == {"annotator_agreement": 1 / 3, "agreement_comparisons": 3}
+    item_id = project.items.get().id
+    assert item_ids_below_agreement(project_id=project.id, threshold=0.5) == {item_id}
+
+    dissent = Label.objects.get(annotator=users[2])
+    label_review(label_id=dissent.id, reviewer=admin_user, decision="reject", reason="did not read the prompt")
+    assert project_agreement(project_id=project.id) == {"annotator_agreement": 1.0, "agreement_comparisons": 1}
+    assert item_ids_below_agreement(project_id=project.id, threshold=0.5) == set()
