@@ -144,8 +144,10 @@ class ComparisonItem(models.Model):
         null=True, blank=True,
         help_text="A gold item's known answer: response ids best first, ties grouped. Null for ordinary items.",
     )
+    # db_default too: items written around the ORM (COPY in bulk loads) start with no priority.
     model_priority = models.FloatField(
         default=0.0,
+        db_default=0.0,
         help_text="How much a label here would teach the reward model, from the champion's scores at its last "
         "rescoring (training.priorities): 1 for a coin toss or a contradicted majority, near 0 when the model is "
         "sure. The uncertainty selection order leases the highest first; 0 everywhere without a model.",

@@ -114,3 +114,19 @@ def test_the_random_share_holds(scored_project, annotator, monkeypatch):
     starts = set(firsts) - {least_certain}
     assert len(starts) == len(GAPS) - 1  # every other item came first at least once
     assert firsts.count(least_certain) == pytest.approx(1000 * (0.7 + 0.3 / len(GAPS)), abs=60)
+
+
+def test_items_written_around_the_orm_start_with_priority_zero(make_project):
+    """Bulk loaders COPY items without the column (benchmarks/export.py): the database fills it in."""
+    from django.db import connection
+    from django.utils import timezone
+
+    project = make_project(prompts=1)
+    prompt = project.prompts.get()
+    table = ComparisonItem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (project_id, prompt_id, label_count, created_at) VALUES (%s, %s, 0, %s)",
+            [project.id, prompt.id, timezone.now()],
+        )
+    assert list(ComparisonItem.objects.filter(project=project).values_list("model_priority", flat=True)) == [0.0, 0.0]
