@@ -322,14 +322,19 @@ def rescore_project_responses(version_id: int) -> int:
 
 
 def _score_missing(version: ModelVersion) -> int:
-    responses = list(selectors.responses_missing_scores(version))
-    if not responses:
-        return 0
-    config = TrainConfig.from_saved(version.config)
-    model, tokenizer = load_reward_model(model_store.local_path(version.checkpoint_path), config.device)
+    """Score the version's missing responses page by page (keyset on id); returns how many.
+
+    Holds one page of SCORING_CHUNK_SIZE responses at a time, whatever the project's size,
+    and stores each page in its own short transaction before reading the next. The model
+    is loaded only when there is something to score.
+    """
     chunk_size = max(1, settings.SCORING_CHUNK_SIZE)
-    for start in range(0, len(responses), chunk_size):
-        chunk = responses[start : start + chunk_size]
+    model = tokenizer = config = None
+    scored, after_id = 0, 0
+    while chunk := selectors.responses_missing_scores_page(version, after_id=after_id, limit=chunk_size):
+        if model is None:
+            config = TrainConfig.from_saved(version.config)
+            model, tokenizer = load_reward_model(model_store.local_path(version.checkpoint_path), config.device)
         scores = score_responses(
             model,
             tokenizer,
@@ -339,4 +344,6 @@ def _score_missing(version: ModelVersion) -> int:
         services.response_scores_store(
             version_id=version.id, scores={response.id: float(score) for response, score in zip(chunk, scores, strict=True)}
         )
-    return len(responses)
+        scored += len(chunk)
+        after_id = chunk[-1].id
+    return scored

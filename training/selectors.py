@@ -9,7 +9,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, F, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Exists, F, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Length, Substr
 
 from annotation.models import Label, Project, ProjectProgress, Response
@@ -523,4 +523,23 @@ def project_model_names(project: Project) -> list[str]:
         .order_by("model_name")
         .values_list("model_name", flat=True)
         .distinct()
+    )
+
+
+def responses_missing_scores_page(version: ModelVersion, *, after_id: int, limit: int) -> list[Response]:
+    """The next ``limit`` responses of ``responses_missing_scores`` with an id above ``after_id``.
+
+    A keyset page: rescoring walks a project of any size holding one page, and each query
+    is bounded by its LIMIT. On PostgreSQL it walks the responses' primary key from
+    ``after_id`` and stops after ``limit`` matches. The bound is repeated on the scores
+    side: without it the planner may merge against the version's scores from the lowest
+    response id, which makes every page read all the scores before it (quadratic over a walk).
+    """
+    scored = ResponseScore.objects.filter(model_version=version, response_id=OuterRef("id"), response_id__gt=after_id)
+    return list(
+        Response.objects.filter(prompt__project_id=version.project_id, id__gt=after_id)
+        .filter(~Exists(scored))
+        .select_related("prompt")
+        .only("id", "text", "prompt__conversation")
+        .order_by("id")[:limit]
     )

@@ -64,3 +64,54 @@ def test_a_completed_rescoring_gives_every_item_its_priority_from_the_new_scores
     for item in ComparisonItem.objects.filter(project=project).prefetch_related("slots"):
         expected = item_priority({slot.response_id: scores[slot.response_id] for slot in item.slots.all()}, {})
         assert item.model_priority == pytest.approx(expected) and item.model_priority > 0
+
+
+def test_rescoring_holds_one_page_of_responses_at_a_time(champion, project, make_project, settings, monkeypatch):
+    """Every read of response texts is a keyset page with a LIMIT of SCORING_CHUNK_SIZE, and
+    every batch scored and stored is at most that big: memory does not grow with the project."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_project("Another project")  # its responses come after these by id: read and scored never
+    settings.SCORING_CHUNK_SIZE = 2
+    scored_batches, stored_batches = [], []
+    score, store = pipeline.score_responses, services.response_scores_store
+
+    def counted_score(model, tokenizer, items, **kwargs):
+        scored_batches.append(len(items))
+        return score(model, tokenizer, items, **kwargs)
+
+    def counted_store(**kwargs):
+        stored_batches.append(len(kwargs["scores"]))
+        return store(**kwargs)
+
+    monkeypatch.setattr(pipeline, "score_responses", counted_score)
+    monkeypatch.setattr(services, "response_scores_store", counted_store)
+    with CaptureQueriesContext(connection) as queries:
+        assert pipeline.rescore_project_responses(champion.id) == 6
+    text_reads = [query["sql"] for query in queries.captured_queries if '"annotation_response"."text"' in query["sql"]]
+    assert len(text_reads) == 4  # three full pages, then the empty one that ends the walk
+    assert all(sql.rstrip().endswith("LIMIT 2") for sql in text_reads), text_reads
+    # The scores side is bounded too, or PostgreSQL may merge each page against every earlier score.
+    assert all('."response_id" > ' in sql for sql in text_reads), text_reads
+    assert scored_batches == stored_batches == [2, 2, 2]
+    assert ResponseScore.objects.filter(model_version=champion).count() == 6  # the other project's are not scored
+
+
+def test_responses_imported_during_rescoring_are_scored_by_the_same_walk(champion, project, settings, monkeypatch):
+    from annotation.models import Prompt
+
+    settings.SCORING_CHUNK_SIZE = 4
+    store = services.response_scores_store
+    prompt = Prompt.objects.filter(project=project).first()
+
+    def store_then_import(**kwargs):
+        stored = store(**kwargs)
+        if not Response.objects.filter(text="Imported while scoring.").exists():
+            Response.objects.create(prompt=prompt, text="Imported while scoring.")
+        return stored
+
+    monkeypatch.setattr(services, "response_scores_store", store_then_import)
+    assert pipeline.rescore_project_responses(champion.id) == 7
+    champion.refresh_from_db()
+    assert champion.scored_at is not None and ResponseScore.objects.filter(model_version=champion).count() == 7
