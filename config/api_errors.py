@@ -5,6 +5,7 @@ Every error body is ``{"detail": <sentence>, "code": <slug>, "fields": {name: [m
 """
 import logging
 
+from django.core.exceptions import SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
@@ -48,6 +49,12 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         body = {"detail": exc.message, "code": exc.code, "fields": exc.fields, **exc.extra}
         return Response(body, status=exc.status_code)
+
+    if isinstance(exc, SuspiciousOperation):
+        # Django's request limits (DATA_UPLOAD_MAX_NUMBER_FIELDS, _MEMORY_SIZE, _NUMBER_FILES)
+        # tripped while DRF parsed the body: Django answers these 400 outside DRF, so do we.
+        body = {"detail": f"The request was refused: {exc}", "code": "bad_request", "fields": {}}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
     if isinstance(exc, RecursionError):
         # A body nested thousands deep that reached a parser other than config.parsers'

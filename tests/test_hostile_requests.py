@@ -156,3 +156,18 @@ def test_promote_gives_one_answer_for_missing_and_foreign_versions(api_client_fo
 def test_djangos_mail_based_password_pages_are_not_served(client, path):
     """No mail server is configured: an admin's invitation link resets passwords instead (docs/security.md)."""
     assert client.post(path, {"email": "someone@example.org"}).status_code == 404
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=xx"])
+def test_a_body_with_more_fields_than_django_allows_is_a_400(make_user, api_client_for, settings, content_type):
+    """DATA_UPLOAD_MAX_NUMBER_FIELDS tripped inside DRF's parser used to be a 500 (found by the fuzzer)."""
+    admin, someone = make_user("boss-fields", admin=True), make_user("someone")
+    fields = [("reviewer_of", str(i)) for i in range(1, settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 50)]
+    if content_type.startswith("multipart"):
+        body = "".join(f'--xx\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields) + "--xx--\r\n"
+    else:
+        body = "&".join(f"{k}={v}" for k, v in fields)
+    response = api_client_for(admin).generic("PATCH", f"/api/users/{someone.id}/", body, content_type=content_type)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "bad_request" and "fields" in response.json()["detail"].lower()
+    assert not someone.reviewed_projects.exists()
