@@ -26,6 +26,7 @@ over the distinct ``(pair, outcome)`` cells with the observed frequencies, which
 what is done: every round is then a small ``K x K`` fit, and all rounds are fitted
 together with batched Newton steps.
 """
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -40,6 +41,12 @@ SCALE = 400.0 / np.log(10.0)  # Elo points per nat of log-strength
 ANCHOR = 1000.0  # the mean rating
 DEFAULT_PRIOR = 1e-3  # precision of the L2 prior on theta, in units of "comparisons"
 OUTCOMES = (0.0, 0.5, 1.0)
+
+
+def win_probability(gap: float) -> float:
+    """P(i beats j) for a log-strength (or reward) difference ``gap = theta_i - theta_j``: the logistic
+    function, split by sign so ``exp`` never overflows for a large gap. Reward scores are such logits."""
+    return 1 / (1 + math.exp(-gap)) if gap >= 0 else math.exp(gap) / (1 + math.exp(gap))
 
 
 @dataclass

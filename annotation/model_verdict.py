@@ -9,9 +9,9 @@ The scores belong to training, which this app may not import: training hands ove
 provider through ``response_scores_register`` from its ``AppConfig.ready``. Without one (an
 install without training) there is no verdict.
 """
-import math
 from collections.abc import Callable
 
+from annotation.bradley_terry import win_probability
 from annotation.models import Assignment, Label, Project
 
 # ``provider(project, response_ids) -> (model version number, {response_id: score})``, or None
@@ -24,11 +24,6 @@ _response_scores: ResponseScores | None = None
 def response_scores_register(provider: ResponseScores) -> None:
     global _response_scores
     _response_scores = provider
-
-
-def _sigmoid(x: float) -> float:
-    # Split by sign so exp never overflows for a large gap.
-    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 
 def verdict_from_scores(
@@ -58,7 +53,7 @@ def verdict_from_scores(
     return {
         "version": version,
         "order": [position for position, _ in best_first],
-        "probability": _sigmoid(gap),
+        "probability": win_probability(gap),
         "agrees": agrees,
     }
 

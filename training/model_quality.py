@@ -16,11 +16,11 @@ Bradley–Terry probability ``sigmoid(score difference)``. Ties and "both bad" l
 claim the model could confirm, and are left out of agreement with the model.
 """
 import itertools
-import math
 from collections import Counter, defaultdict
 
 from django.db import transaction
 
+from annotation.bradley_terry import win_probability
 from annotation.gold import gold_accuracy_counts
 from annotation.models import ComparisonItemResponse, Label, Project
 from annotation.preferences import TIE, preferred_pairs, verdicts
@@ -78,11 +78,6 @@ def annotator_model_agreement(*, project: Project, window: int = MODEL_WINDOW) -
     }
 
 
-def _sigmoid(x: float) -> float:
-    # Not training.ml.evaluation's: importing that module imports torch, which the web process never loads.
-    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
-
-
 def human_majorities(labels: list[tuple]) -> dict[tuple[int, frozenset], tuple[int, int, int]]:
     """``{(item_id, pair): (winner, votes for it, votes in all)}`` where the people's majority picked a side.
 
@@ -117,7 +112,7 @@ def model_disagreements(*, project: Project, limit: int = 50, window: int = MODE
     for (item_id, pair), (winner, votes, total) in human_majorities(labels).items():
         (other,) = pair - {winner}
         if winner in scores and other in scores and scores[other] > scores[winner]:
-            found.append((_sigmoid(scores[other] - scores[winner]), item_id, winner, other, votes, total))
+            found.append((win_probability(scores[other] - scores[winner]), item_id, winner, other, votes, total))
     found.sort(key=lambda row: (-row[0], row[1], row[2]))
     found = found[:limit]
     shown = ComparisonItemResponse.objects.filter(item_id__in={row[1] for row in found}).values_list(

@@ -14,8 +14,8 @@ time and never a score. An item's priority is the larger of two figures, each fr
 An item with a response the champion has not scored keeps priority 0, as every item has
 before any model (the order is then sequential).
 """
-import math
 
+from annotation.bradley_terry import win_probability
 from annotation.models import ComparisonItem, ComparisonItemResponse, Label
 from annotation.services import item_priorities_store
 from training.model_quality import human_majorities
@@ -24,17 +24,13 @@ from training.models import ModelVersion, ResponseScore
 CHUNK_SIZE = 2000
 
 
-def _sigmoid(x: float) -> float:
-    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
-
-
 def uncertainty(scores: list[float]) -> float:
     """``1 - |2·sigmoid(gap) - 1|`` for the closest adjacent pair of ``scores``; 0 below two scores."""
     if len(scores) < 2:
         return 0.0
     ordered = sorted(scores, reverse=True)
     gap = min(higher - lower for higher, lower in zip(ordered, ordered[1:]))
-    return 1 - abs(2 * _sigmoid(gap) - 1)
+    return 1 - abs(2 * win_probability(gap) - 1)
 
 
 def item_priority(scores: dict[int, float], majorities: dict[frozenset, tuple]) -> float:
@@ -44,7 +40,7 @@ def item_priority(scores: dict[int, float], majorities: dict[frozenset, tuple]) 
     for pair, (winner, _, _) in majorities.items():
         (other,) = pair - {winner}
         if winner in scores and other in scores and scores[other] > scores[winner]:
-            priority = max(priority, _sigmoid(scores[other] - scores[winner]))
+            priority = max(priority, win_probability(scores[other] - scores[winner]))
     return priority
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Case, Exists, F, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Length, Substr
 
+from annotation.bradley_terry import win_probability
 from annotation.models import Label, Project, ProjectProgress, Response
 from annotation.progress import project_response_count
 from annotation.rendering import render_markdown
@@ -499,7 +500,7 @@ def _mark_tops(rows: list, version: ModelVersion | None) -> None:
         if len(candidates) < 2 or any(score is None for score, _ in candidates):
             continue
         (first, top_id), (second, _) = sorted(candidates, reverse=True)[:2]
-        tops[top_id] = 1 / (1 + math.exp(-(first - second)))
+        tops[top_id] = win_probability(first - second)
     for row in rows:
         row.top_probability = tops.get(row.id)
 
