@@ -20,6 +20,7 @@ so a model whose labelled set was already trained on is not trained again.
 
     .venv/bin/python benchmarks/active_learning.py --quick        # the pipeline, a few minutes
     .venv/bin/python benchmarks/active_learning.py --seeds 0 1 2 --json-out /tmp/active_learning.json
+    benchmarks/device_active_learning.sh          # on a GPU machine: seeds in parallel, SQLite (see there)
 
 The verdict: X = the random order's mean dev accuracy (over seeds) at its final label count N.
 A mean curve "reaches" X at the first label count where it is >= X, read by linear
@@ -28,7 +29,11 @@ reaches X with at most 60 % of N labels. The table, the plot (``--svg``, written
 no plotting dependency) and the figures are in docs/benchmarks.md.
 
 The data stays outside the repository: ``--data-dir`` (default ``../shared/data/hh-rlhf-harmless``).
-The benchmark uses its own PostgreSQL database (``rlhf_bench_active_learning``), dropped at the end.
+The benchmark uses its own PostgreSQL database (``rlhf_bench_active_learning``), dropped at the end;
+``--sqlite FILE`` uses a fresh SQLite file instead, for a machine without PostgreSQL (a GPU
+machine). SQLite's ``random()`` cannot be seeded, so there the strategies of one seed do not
+share their first random batch, and a run cannot be repeated exactly. ``--replot`` merges the
+JSON of several runs (one per seed, run side by side) into one table and plot.
 """
 
 from __future__ import annotations
@@ -343,11 +348,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     # work running, two threads trained at 0.83 pairs/s and one at 2.79 (MiniLM-L6, max_length 256):
     # a thread that waits for a busy core stalls the other. On an idle machine two are faster.
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--device", default="cpu", help="torch device for training and scoring (cpu, cuda)")
+    parser.add_argument("--sqlite", type=Path, default=None,
+                        help="a fresh SQLite database at this path instead of PostgreSQL (deleted at the end)")
     parser.add_argument("--quick", action="store_true",
                         help="check the pipeline: 1 seed, 300-pair pool, 80 dev pairs, 40 + 2 rounds of 40 labels")
     parser.add_argument("--json-out", type=Path, default=None, help="every curve and the verdict as JSON")
-    parser.add_argument("--replot", type=Path, default=None,
-                        help="no run: the table, verdict and plot of the complete seeds of an earlier --json-out")
+    parser.add_argument("--replot", type=Path, nargs="+", default=None,
+                        help="no run: the table, verdict and plot of the complete seeds of earlier --json-out files")
     parser.add_argument("--svg", type=Path, default=None,
                         help="write the plot here (default: docs/active_learning.svg, not for --quick)")
     args = parser.parse_args(argv)
@@ -423,18 +431,31 @@ def report(curves: dict[str, dict[int, list[tuple[int, float]]]], seeds: list[in
             "mean_over_rounds_differences": areas}
 
 
-def replot(path: Path, svg: Path | None) -> int:
-    """The table, verdict and plot of a (possibly partial) ``--json-out`` file; only complete curves count."""
-    data = json.loads(path.read_text())
+def replot(paths: list[Path], svg: Path | None) -> int:
+    """The table, verdict and plot of (possibly partial) ``--json-out`` files of one setting; only
+    complete curves count. Several files (a run per seed) are merged; a seed twice is an error."""
+    runs = [json.loads(path.read_text()) for path in paths]
+    data = runs[0]
     budget = int(data["args"]["budget"])
-    curves = {name: {int(seed): [tuple(point) for point in curve] for seed, curve in by_seed.items()
-                     if curve and curve[-1][0] >= budget}
-              for name, by_seed in data["curves"].items()}
+    curves: dict[str, dict[int, list[tuple]]] = {}
+    for path, run in zip(paths, runs):
+        for name, by_seed in run["curves"].items():
+            for seed, curve in by_seed.items():
+                if int(seed) in curves.get(name, {}):
+                    raise SystemExit(f"{path}: seed {seed} of {name} is in an earlier file too")
+                if curve and curve[-1][0] >= budget:
+                    curves.setdefault(name, {})[int(seed)] = [tuple(point) for point in curve]
+    if not curves:
+        print("no seed has complete curves yet")
+        return 1
     seeds = sorted(set.intersection(*(set(by_seed) for by_seed in curves.values())))
     curves = {name: {seed: by_seed[seed] for seed in seeds} for name, by_seed in curves.items()}
     if not seeds:
         print("no seed has complete curves yet")
         return 1
+    setting = {key: data["args"][key] for key in ("initial", "round_labels", "budget", "random_share", "epochs",
+                                                  "max_length", "batch_size", "learning_rate", "device") if key in data["args"]}
+    print(f"{len(paths)} file(s), pool {data['pool']}, dev {data['dev']} pairs; {setting}")
     report(curves, seeds)
     if svg is not None:
         svg.write_text(svg_plot(curves, f"{PLOT_TITLE}, {len(seeds)} seeds", dev_pairs=data["dev"]))
@@ -453,8 +474,13 @@ def main(argv: list[str] | None = None) -> int:
     dev, _ = load_hh_pairs(args.data_dir / "dev.jsonl.gz", args.max_dev_pairs)
     pool = [pair for pair in train if importable(pair)][: args.max_pool]
 
-    server_url = server_url_from_env()
-    database_url = recreate_database(server_url, BENCH_DB)
+    if args.sqlite is not None:
+        server_url = None
+        args.sqlite.unlink(missing_ok=True)
+        database_url = f"sqlite:///{args.sqlite.resolve()}"
+    else:
+        server_url = server_url_from_env()
+        database_url = recreate_database(server_url, BENCH_DB)
     os.environ.update(bench_environment(database_url))
     import django
 
@@ -471,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"pool {len(pool)} of {len(train)} train pairs (the rest have an empty turn or identical replies), "
         f"dev {len(dev)} pairs; seeds {args.seeds}; {args.initial} random labels, then rounds of "
         f"{args.round_labels} up to {args.budget}; random share {args.random_share}; "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f}")
 
     trained: dict[tuple[int, ...], dict] = {}  # labelled set -> dev metrics (training is deterministic)
@@ -482,15 +508,16 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             config = TrainConfig(
                 backbone_path=args.backbone, max_length=args.max_length, batch_size=args.batch_size,
-                learning_rate=args.learning_rate, num_epochs=args.epochs, seed=seed, device="cpu",
+                learning_rate=args.learning_rate, num_epochs=args.epochs, seed=seed, device=args.device,
             )
             for strategy in args.strategies:
                 replay = replay_create(strategy=strategy, seed=seed, pool=pool, random_share=args.random_share)
                 # The same first random batch for every strategy of a seed: Python's draws (the
                 # uncertainty order's random share) and PostgreSQL's random() (ORDER BY random()).
                 random.seed(seed)
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT setseed(%s)", [(seed % 1000) / 1000])
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT setseed(%s)", [(seed % 1000) / 1000])
                 label_some(replay, args.initial, ordering="random")
                 curve = curves[strategy].setdefault(seed, [])
                 while True:
@@ -529,7 +556,10 @@ def main(argv: list[str] | None = None) -> int:
                         break
     finally:
         connection.close()
-        recreate_database(server_url, BENCH_DB, drop_only=True)
+        if server_url is None:
+            args.sqlite.unlink(missing_ok=True)
+        else:
+            recreate_database(server_url, BENCH_DB, drop_only=True)
 
     elapsed = time.perf_counter() - started
     outcome = report(curves, args.seeds)

@@ -1,9 +1,11 @@
 """benchmarks/active_learning.py: the verdict's reading of the curves, and the replay's wiring
 through the real claim, label, training and priority code (a tiny model, a toy pool)."""
+import json
+
 import pytest
 
 from benchmarks.active_learning import (
-    label_some, labelled_pairs, labels_to_reach, mean_curve, priorities_refresh, replay_create, verdict,
+    label_some, labelled_pairs, labels_to_reach, main, mean_curve, priorities_refresh, replay_create, verdict,
 )
 from training.ml.config import TrainConfig
 from training.ml.data import PreferencePair
@@ -36,6 +38,32 @@ def test_mean_curve_over_seeds():
     assert [(labels, round(mean, 6), round(sd, 6)) for labels, mean, sd in rows] == [
         (100, 0.6, round(0.02**0.5, 6)), (200, 0.6, 0.0),
     ]
+
+
+def _run_file(path, seed, random_curve, uncertainty_curve, budget=300):
+    path.write_text(json.dumps({
+        "args": {"budget": str(budget), "max_length": "256", "device": "cuda"}, "pool": 1500, "dev": 245,
+        "curves": {"uncertainty": {str(seed): uncertainty_curve}, "random": {str(seed): random_curve}},
+    }))
+    return str(path)
+
+
+def test_replot_merges_the_runs_of_one_seed_each_and_skips_unfinished_ones(tmp_path, capsys):
+    """A GPU machine runs the seeds side by side, one process and JSON file each."""
+    files = [
+        _run_file(tmp_path / "seed0.json", 0, [[100, 0.5], [200, 0.55], [300, 0.6]], [[100, 0.5], [200, 0.6], [300, 0.62]]),
+        _run_file(tmp_path / "seed1.json", 1, [[100, 0.5], [200, 0.57], [300, 0.6]], [[100, 0.5], [200, 0.6], [300, 0.6]]),
+        # Stopped at its time limit: its curves end before the budget and are left out.
+        _run_file(tmp_path / "seed2.json", 2, [[100, 0.5], [200, 0.9]], [[100, 0.5], [200, 0.9]]),
+    ]
+    svg = tmp_path / "plot.svg"
+    assert main(["--replot", *files, "--svg", str(svg)]) == 0
+    out = capsys.readouterr().out
+    assert "3 file(s)" in out and "2 seeds" in out and "seed 2" not in out
+    assert "random reaches 0.6000 at 300 labels; uncertainty reaches 0.6000 at 200 labels" in out
+    assert svg.read_text().startswith("<svg")
+    with pytest.raises(SystemExit, match="seed 0"):
+        main(["--replot", files[0], files[0]])
 
 
 TOY_POOL = [
