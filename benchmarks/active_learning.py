@@ -31,9 +31,10 @@ no plotting dependency) and the figures are in docs/benchmarks.md.
 The data stays outside the repository: ``--data-dir`` (default ``../shared/data/hh-rlhf-harmless``).
 The benchmark uses its own PostgreSQL database (``rlhf_bench_active_learning``), dropped at the end;
 ``--sqlite FILE`` uses a fresh SQLite file instead, for a machine without PostgreSQL (a GPU
-machine). SQLite's ``random()`` cannot be seeded, so there the strategies of one seed do not
-share their first random batch, and a run cannot be repeated exactly. ``--replot`` merges the
-JSON of several runs (one per seed, run side by side) into one table and plot.
+machine). SQLite's ``random()`` cannot be seeded, so a SQLite run cannot be repeated exactly
+(whether the strategies of a seed shared their first batch, each log says: "model reused").
+``--replot`` merges the JSON of several runs (one per seed, run side by side) into one table
+and plot.
 """
 
 from __future__ import annotations
