@@ -295,6 +295,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=defaults["max_length"])
     parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
     parser.add_argument("--learning-rate", type=float, default=defaults["learning_rate"])
+    parser.add_argument("--warmup-ratio", type=float, default=defaults["warmup_ratio"])
+    parser.add_argument("--weight-decay", type=float, default=defaults["weight_decay"])
     parser.add_argument("--seed", type=int, default=defaults["seed"])
     parser.add_argument("--device", default=defaults["device"])
     parser.add_argument(
@@ -329,6 +331,7 @@ def child_argv(args: argparse.Namespace, engine: str, seed: int, json_out: Path)
         "--data-dir", str(args.data_dir), "--backbone", args.backbone, "--epochs", str(args.epochs),
         "--max-length", str(args.max_length), "--batch-size", str(args.batch_size),
         "--learning-rate", str(args.learning_rate), "--seed", str(seed), "--device", args.device,
+        "--warmup-ratio", str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
         "--engine", engine, "--json-out", str(json_out), "--pooling", args.pooling,
     ]  # fmt: skip
     if args.max_pairs is not None:
@@ -446,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         max_length=args.max_length,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay,
         num_epochs=args.epochs,
         seed=args.seed,
         device=args.device,
