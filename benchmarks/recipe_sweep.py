@@ -33,13 +33,11 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a script, not as a module
+    sys.path.insert(0, str(REPO_ROOT))
+from benchmarks.train_reward import interval  # noqa: E402
+
 TRAIN_REWARD = REPO_ROOT / "benchmarks" / "train_reward.py"
-
-# Two-sided 95 % quantiles of Student's t by degrees of freedom (1-30); the normal's beyond.
-T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
-
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
@@ -59,15 +57,6 @@ class Setting:
         return ["--epochs", str(self.epochs), "--learning-rate", str(self.learning_rate),
                 "--batch-size", str(self.batch_size), "--warmup-ratio", str(self.warmup_ratio),
                 "--weight-decay", str(self.weight_decay), "--pooling", self.pooling]
-
-
-def interval(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % t-interval (0 for one value)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, 0.0
-    quantile = T_975[len(values) - 2] if len(values) - 1 <= len(T_975) else 1.96
-    return mean, quantile * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def summarise(runs: dict[str, dict[int, dict]], reference: str) -> list[dict]:
@@ -138,7 +127,6 @@ def run_one(setting: Setting, seed: int, args: argparse.Namespace) -> tuple[str,
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    sys.path.insert(0, str(REPO_ROOT))
     from benchmarks.train_reward import DEFAULT_DATA_DIR, default_backbone
     from training.ml.config import TrainConfig
 

@@ -1,0 +1,40 @@
+"""benchmarks/train_reward.py --recipe-vs-trl: how the per-seed runs become the verdicts."""
+import pytest
+
+from benchmarks.train_reward import summarize_recipes
+
+
+def result(accuracy: float, loss: float, ece: float, pairs: int, pairs_per_second: float) -> dict:
+    return {
+        "dev": {"accuracy": accuracy, "loss": loss, "ece": ece},
+        "train_pairs": pairs,
+        "pairs_per_second": pairs_per_second,
+        "peak_rss_mib": 2000.0,
+    }
+
+
+def test_three_points_better_on_every_seed_passes_even_when_the_seeds_spread():
+    runs = [
+        {"ours": result(0.64, 0.65, 0.03, 1615, 10.0), "trl-documented": result(0.61, 0.66, 0.04, 1283, 5.0)},
+        {"ours": result(0.70, 0.64, 0.02, 1615, 11.0), "trl-documented": result(0.67, 0.65, 0.05, 1283, 6.0)},
+    ]
+
+    summary = summarize_recipes(runs, accuracy_target=0.03)
+
+    difference, half = summary["accuracy_difference"]
+    assert difference == pytest.approx(0.03)
+    assert half == pytest.approx(0.0, abs=1e-9)  # paired: the spread between seeds cancels
+    assert summary["accurate_enough"] and summary["calibrated_enough"]
+    assert summary["recipes"]["ours"]["pairs_per_second"] == pytest.approx(10.5)
+    assert summary["recipes"]["trl-documented"]["train_pairs"] == 1283
+
+
+def test_a_smaller_lead_or_a_worse_calibration_fails():
+    runs = [
+        {"ours": result(0.63, 0.70, 0.10, 1615, 10.0), "trl-documented": result(0.61, 0.66, 0.04, 1283, 5.0)},
+    ]
+
+    summary = summarize_recipes(runs, accuracy_target=0.03)
+
+    assert not summary["accurate_enough"]  # +0.02
+    assert not summary["calibrated_enough"]  # loss 0.70 > 0.66
