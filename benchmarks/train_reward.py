@@ -36,6 +36,7 @@ dialogues in the "\\n\\nHuman: ...\\n\\nAssistant: ..." format.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import gzip
 import hashlib
@@ -317,7 +318,12 @@ def run_trl_documented(train: list[PreferencePair], dev: list[PreferencePair], c
     fingerprint = hashlib.sha256(json.dumps(columns).encode()).hexdigest()
     dataset = Dataset(pa.Table.from_pydict(columns), fingerprint=fingerprint)
     with tempfile.TemporaryDirectory() as output_dir:
+        # RewardConfig turns gradient checkpointing on by default; it trades time
+        # for memory and leaves the gradients as they are, so it is off here as in
+        # run_trl (transformers 5 renamed it; TRL 1.16 has both names).
+        known = {field.name for field in dataclasses.fields(RewardConfig)}
         arguments = RewardConfig(
+            **{name: False for name in ("gradient_checkpointing", "activation_checkpointing") if name in known},
             output_dir=output_dir,
             per_device_train_batch_size=recipe.batch_size,
             num_train_epochs=recipe.num_epochs,
@@ -411,6 +417,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="our recipe (the options above) against TRL's documented recipe, per seed (--seeds, default 0-4)",
     )
     parser.add_argument(
+        "--runs-dir", type=Path, default=None,
+        help="with --recipe-vs-trl: keep each run's JSON here; runs already there are not repeated",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="with --recipe-vs-trl: runs at a time, sharing the cores")
+    parser.add_argument(
         "--accuracy-target", type=float, default=0.03,
         help="with --recipe-vs-trl: mean dev accuracy over TRL's asked for (PASS/FAIL)",
     )
@@ -465,22 +476,37 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def recipe_comparison(args: argparse.Namespace) -> int:
-    """Each seed: our trainer with the recipe on the command line, then TRL's
-    documented recipe, each in its own process; the table and the verdicts."""
+    """Each seed: our trainer with the recipe on the command line and TRL's
+    documented recipe, each in its own process, ``--jobs`` at a time; the
+    table and the verdicts over the seeds where both finished."""
     if importlib.util.find_spec("trl") is None:
         print(TRL_INSTALL_HINT, file=sys.stderr)
         return 1
     seeds = args.seeds if args.seeds is not None else [0, 1, 2, 3, 4]
-    runs: list[dict[str, dict]] = []
     with tempfile.TemporaryDirectory() as scratch:
-        for seed in seeds:
-            pair = {}
-            for engine in ("ours", "trl-documented"):
-                json_out = Path(scratch) / f"{engine}-{seed}.json"
-                command = [sys.executable, __file__, *child_argv(args, engine, seed, json_out)]
-                subprocess.run(command, check=True)
-                pair[engine] = json.loads(json_out.read_text())
-            runs.append(pair)
+        runs_dir = args.runs_dir or Path(scratch)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        # Runs sharing the machine split its cores rather than fight over them.
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+
+        def run(job: tuple[int, str]) -> None:
+            seed, engine = job
+            json_out = runs_dir / f"{engine}-{seed}.json"
+            if json_out.exists():  # kept from an earlier, interrupted comparison
+                return
+            partial = json_out.with_suffix(".partial")
+            command = [sys.executable, __file__, *child_argv(args, engine, seed, partial)]
+            subprocess.run(command, check=True, env=environment)
+            partial.rename(json_out)
+
+        jobs = [(seed, engine) for seed in seeds for engine in ("trl-documented", "ours")]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(run, jobs))
+        runs = [
+            {engine: json.loads((runs_dir / f"{engine}-{seed}.json").read_text()) for engine in ("ours", "trl-documented")}
+            for seed in seeds
+        ]
     summary = summarize_recipes(runs, args.accuracy_target)
     print_recipe_comparison(runs, summary)
     if args.json_out is not None:
