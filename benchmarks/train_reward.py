@@ -24,6 +24,14 @@ drifts in the machine's load.
     .venv/bin/python benchmarks/train_reward.py --device cpu --compare-trl --max-pairs 256 \\
         --max-length 256 --seeds 0 1 2 --repeats 1
     .venv/bin/python benchmarks/train_reward.py --device cuda --compare-trl
+    .venv/bin/python benchmarks/train_reward.py --device cpu --recipe-vs-trl --jobs 2 --runs-dir /tmp/recipe
+
+``--recipe-vs-trl`` answers a different question from ``--compare-trl``: not
+how fast the same recipe trains, but how good a model the default recipe
+(the options given, on every train pair) makes against TRL's RewardTrainer
+run as its documentation shows (``TRL_DOCUMENTED_RECIPE``, from text, so it
+drops over-long pairs), over ``--seeds`` (default 0-4): dev accuracy with
+its interval, the paired difference, loss, ECE, and PASS/FAIL lines.
 
 See docs/benchmarks.md for measured figures.
 
