@@ -175,12 +175,29 @@ def run_ours(train: list[PreferencePair], dev: list[PreferencePair], config: Tra
     }
 
 
+def trl_dataset(columns: dict[str, list]) -> Any:
+    """A datasets.Dataset of ``columns`` for RewardTrainer."""
+    import pyarrow as pa
+    from datasets import Dataset
+
+    # An explicit fingerprint skips datasets' dill hash of the Arrow table,
+    # which breaks on some pyarrow releases (MonthDayNano pickling error).
+    fingerprint = hashlib.sha256(json.dumps(columns).encode()).hexdigest()
+    return Dataset(pa.Table.from_pydict(columns), fingerprint=fingerprint)
+
+
+def train_timed(trainer: Any, device: Any) -> tuple[Any, float]:
+    """``trainer.train()``'s output and the seconds of its loop alone."""
+    started = time.perf_counter()
+    output = trainer.train()
+    synchronize(device)
+    return output, time.perf_counter() - started
+
+
 def run_trl(
     train: list[PreferencePair], dev: list[PreferencePair], config: TrainConfig, *, same_order: bool = False
 ) -> dict:
-    import pyarrow as pa
     import torch
-    from datasets import Dataset
     from transformers import TrainingArguments
     from trl import RewardConfig, RewardTrainer
 
@@ -257,15 +274,8 @@ def run_trl(
             **version_specific,
             **({"train_sampling_strategy": "sequential"} if same_order else {}),
         )
-        # An explicit fingerprint skips datasets' dill hash of the Arrow table,
-        # which breaks on some pyarrow releases (MonthDayNano pickling error).
-        fingerprint = hashlib.sha256(json.dumps(columns).encode()).hexdigest()
-        dataset = Dataset(pa.Table.from_pydict(columns), fingerprint=fingerprint)
-        trainer = RewardTrainer(model=model, args=arguments, train_dataset=dataset, processing_class=tokenizer)
-        loop_started = time.perf_counter()
-        output = trainer.train()
-        synchronize(device)
-        loop = time.perf_counter() - loop_started
+        trainer = RewardTrainer(model=model, args=arguments, train_dataset=trl_dataset(columns), processing_class=tokenizer)
+        output, loop = train_timed(trainer, device)
     wall = time.perf_counter() - started
     memory = peak_memory(device)
     return {
@@ -298,12 +308,10 @@ def run_trl_documented(train: list[PreferencePair], dev: list[PreferencePair], c
     (``format_conversation``), so the two recipes read the same words; TRL
     then tokenises, appends its EOS and filters. BERT tokenizers have no EOS
     token, and TRL needs one for plain-text data, so [SEP] stands in: TRL's
-    sequences end ``[SEP] [SEP]``. Both models are scored on every dev pair
-    by the same evaluator (left-truncated to ``max_length``).
+    sequences end ``[SEP] [SEP]``. Both models are scored on every dev pair,
+    each on the tokenisation it was trained on (``evaluate_as_trl_reads``).
     """
-    import pyarrow as pa
     import torch
-    from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
     from training.ml.data import format_conversation
@@ -323,8 +331,6 @@ def run_trl_documented(train: list[PreferencePair], dev: list[PreferencePair], c
         side: [format_conversation(tokenizer, pair.context, getattr(pair, side)) for pair in train]
         for side in ("chosen", "rejected")
     }
-    fingerprint = hashlib.sha256(json.dumps(columns).encode()).hexdigest()
-    dataset = Dataset(pa.Table.from_pydict(columns), fingerprint=fingerprint)
     with tempfile.TemporaryDirectory() as output_dir:
         # RewardConfig turns gradient checkpointing on by default; it trades time
         # for memory and leaves the gradients as they are, so it is off here as in
@@ -344,11 +350,8 @@ def run_trl_documented(train: list[PreferencePair], dev: list[PreferencePair], c
             report_to="none",
             disable_tqdm=True,
         )
-        trainer = RewardTrainer(model=model, args=arguments, train_dataset=dataset, processing_class=tokenizer)
-        loop_started = time.perf_counter()
-        output = trainer.train()
-        synchronize(device)
-        loop = time.perf_counter() - loop_started
+        trainer = RewardTrainer(model=model, args=arguments, train_dataset=trl_dataset(columns), processing_class=tokenizer)
+        output, loop = train_timed(trainer, device)
     wall = time.perf_counter() - started
     kept = len(trainer.train_dataset)
     return {
@@ -362,9 +365,46 @@ def run_trl_documented(train: list[PreferencePair], dev: list[PreferencePair], c
         "gradient_checkpointing": bool(getattr(trainer.model, "is_gradient_checkpointing", False)),
         "bf16": use_bf16,
         **peak_memory(device),
-        "dev": evaluate_reward_model(trainer.model, tokenizer, dev, recipe),
+        # Judged on its own tokenisation; the product's rendering (one [SEP]) kept beside it.
+        "dev": evaluate_as_trl_reads(trainer.model, tokenizer, dev, recipe.max_length),
+        "dev_product_tokenisation": evaluate_reward_model(trainer.model, tokenizer, dev, recipe),
         "recipe": {**TRL_DOCUMENTED_RECIPE, "max_length": recipe.max_length},
     }
+
+
+def evaluate_as_trl_reads(model: Any, tokenizer: Any, pairs: list[PreferencePair], max_length: int) -> dict:
+    """``evaluate_reward_model``'s metrics, with each text tokenised as TRL tokenised
+    the model's training data: rendered, its EOS appended, through the tokenizer.
+
+    A model trained on sequences ending ``[SEP] [SEP]`` (see ``run_trl_documented``)
+    is judged on what it was trained on. Dev pairs over ``max_length`` are not
+    dropped, as TRL would, but cut from the left (the first token kept), as our
+    evaluator cuts them, so both recipes are judged on every dev pair.
+    """
+    import torch
+
+    from training.ml.batching import pad_sequences
+    from training.ml.data import format_conversation
+    from training.ml.evaluation import preference_metrics_of
+
+    texts = [
+        format_conversation(tokenizer, pair.context, getattr(pair, side)) + tokenizer.eos_token
+        for side in ("chosen", "rejected")
+        for pair in pairs
+    ]
+    sequences = [ids if len(ids) <= max_length else ids[:1] + ids[-(max_length - 1):]
+                 for ids in tokenizer(texts)["input_ids"]]
+    device = next(model.parameters()).device
+    scores: list[float] = []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(sequences), 32):
+            input_ids, attention_mask = pad_sequences(sequences[start:start + 32], tokenizer.pad_token_id,
+                                                      tokenizer.padding_side)
+            logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+            scores += logits[:, 0].float().tolist()
+    count = len(pairs)
+    return preference_metrics_of([chosen - rejected for chosen, rejected in zip(scores[:count], scores[count:])], pairs)
 
 
 ENGINES = {"ours": run_ours, "trl": run_trl, "trl-documented": run_trl_documented}

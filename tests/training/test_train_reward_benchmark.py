@@ -38,3 +38,33 @@ def test_a_smaller_lead_or_a_worse_calibration_fails():
 
     assert not summary["accurate_enough"]  # +0.02
     assert not summary["calibrated_enough"]  # loss 0.70 > 0.66
+
+
+def test_trl_models_are_judged_on_the_tokenisation_they_were_trained_on(tmp_path):
+    """evaluate_as_trl_reads scores each side as TRL tokenised it: the text, its EOS, the
+    tokenizer's own special tokens, cut from the left (first token kept) past max_length."""
+    import torch
+
+    from benchmarks.train_reward import evaluate_as_trl_reads
+    from training.ml.data import PreferencePair, format_conversation
+    from training.ml.model import build_tiny_model, load_reward_model
+
+    torch.manual_seed(0)
+    model, tokenizer = load_reward_model(build_tiny_model(tmp_path / "tiny"), pooling="cls_pooler")
+    tokenizer.eos_token = tokenizer.sep_token  # as run_trl_documented does for BERT
+    context = ({"role": "user", "content": "how do i bake bread " * 20},)
+    pairs = [PreferencePair("p", context, "knead it and bake it", "no"),
+             PreferencePair("q", context[:1], "yes", "use an oven")]
+
+    def reward(response: str) -> float:
+        ids = tokenizer(format_conversation(tokenizer, context, response) + tokenizer.eos_token)["input_ids"]
+        assert ids[-2:] == [tokenizer.sep_token_id] * 2
+        ids = ids[:1] + ids[-31:]  # max_length 32
+        with torch.inference_mode():
+            return model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+
+    metrics = evaluate_as_trl_reads(model, tokenizer, pairs, max_length=32)
+
+    differences = torch.tensor([reward(pair.chosen) - reward(pair.rejected) for pair in pairs])
+    assert metrics["pairs"] == 2
+    assert metrics["loss"] == pytest.approx(-torch.nn.functional.logsigmoid(differences).mean().item(), abs=1e-6)
