@@ -321,7 +321,8 @@ SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 5)
 REWARD_TRAINING = {
     "max_length": env_int("REWARD_MAX_LENGTH", 256),
     "batch_size": env_int("REWARD_BATCH_SIZE", 8),
-    "num_epochs": env_int("REWARD_EPOCHS", 3),
+    # One epoch: on HH-RLHF two or more overfit (held-out loss above ln 2), docs/benchmarks.md "The reward recipe".
+    "num_epochs": env_int("REWARD_EPOCHS", 1),
     "learning_rate": env_float("REWARD_LEARNING_RATE", 5e-5),
     "seed": env_int("REWARD_SEED", 0),
     # Length-alike batches pad less but learned slower on HH-RLHF; see training.ml.config.
