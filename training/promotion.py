@@ -82,9 +82,12 @@ def promotion_decision(
     if n < min_pairs:
         not_worse = difference >= -tolerance
         promote = when_insufficient == "promote_if_not_worse" and not_worse
+        # With a tolerance, "not worse" admits a lower accuracy: say by how much.
+        allowed = f" by more than the tolerance of {_points(tolerance).lstrip('+')}" if tolerance else ""
         then = (
-            "promoted because its accuracy is not lower" if promote
-            else "not promoted: its accuracy is lower" if when_insufficient == "promote_if_not_worse"
+            f"promoted because its accuracy is not lower{allowed} ({_points(difference)})" if promote
+            else f"not promoted: its accuracy is lower{allowed} ({_points(difference)})"
+            if when_insufficient == "promote_if_not_worse"
             else "the champion keeps serving"
         )
         return GateDecision(

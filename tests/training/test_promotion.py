@@ -53,6 +53,17 @@ def test_too_few_pairs_says_not_enough_evaluation_data_and_follows_the_policy():
     lenient = decide(better, worse, min_pairs=50, when_insufficient="promote_if_not_worse")
     assert (lenient.promote, lenient.outcome) == (True, Outcome.INSUFFICIENT_DATA)
     assert not decide(worse, better, min_pairs=50, when_insufficient="promote_if_not_worse").promote
+    assert "promoted because its accuracy is not lower (+66.7 points)" in lenient.reason
+
+
+def test_a_tolerated_drop_is_not_called_not_lower():
+    """A challenger 1 of 3 pairs worse, inside a 50-point tolerance: promoted, and the reason says how."""
+    worse, better = [0.0, 1.0, 1.0], [1.0, 1.0, 1.0]
+    decision = decide(worse, better, min_pairs=50, tolerance=0.5, when_insufficient="promote_if_not_worse")
+    assert decision.promote
+    assert "its accuracy is not lower by more than the tolerance of 50.0 points (-33.3 points)" in decision.reason
+    refused = decide(worse, better, min_pairs=50, tolerance=0.2, when_insufficient="promote_if_not_worse")
+    assert "not promoted: its accuracy is lower by more than the tolerance of 20.0 points (-33.3 points)" in refused.reason
 
 
 def test_the_first_model_is_promoted_and_no_pairs_never_replace_a_champion():
