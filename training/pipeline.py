@@ -169,6 +169,11 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
     )
     data = freeze_snapshot(run, spec, config)
     champion = selectors.champion_for(run.project)
+    if run.mode == TrainingPolicy.Mode.INCREMENTAL and champion is None:
+        # Nothing to start from: the first model of an incremental project trains on every
+        # pair, and the run says so (the run list and the version's metrics show the mode).
+        run.mode = TrainingPolicy.Mode.FULL
+        services.training_run_record_mode(run_id=run.id, mode=run.mode)
     train_pairs, init_path = _training_set(run, data, champion, policy, config)
     result = _train(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
     # The version records the pooling it was trained with, not "auto" (see TrainConfig.pooling).
@@ -213,7 +218,7 @@ def freeze_snapshot(run: TrainingRun, spec: PairSpec, config: TrainConfig) -> Fr
 
 def _training_set(run, data: FrozenData, champion, policy, config) -> tuple[list[PreferencePair], str | None]:
     """The pairs to train on and the weights to start from (the champion's, in incremental mode)."""
-    if run.mode != TrainingPolicy.Mode.INCREMENTAL or champion is None:
+    if run.mode != TrainingPolicy.Mode.INCREMENTAL:
         return data.train, None
     train_pairs = incremental_training_pairs(
         data.train,

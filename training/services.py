@@ -214,6 +214,11 @@ def training_run_record_snapshot(
     )
 
 
+def training_run_record_mode(*, run_id: int, mode: str) -> None:
+    """The mode the run really trains in (an incremental run with no champion trains in full)."""
+    TrainingRun.objects.filter(id=run_id).update(mode=mode)
+
+
 def training_run_heartbeat(*, run_id: int) -> None:
     TrainingRun.objects.filter(id=run_id, status=TrainingRun.Status.RUNNING).update(heartbeat_at=timezone.now())
 
