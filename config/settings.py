@@ -247,6 +247,9 @@ except ValueError:
 # One beat entry does all of training's bookkeeping (training.reconciler): label and
 # nightly triggers, re-sending lost messages, failing silent runs, retrying rescoring.
 TRAINING_RECONCILE_SECONDS = env_float("TRAINING_RECONCILE_SECONDS", 60.0)
+# The label trigger also ticks alone, this often: the wait between the label that makes a
+# run due and the run's request (an incremental update should refresh scores in seconds).
+TRAINING_LABEL_TRIGGER_SECONDS = env_float("TRAINING_LABEL_TRIGGER_SECONDS", 5.0)
 # How often the label tallies (annotation.tallies) are counted against the labels, to catch
 # labels deleted around the services (admin cascades). Each check counts a project's labels.
 LABEL_TALLY_CHECK_SECONDS = env_float("LABEL_TALLY_CHECK_SECONDS", 600.0)
@@ -256,6 +259,10 @@ LABEL_TALLY_FOLD_SECONDS = env_float("LABEL_TALLY_FOLD_SECONDS", 30.0)
 # Beat behind or not running: a read that finds more settled labels than this waiting
 # stores them itself (under the tally's lock), so reads stay short without beat too.
 LABEL_TALLY_READ_FOLD_LIMIT = env_int("LABEL_TALLY_READ_FOLD_LIMIT", 5000)
+for _interval in ("TRAINING_RECONCILE_SECONDS", "TRAINING_LABEL_TRIGGER_SECONDS", "LABEL_TALLY_FOLD_SECONDS",
+                  "LABEL_TALLY_CHECK_SECONDS"):
+    if not globals()[_interval] > 0:  # beat would tick without pause
+        raise ImproperlyConfigured(f"{_interval}={globals()[_interval]!r} must be a number of seconds above 0.")
 CELERY_BEAT_SCHEDULE = {
     "reconcile-training": {
         "task": "training.tasks.reconcile_training",
@@ -263,6 +270,11 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited behind a long training run on a one-process worker is
         # stale by then: drop it, the next one is on its way.
         "options": {"expires": TRAINING_RECONCILE_SECONDS},
+    },
+    "request-label-runs": {
+        "task": "training.tasks.request_label_runs",
+        "schedule": TRAINING_LABEL_TRIGGER_SECONDS,
+        "options": {"expires": TRAINING_LABEL_TRIGGER_SECONDS},
     },
     "fold-label-tallies": {
         "task": "annotation.tasks.fold_label_tallies",

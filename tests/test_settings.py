@@ -108,3 +108,13 @@ def test_trainer_settings_come_from_the_environment(tmp_path):
     chosen = run_settings(code, RLHF_VAR_DIR=str(tmp_path), REWARD_BATCH_SIZE="16", REWARD_GROUP_BY_LENGTH="true",
                           REWARD_EPOCHS="2")
     assert chosen.stdout.split() == ["16", "True", "2"], chosen.stderr
+
+
+def test_beat_intervals_must_be_positive(tmp_path):
+    code = "from django.conf import settings; print(settings.CELERY_BEAT_SCHEDULE['request-label-runs']['schedule'])"
+    # The label trigger ticks every few seconds by default, so an incremental update starts soon after its label.
+    assert run_settings(code, RLHF_VAR_DIR=str(tmp_path)).stdout.split() == ["5.0"]
+    for name in ("TRAINING_LABEL_TRIGGER_SECONDS", "TRAINING_RECONCILE_SECONDS"):
+        result = run_settings(code, RLHF_VAR_DIR=str(tmp_path), **{name: "0"})
+        assert result.returncode != 0
+        assert f"{name}=0.0 must be a number of seconds above 0" in result.stderr

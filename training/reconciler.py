@@ -7,7 +7,9 @@ lost is made good by the next one:
 1. running runs whose worker went silent are failed (the champion keeps serving);
 2. queued runs whose message never reached the broker, or was lost, are sent again;
 3. projects with enough labels since their last succeeded run get a run
-   (labels that arrived during a run start the next one);
+   (labels that arrived during a run start the next one); this step also runs alone, every
+   TRAINING_LABEL_TRIGGER_SECONDS, as ``request_label_runs``, so a label that makes a run due
+   starts it within seconds rather than at this pass's next tick;
 4. projects whose nightly time has come get their full retrain;
 5. champions still missing scores whose rescoring failed or went silent are sent again;
 6. champions of projects with responses imported since their scoring finished score the new
@@ -51,9 +53,9 @@ def reconcile_training(*, now=None) -> ReconcileReport:
     for run_id in selectors.queued_runs_to_send(now=now).values_list("id", flat=True):
         services.training_run_dispatch(run_id=run_id)
         report.resent_runs.append(run_id)
+    report.requested_runs = request_label_runs(now=now)
     for project in Project.objects.order_by("id"):
-        run = services.training_run_request_if_due(project=project, now=now)
-        run = run or services.training_run_request_nightly_if_due(project=project, now=now)
+        run = services.training_run_request_nightly_if_due(project=project, now=now)
         if run is not None:
             report.requested_runs.append(run.id)
     for version_id in selectors.champions_to_rescore(now=now).values_list("id", flat=True):
@@ -65,3 +67,22 @@ def reconcile_training(*, now=None) -> ReconcileReport:
     if any(report.as_dict().values()):
         logger.info("Training reconciled: %s", report.as_dict())
     return report
+
+
+def request_label_runs(*, now=None) -> list[int]:
+    """Request a run for every project with enough new labels (step 3); the new runs' ids.
+
+    Beat runs this alone every TRAINING_LABEL_TRIGGER_SECONDS (a few seconds): it is what
+    stands between an annotator's label and the incremental update it starts, and it reads a
+    handful of indexed rows per project, where the whole pass also sweeps scores. A submit
+    itself never asks: it would put training's queries and the broker on the hot path.
+    """
+    now = now or timezone.now()
+    requested = []
+    for project in Project.objects.order_by("id"):
+        run = services.training_run_request_if_due(project=project, now=now)
+        if run is not None:
+            requested.append(run.id)
+    if requested:
+        logger.info("Label trigger requested runs %s", requested)
+    return requested

@@ -46,3 +46,11 @@ def reconcile_training() -> dict:
     from training.reconciler import reconcile_training as reconcile
 
     return reconcile().as_dict()
+
+
+@shared_task(name="training.tasks.request_label_runs")
+def request_label_runs() -> list[int]:
+    """Every TRAINING_LABEL_TRIGGER_SECONDS (beat): the label trigger alone (see training.reconciler)."""
+    from training.reconciler import request_label_runs as request
+
+    return request()

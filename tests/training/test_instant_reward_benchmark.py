@@ -72,4 +72,4 @@ def test_the_project_must_hold_every_label_the_run_submits(capsys):
         parse_arguments(["--items", "100", "--seed-labels", "100", "--every", "20", "--rounds", "1"])
     assert "--items" in capsys.readouterr().err
     args = parse_arguments(["--items", "40", "--seed-labels", "20", "--every", "10", "--rounds", "2"])
-    assert (args.mode, args.gate, args.reconcile_seconds) == ("embedded", "product", None)
+    assert (args.mode, args.gate, args.trigger_seconds) == ("embedded", "product", None)

@@ -12,7 +12,7 @@ from annotation.models import Label
 from annotation.services import label_submit
 from training import dispatch, selectors, services
 from training.models import ModelVersion, TrainingRun
-from training.reconciler import reconcile_training
+from training.reconciler import reconcile_training, request_label_runs
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +59,20 @@ def test_the_reconciler_requests_a_run_once_enough_labels_arrived(
     assert report.requested_runs == [run.id] and run.trigger == "label_count"
     assert sent_tasks == [(TRAIN, run.id)] and run.dispatched_at is not None  # sent after commit
     assert reconcile_training().requested_runs == []  # coalesced with the queued run
+
+
+def test_the_label_trigger_also_runs_alone_on_its_own_short_tick(make_project, annotator, settings, sent_tasks):
+    """Beat's request-label-runs entry: only the label trigger, so it can tick every few seconds."""
+    settings.RETRAIN_EVERY_N_LABELS = 2
+    due = make_project("Due", annotators=[annotator], prompts=4)
+    quiet = make_project("Quiet", annotators=[annotator], prompts=4)
+    label(due, annotator, 2)
+    label(quiet, annotator, 1)
+    requested = request_label_runs()
+    run = TrainingRun.objects.get()
+    assert requested == [run.id] and run.project == due and run.trigger == "label_count"
+    assert request_label_runs() == []  # coalesced with the queued run
+    assert settings.CELERY_BEAT_SCHEDULE["request-label-runs"]["task"] == "training.tasks.request_label_runs"
 
 
 def test_labels_that_arrive_during_a_run_start_the_next_run(make_project, annotator, settings, sent_tasks):
