@@ -63,8 +63,8 @@ def collate_pairs(
     """Stack a batch of B pairs so ONE forward pass scores chosen and rejected.
 
     Returns input_ids (2B, T) and attention_mask (2B, T), rows 0..B-1 chosen
-    and rows B..2B-1 rejected, margin (B,) float32, tie (B,) bool and
-    confidence (B,) float32.
+    and rows B..2B-1 rejected, margin (B,) float32, tie (B,) bool,
+    confidence (B,) float32 and head (B,) int64 (the reward column each pair trains).
     Padding as in ``pad_sequences``.
     """
     sequences = [pair.chosen_ids for pair in batch] + [pair.rejected_ids for pair in batch]
@@ -74,12 +74,14 @@ def collate_pairs(
     margin = torch.tensor([pair.margin for pair in batch], dtype=torch.float32)
     tie = torch.tensor([pair.tie for pair in batch], dtype=torch.bool)
     confidence = torch.tensor([pair.confidence for pair in batch], dtype=torch.float32)
+    head = torch.tensor([pair.head for pair in batch], dtype=torch.int64)
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
         "margin": margin,
         "tie": tie,
         "confidence": confidence,
+        "head": head,
     }
 
 

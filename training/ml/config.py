@@ -92,8 +92,17 @@ class TrainConfig:
     # gets cls_pooler, as before this setting existed. The trainer stores the
     # resolved value with the checkpoint.
     pooling: str = "auto"
+    # One extra reward head per key (a project's rating criteria, e.g. "helpfulness"), on the
+    # shared backbone beside the overall head; pairs name their head (PreferencePair.criterion).
+    # Needs a pooled head (not cls_pooler): see pooling.PooledRewardModel.
+    criteria: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "criteria", tuple(self.criteria))  # a list from JSON
+        if any(not isinstance(key, str) or not key for key in self.criteria) or len(set(self.criteria)) != len(
+            self.criteria
+        ):
+            raise ValueError(f"criteria must be distinct non-empty names, got {list(self.criteria)!r}")
         if not self.backbone_path:
             raise ValueError("backbone_path must name a local model folder")
         for name in ("batch_size", "gradient_accumulation_steps", "num_epochs"):

@@ -48,6 +48,9 @@ class PreferencePair:
     # vote (training.pairs, aggregation "weighted"); training then aims the
     # reward gap at that probability instead of at certainty.
     confidence: float = 1.0
+    # The reward head this judgement trains: None for the overall preference, else a
+    # criterion's key (the pair then comes from the annotators' ratings on it).
+    criterion: str | None = None
 
     def __post_init__(self) -> None:
         context = tuple(_checked_message(message) for message in self.context)
@@ -62,10 +65,15 @@ class PreferencePair:
             raise ValueError(f"a tie has no margin, got {self.margin}")
         if not 0.5 <= self.confidence <= 1:  # also rejects NaN
             raise ValueError(f"confidence must be in [0.5, 1], got {self.confidence}")
+        if self.criterion is not None and (not isinstance(self.criterion, str) or not self.criterion):
+            raise ValueError(f"criterion must be None or a non-empty string, got {self.criterion!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form, one line of a snapshot file."""
+        """JSON-serialisable form, one line of a snapshot file (``criterion`` only when set,
+        so the overall pairs of a project without criteria write what they always did)."""
+        criterion = {} if self.criterion is None else {"criterion": self.criterion}
         return {
+            **criterion,
             "prompt_id": self.prompt_id,
             "context": [dict(message) for message in self.context],
             "chosen": self.chosen,
@@ -90,6 +98,7 @@ class PreferencePair:
             strength=data.get("strength"),
             tie=bool(data.get("tie", False)),
             confidence=float(data.get("confidence", 1.0)),
+            criterion=data.get("criterion"),
         )
 
 
@@ -208,6 +217,7 @@ class EncodedPair:
     strength: int | None
     tie: bool = False
     confidence: float = 1.0
+    head: int = 0  # the column of the model's rewards this pair trains (model.head_index)
 
     @property
     def length(self) -> int:
@@ -215,12 +225,23 @@ class EncodedPair:
         return max(len(self.chosen_ids), len(self.rejected_ids))
 
 
-def encode_pairs(tokenizer: Any, pairs: Sequence[PreferencePair], max_length: int) -> list[EncodedPair]:
+def encode_pairs(
+    tokenizer: Any, pairs: Sequence[PreferencePair], max_length: int, heads: Mapping[str | None, int] | None = None
+) -> list[EncodedPair]:
+    """Tokenise every pair; ``heads`` (``model.head_index``) maps each pair's criterion to its
+    reward column. Without it only overall pairs are allowed."""
+    heads = heads if heads is not None else {None: 0}
+    unknown = sorted({pair.criterion for pair in pairs if pair.criterion not in heads})
+    if unknown:
+        raise ValueError(f"pairs name criteria the model has no head for: {', '.join(unknown)}")
     items = [(pair.context, pair.chosen) for pair in pairs]
     items += [(pair.context, pair.rejected) for pair in pairs]
     ids = encode_scored_texts(tokenizer, items, max_length)
     n = len(pairs)
     return [
-        EncodedPair(pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength, pair.tie, pair.confidence)
+        EncodedPair(
+            pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength, pair.tie, pair.confidence,
+            heads[pair.criterion],
+        )
         for i, pair in enumerate(pairs)
     ]

@@ -28,6 +28,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from training.ml.config import TrainConfig
 from training.ml.data import encode_pairs, read_pairs_jsonl
 from training.ml.model import resolve_device
+from training.ml.pooling import head_index
 from training.ml.trainer import TrainProgress, prepare_model, run_training_loop
 
 # Marks rank 0's progress lines among whatever else reaches stdout.
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
         model, tokenizer = prepare_model(config, device, init_path=args.init_path)
-        encoded = encode_pairs(tokenizer, pairs, config.max_length)
+        encoded = encode_pairs(tokenizer, pairs, config.max_length, head_index(model))
 
         def report(progress: TrainProgress) -> None:
             print(PROGRESS_PREFIX + json.dumps(dataclasses.asdict(progress)), flush=True)

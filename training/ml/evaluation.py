@@ -9,7 +9,8 @@ from typing import Any
 from training.ml.config import TrainConfig
 from training.ml.intervals import wilson_interval
 from training.ml.data import PreferencePair
-from training.ml.scoring import score_responses
+from training.ml.pooling import head_index
+from training.ml.scoring import score_response_heads
 
 ECE_BINS = 10
 
@@ -24,18 +25,26 @@ def evaluate_reward_model(
 def reward_differences(
     model: Any, tokenizer: Any, pairs: Sequence[PreferencePair], config: TrainConfig
 ) -> list[float]:
-    """r_chosen - r_rejected for every pair, in order.
+    """r_chosen - r_rejected for every pair, in order, each read from the pair's own head
+    (the overall reward, or its criterion's; ``model.head_index``).
 
     Uses ``config.max_length`` and scores ``2 * config.batch_size`` texts per
     forward pass.
     """
+    heads = head_index(model)
+    unknown = sorted({pair.criterion for pair in pairs if pair.criterion not in heads})
+    if unknown:
+        raise ValueError(f"pairs name criteria the model has no head for: {', '.join(unknown)}")
     items = [(pair.context, pair.chosen) for pair in pairs]
     items += [(pair.context, pair.rejected) for pair in pairs]
-    scores = score_responses(
+    scores = score_response_heads(
         model, tokenizer, items, max_length=config.max_length, batch_size=2 * config.batch_size
     )
     n = len(pairs)
-    return [chosen - rejected for chosen, rejected in zip(scores[:n], scores[n:])]
+    return [
+        chosen[heads[pair.criterion]] - rejected[heads[pair.criterion]]
+        for pair, chosen, rejected in zip(pairs, scores[:n], scores[n:])
+    ]
 
 
 def preference_metrics_of(differences: Sequence[float], pairs: Sequence[PreferencePair]) -> dict[str, Any]:

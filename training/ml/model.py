@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import string
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from training.ml.pooling import PooledRewardModel, resolve_pooling, saved_pooling
+from training.ml.pooling import PooledRewardModel, resolve_pooling, saved_criteria, saved_pooling
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -28,7 +29,11 @@ def resolve_device(name: str | torch.device) -> torch.device:
 
 
 def load_reward_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu", *, pooling: str = "auto"
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    *,
+    pooling: str = "auto",
+    criteria: Sequence[str] | None = None,
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A reward model (one output per text) and its tokenizer.
 
@@ -43,8 +48,22 @@ def load_reward_model(
     alike: ``model(input_ids=, attention_mask=).logits`` is (N, 1). Weights
     are float32 whatever dtype the folder stores. Tokenizers without a pad
     token get one, because batches are padded.
+
+    ``criteria``: the per-criterion heads to carry (see ``pooling``); ``None``
+    (scoring) loads those the folder holds. A training run passes the
+    project's: heads of criteria the folder already has keep their weights,
+    new ones start fresh. Criteria need a pooled head: with cls_pooler they
+    are a ValueError.
     """
     resolved = resolve_pooling(path, pooling)
+    if criteria is None:
+        criteria = saved_criteria(path)
+    criteria = tuple(criteria)
+    if criteria and resolved == "cls_pooler":
+        raise ValueError(
+            f"per-criterion heads need a pooled reward head (first_token, mean or last_token); {path} reads "
+            "[CLS] through the pooler"
+        )
     tokenizer = AutoTokenizer.from_pretrained(path)
     # transformers 5 keeps the dtype stored in the folder; training needs
     # fp32 master weights (bf16 is applied by autocast, not by the weights).
@@ -52,7 +71,7 @@ def load_reward_model(
     if resolved == "cls_pooler":
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).float()
     else:
-        model = PooledRewardModel(AutoModel.from_pretrained(path).float(), resolved)
+        model = PooledRewardModel(AutoModel.from_pretrained(path).float(), resolved, criteria)
         if saved_pooling(path) is not None:
             model.load_head(path)
     if tokenizer.pad_token is None:

@@ -243,7 +243,8 @@ def packed_rewards(
     attention_mask: torch.Tensor,
     passes: list[tuple[list[int], int]],
 ) -> torch.Tensor:
-    """(R, T) right-padded ids and mask -> (R,) rewards, as ``model(...).logits.squeeze(-1)``."""
+    """(R, T) right-padded ids and mask -> (R,) rewards, as ``model(...).logits.squeeze(-1)``
+    ((R, 1 + K) with K per-criterion heads)."""
     pooling = _packed_pooling(model)
     layout = PackedLayout(attention_mask, passes)
     bert = _bert(model)
@@ -262,11 +263,11 @@ def packed_rewards(
         hidden = _after_attention(top, context, hidden)  # (N, H)
         sums = hidden.new_zeros(len(layout.lengths), hidden.shape[1]).index_add(0, layout.row_of, hidden)
         pooled = sums / layout.lengths.unsqueeze(1).to(hidden.dtype)  # (R, H)
-        return model.score(model.dropout(pooled)).squeeze(-1)  # (R,)
+        return model.rewards_of(pooled).squeeze(-1)  # (R,) or (R, 1 + K)
     context = _first_token_attention(top.attention.self, hidden, layout)  # (R, H)
     first_hidden = _after_attention(top, context, hidden[layout.first])  # (R, H)
     if pooling == "first_token":
-        return model.score(model.dropout(first_hidden)).squeeze(-1)  # (R,)
+        return model.rewards_of(first_hidden).squeeze(-1)  # (R,) or (R, 1 + K)
     pooled = bert.pooler.activation(bert.pooler.dense(first_hidden))  # (R, H)
     return model.classifier(model.dropout(pooled)).squeeze(-1)  # (R,)
 

@@ -15,6 +15,14 @@ writes a folder that loads back, ``config`` is the backbone's.
   ``reward_head.safetensors`` (the linear layer) and ``reward_head.json``
   (the pooling), so the pooling a model was trained with is the one it is
   scored with, whoever loads it.
+
+Per-criterion heads: a ``PooledRewardModel`` may carry one more linear output per
+criterion (``criteria``, e.g. helpfulness and harmlessness) on the same pooled vector, so
+one backbone pass gives every reward. Its ``logits`` are then (N, 1 + K): column 0 the
+overall reward, column 1 + i criterion i; with no criteria they stay (N, 1), so every
+caller that reads ``logits.squeeze(-1)`` gets (N,) rewards as before, or (N, 1 + K) rows.
+``reward_head.json`` lists the criteria, ``reward_head.safetensors`` holds their weights as
+``criteria.weight`` / ``criteria.bias`` beside the overall head's ``weight`` / ``bias``.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ HEAD_WEIGHTS_FILE = "reward_head.safetensors"
 # Written by checkpoint.save_checkpoint (not imported: checkpoint imports nothing heavy).
 CHECKPOINT_METADATA_FILE = "reward_metadata.json"
 HEAD_FORMAT_VERSION = 1
+CRITERIA_PREFIX = "criteria."
 POOLED = ("first_token", "mean", "last_token")
 
 # model_type values of decoder-only families whose config says neither
@@ -109,6 +118,17 @@ def saved_pooling(folder: str | os.PathLike) -> str | None:
     return None
 
 
+def head_index(model: torch.nn.Module) -> dict[str | None, int]:
+    """Which column of a reward model's rewards each head is: None (overall) 0, criterion i at 1 + i."""
+    return {None: 0, **{key: 1 + i for i, key in enumerate(getattr(model, "criteria", ()))}}
+
+
+def saved_criteria(folder: str | os.PathLike) -> tuple[str, ...]:
+    """The criteria whose heads a reward-model folder holds (none for a backbone or an older model)."""
+    head = _read_json(Path(folder) / HEAD_CONFIG_FILE) or {}
+    return tuple(head.get("criteria") or ())
+
+
 def _sentence_transformers_pooling(folder: Path) -> str | None:
     modules = _read_json(folder / "modules.json")
     if not isinstance(modules, list):
@@ -159,7 +179,7 @@ class PooledRewardModel(torch.nn.Module):
     ``initializer_range``; zero bias), drawn from torch's global RNG.
     """
 
-    def __init__(self, backbone: Any, pooling: str):
+    def __init__(self, backbone: Any, pooling: str, criteria: tuple[str, ...] = ()):
         super().__init__()
         if pooling not in POOLED:
             raise ValueError(f"PooledRewardModel takes one of {', '.join(POOLED)}, got {pooling!r}")
@@ -173,6 +193,13 @@ class PooledRewardModel(torch.nn.Module):
         self.score = torch.nn.Linear(config.hidden_size, 1)
         torch.nn.init.normal_(self.score.weight, std=getattr(config, "initializer_range", 0.02))
         torch.nn.init.zeros_(self.score.bias)
+        self.criteria = tuple(criteria)
+        self.criteria_score = None
+        if self.criteria:
+            # Drawn after the overall head, so adding criteria leaves its initialisation as it was.
+            self.criteria_score = torch.nn.Linear(config.hidden_size, len(self.criteria))
+            torch.nn.init.normal_(self.criteria_score.weight, std=getattr(config, "initializer_range", 0.02))
+            torch.nn.init.zeros_(self.criteria_score.bias)
         # BERT's pooler (a dense layer on [CLS] for next-sentence prediction)
         # reaches no reward here: frozen, it takes no optimizer state, and
         # DistributedDataParallel does not wait for gradients it never gets.
@@ -196,20 +223,52 @@ class PooledRewardModel(torch.nn.Module):
             input_ids=input_ids, attention_mask=attention_mask, **backbone_inputs
         ).last_hidden_state  # (N, T, H)
         pooled = pool(hidden, attention_mask, self.pooling)  # (N, H)
-        return SequenceClassifierOutput(logits=self.score(self.dropout(pooled)))  # (N, 1)
+        return SequenceClassifierOutput(logits=self.rewards_of(pooled))  # (N, 1 + K)
+
+    def rewards_of(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(N, H) pooled vectors -> (N, 1 + K) rewards: overall, then one per criterion."""
+        dropped = self.dropout(pooled)
+        rewards = self.score(dropped)  # (N, 1)
+        if self.criteria_score is None:
+            return rewards
+        return torch.cat([rewards, self.criteria_score(dropped)], dim=1)  # (N, 1 + K)
 
     def save_pretrained(self, directory: str | os.PathLike, **kwargs: Any) -> None:
         """The backbone's own files, plus the head's weights and its pooling."""
         directory = Path(directory)
         self.backbone.save_pretrained(directory, **kwargs)
         weights = {name: tensor.detach().contiguous().cpu() for name, tensor in self.score.state_dict().items()}
+        if self.criteria_score is not None:
+            weights.update(
+                (CRITERIA_PREFIX + name, tensor.detach().contiguous().cpu())
+                for name, tensor in self.criteria_score.state_dict().items()
+            )
         save_file(weights, directory / HEAD_WEIGHTS_FILE)
         head = {"format_version": HEAD_FORMAT_VERSION, "pooling": self.pooling, "hidden_size": self.score.in_features}
+        if self.criteria:
+            head["criteria"] = list(self.criteria)
         (directory / HEAD_CONFIG_FILE).write_text(json.dumps(head, indent=2) + "\n", encoding="utf-8")
 
     def load_head(self, directory: str | os.PathLike) -> None:
-        """Load the head's weights saved by ``save_pretrained`` (strict: every tensor, right shapes)."""
-        self.score.load_state_dict(load_file(Path(directory) / HEAD_WEIGHTS_FILE))
+        """Load the heads' weights saved by ``save_pretrained``.
+
+        The overall head is loaded strictly (every tensor, right shapes). A criterion head
+        takes the saved weights of the criterion of the same name; one the folder lacks
+        keeps its fresh initialisation (a criterion added since), and saved criteria this
+        model does not carry are left out (a criterion removed).
+        """
+        directory = Path(directory)
+        weights = load_file(directory / HEAD_WEIGHTS_FILE)
+        self.score.load_state_dict({name: weights[name] for name in ("weight", "bias")})
+        saved = saved_criteria(directory)
+        if self.criteria_score is None or not saved:
+            return
+        saved_weight, saved_bias = weights[CRITERIA_PREFIX + "weight"], weights[CRITERIA_PREFIX + "bias"]
+        with torch.no_grad():
+            for row, key in enumerate(self.criteria):
+                if key in saved:
+                    self.criteria_score.weight[row] = saved_weight[saved.index(key)]
+                    self.criteria_score.bias[row] = saved_bias[saved.index(key)]
 
     def gradient_checkpointing_enable(self, **kwargs: Any) -> None:
         self.backbone.gradient_checkpointing_enable(**kwargs)

@@ -28,7 +28,25 @@ def score_responses(
     device: str | torch.device | None = None,
     packed: bool | None = None,
 ) -> list[float]:
-    """Reward of each (context, response), in the order of ``items``.
+    """Overall reward of each (context, response), in the order of ``items`` (see ``score_response_heads``)."""
+    rows = score_response_heads(
+        model, tokenizer, items, max_length=max_length, batch_size=batch_size, device=device, packed=packed
+    )
+    return [row[0] for row in rows]
+
+
+def score_response_heads(
+    model: Any,
+    tokenizer: Any,
+    items: Sequence[tuple[Sequence[Message], str]],
+    *,
+    max_length: int,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    packed: bool | None = None,
+) -> list[tuple[float, ...]]:
+    """Every reward of each (context, response), in the order of ``items``: the overall
+    reward, then one per criterion head (``model.head_index``); one backbone pass each.
 
     Encodes exactly as training does (left truncation to ``max_length``).
     Items are scored shortest first so each batch pads little; the results
@@ -55,7 +73,7 @@ def score_responses(
         raise ValueError(f"{type(model).__name__} cannot be scored packed (see packed.supports_packing)")
     sequences = encode_scored_texts(tokenizer, items, max_length)
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    scores = [0.0] * len(sequences)
+    scores: list[tuple[float, ...]] = [()] * len(sequences)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -84,8 +102,11 @@ def score_responses(
                     )  # (N,)
                 else:
                     rewards = model(input_ids=input_ids, attention_mask=attention_mask).logits.squeeze(-1)  # (N,)
-                for i, value in zip(chunk, rewards.float().tolist()):
-                    scores[i] = value
+                rewards = rewards.float()
+                if rewards.dim() == 1:
+                    rewards = rewards.unsqueeze(1)  # (N, 1): the overall head only
+                for i, row in zip(chunk, rewards.tolist()):
+                    scores[i] = tuple(row)
     finally:
         model.train(was_training)
     return scores

@@ -18,6 +18,7 @@ from training.ml.data import EncodedPair, PreferencePair, encode_pairs
 from training.ml.loss import bradley_terry_loss
 from training.ml.packed import packed_rewards, supports_packing
 from training.ml.model import load_reward_model, pooling_of, resolve_device
+from training.ml.pooling import head_index
 
 
 class TrainingDiverged(RuntimeError):
@@ -70,7 +71,7 @@ def train_reward_model(
         raise ValueError("cannot train a reward model on zero preference pairs")
     device = resolve_device(config.device)
     model, tokenizer = prepare_model(config, device, init_path=init_path)
-    encoded = encode_pairs(tokenizer, pairs, config.max_length)
+    encoded = encode_pairs(tokenizer, pairs, config.max_length, head_index(model))
     history, seconds = run_training_loop(model, tokenizer, encoded, config, device, progress=progress)
     model.eval()
     return TrainResult(
@@ -93,7 +94,9 @@ def prepare_model(
     this with the same config starts from the same scalar head.
     """
     torch.manual_seed(config.seed)  # the new scalar head and dropout draw from this
-    model, tokenizer = load_reward_model(init_path or config.backbone_path, device, pooling=config.pooling)
+    model, tokenizer = load_reward_model(
+        init_path or config.backbone_path, device, pooling=config.pooling, criteria=config.criteria
+    )
     if config.disable_dropout:
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
@@ -210,6 +213,8 @@ def run_training_loop(
                     with autocast:
                         rewards = scorer(inputs["input_ids"], inputs["attention_mask"], passes)  # (2B,)
                     rewards = rewards.float()
+                    if rewards.dim() == 2:  # (2B, 1 + K) with per-criterion heads: each pair's own head
+                        rewards = rewards.gather(1, inputs["head"].repeat(2).unsqueeze(1)).squeeze(1)  # (2B,)
                     chosen, rejected = rewards.chunk(2)  # (B,), (B,)
                     loss = bradley_terry_loss(
                         chosen,
@@ -263,7 +268,8 @@ def run_training_loop(
 
 
 class PairScorer(torch.nn.Module):
-    """The reward of each row of a collated batch, (2B, T) ids -> (2B,) rewards.
+    """The reward of each row of a collated batch, (2B, T) ids -> (2B,) rewards
+    ((2B, 1 + K) for a model with per-criterion heads: the loop picks each pair's).
 
     With ``passes`` (see ``batching.plan_passes``) the rows are scored in
     several forward passes, each cut to its own width; the rewards, and so
