@@ -172,15 +172,24 @@ def model_version_for_scores(project: Project, version_number: int | None) -> Mo
     return version
 
 
+def score_columns(version: ModelVersion) -> list[str]:
+    """SCORE_COLUMNS, then ``score_<criterion>`` for each per-criterion head of ``version``."""
+    return SCORE_COLUMNS + [f"score_{key}" for key in selectors.version_criteria(version)]
+
+
 def score_rows(project: Project, version: ModelVersion) -> Iterator[dict]:
-    """Every response of the project with its reward under ``version`` (None if not scored yet). One query per chunk."""
+    """Every response of the project with its reward under ``version`` (None if not scored yet), and
+    each per-criterion head's as ``score_<criterion>``. One query per chunk."""
+    criteria = selectors.version_criteria(version)
     responses = selectors.responses_with_scores(project, version).only("id", "model_name", "prompt__external_id")
     for response in responses.iterator(chunk_size=2000):
+        by_criterion = response.criterion_scores or {}
         yield {
             "response_id": response.id,
             "prompt_external_id": response.prompt.external_id,
             "model_name": response.model_name,
             "score": response.score,
+            **{f"score_{key}": by_criterion.get(key) for key in criteria},
         }
 
 
@@ -295,7 +304,7 @@ def project_export(project: Project, request: ExportRequest) -> Export:
                       count=board.__len__)
     version = model_version_for_scores(project, request.version)
     return Export(score_rows(project, version), export_format, f"{base}-v{version.version}.{export_format}",
-                  columns=SCORE_COLUMNS, count=Response.objects.filter(prompt__project=project).count)
+                  columns=score_columns(version), count=Response.objects.filter(prompt__project=project).count)
 
 
 def model_version_snapshot(version: ModelVersion) -> Path:

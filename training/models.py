@@ -198,6 +198,9 @@ class ResponseScore(models.Model):
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="scores")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
     score = models.FloatField()
+    # The version's per-criterion heads (training.ml.pooling): {criterion key: reward}; empty
+    # for a version without them. ``score`` stays the overall head's, which orders and filters.
+    criterion_scores = models.JSONField(default=dict, blank=True, db_default={})
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

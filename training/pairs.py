@@ -13,6 +13,12 @@ each counts by its annotator's estimated accuracy ("weighted", see
 
 ``iter_pair_records`` is the one code path from labels to pairs: training sorts its output
 (``project_pair_records``), the export streams it.
+
+Per-criterion pairs (for the per-criterion reward heads): a label's ratings on one criterion
+rank the responses it rated, best score first, equal scores tied; that ranking goes through
+the same rules (aggregation, ties) as the overall one and gives pairs tagged with the
+criterion's key. A "both bad" label still rates its responses, so it gives criterion pairs
+though no overall one; a rejected label gives neither.
 """
 import math
 from collections import Counter, defaultdict
@@ -22,7 +28,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import NamedTuple
 
-from django.db.models import Case, F, JSONField, PositiveSmallIntegerField, Q, Value, When
+from django.db.models import BooleanField, Case, F, JSONField, PositiveSmallIntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
 
 from annotation.export import LabelFilters, chunked
@@ -142,6 +148,18 @@ class ItemPair(NamedTuple):
 LabelRow = tuple[int, int, list, int | None, int]  # (item_id, label id, ranking, strength, annotator_id)
 
 
+def criterion_ranking(ratings: Mapping[str, Mapping[str, int]], key: str) -> list[list[int]]:
+    """The ranking a label's ratings on criterion ``key`` imply: response ids grouped by score,
+    best first (equal scores tied). Empty unless at least two responses were rated on it."""
+    scores = {int(response_id): rated[key] for response_id, rated in (ratings or {}).items() if key in rated}
+    if len(scores) < 2:
+        return []
+    by_score = defaultdict(list)
+    for response_id, score in scores.items():
+        by_score[score].append(response_id)
+    return [sorted(by_score[score]) for score in sorted(by_score, reverse=True)]
+
+
 def item_pairs(labels: Iterable[LabelRow], spec: PairSpec, weights: Mapping[int, float] | None) -> list[ItemPair]:
     """The pairs one item's labels give under ``spec``, ordered by (label_id, chosen, rejected).
 
@@ -203,7 +221,12 @@ def trained_ranking_and_strength() -> dict:
 
 
 def iter_pair_records(
-    project: Project, spec: PairSpec = PairSpec(), *, filters: LabelFilters = LabelFilters(), chunk_size: int | None = None
+    project: Project,
+    spec: PairSpec = PairSpec(),
+    *,
+    filters: LabelFilters = LabelFilters(),
+    chunk_size: int | None = None,
+    criteria: tuple[str, ...] = (),
 ) -> Iterator[dict]:
     """Every pair of the project as a JSON-ready dict, in ascending item id, in constant memory.
 
@@ -217,22 +240,37 @@ def iter_pair_records(
     ``CHUNK_ITEMS``) cost two queries (prompts, response texts), never one per row.
     ``filters`` narrows the labels that feed the pairs (training passes none), so vote
     counts are over the labels kept; ``agreement_below`` holds its item ids as a set.
+
+    ``criteria``: also the pairs of each of these criteria (keys of ``Project.criteria``),
+    after the item's overall pairs, each with ``"criterion"``; overall records have no such key.
     """
     chunk_size = chunk_size or CHUNK_ITEMS
     weights = annotator_vote_weights(project, spec) if spec.aggregation == "weighted" else None
     keep = filters.item_ids(project)
-    labels = filters.labels(
-        Label.objects.filter(item__project=project)
-        .filter(trained_labels())
-        .exclude(annotator_id__in=spec.excluded_annotator_ids)
-    )
+    labels = Label.objects.filter(item__project=project).exclude(annotator_id__in=spec.excluded_annotator_ids)
+    # Without criteria only the labels that give overall pairs are read; with them, also the
+    # "both bad" ones, whose ratings still rank the responses on each criterion.
+    labels = filters.labels(labels.filter(trained_labels() if not criteria else ~Q(review_status=Label.ReviewStatus.REJECTED)))
     rows = (
-        labels.annotate(**trained_ranking_and_strength())
+        labels.annotate(**trained_ranking_and_strength(), gives_overall=Case(
+            When(trained_labels(), then=Value(True)), default=Value(False), output_field=BooleanField()
+        ))
         .order_by("item_id", "id")
-        .values_list("item_id", "id", "trained_ranking", "trained_strength", "annotator_id")
+        .values_list("item_id", "id", "trained_ranking", "trained_strength", "annotator_id", "gives_overall", "ratings")
     )
+
+    def pairs_of(group) -> list[tuple[str | None, ItemPair]]:
+        group = list(group)
+        overall = [row[:5] for row in group if row[5]]
+        tagged = [(None, pair) for pair in item_pairs(overall, spec, weights)]
+        for key in criteria:
+            rated = [(item_id, label_id, criterion_ranking(ratings, key), None, annotator_id)
+                     for item_id, label_id, _, _, annotator_id, _, ratings in group]
+            tagged += [(key, pair) for pair in item_pairs(rated, spec, weights)]
+        return tagged
+
     items = (
-        (item_id, item_pairs(group, spec, weights))
+        (item_id, pairs_of(group))
         for item_id, group in groupby(rows.iterator(chunk_size=chunk_size), key=itemgetter(0))
         if keep is None or item_id in keep
     )
@@ -243,12 +281,13 @@ def iter_pair_records(
                 id__in=[item_id for item_id, _ in chunk]
             ).values_list("id", "prompt_id", "prompt__conversation")
         }
-        response_ids = {rid for _, pairs in chunk for pair in pairs for rid in (pair.chosen, pair.rejected)}
+        response_ids = {rid for _, pairs in chunk for _, pair in pairs for rid in (pair.chosen, pair.rejected)}
         texts = dict(Response.objects.filter(id__in=response_ids).values_list("id", "text")) if response_ids else {}
         for item_id, pairs in chunk:
             prompt_id, conversation = prompts[item_id]
-            for pair in pairs:
+            for criterion, pair in pairs:
                 yield {
+                    **({} if criterion is None else {"criterion": criterion}),
                     "prompt_id": str(prompt_id),
                     "context": conversation,
                     "chosen": texts[pair.chosen],
@@ -266,13 +305,16 @@ def iter_pair_records(
                 }
 
 
-def project_pair_records(project: Project, spec: PairSpec = PairSpec()) -> list[dict]:
-    """Every training pair of the project (``iter_pair_records``), ordered by (label_id, chosen_id, rejected_id).
+def project_pair_records(project: Project, spec: PairSpec = PairSpec(), *, criteria: tuple[str, ...] = ()) -> list[dict]:
+    """Every training pair of the project (``iter_pair_records``), ordered by (label_id,
+    criterion, chosen_id, rejected_id), the overall pairs of a label before its criteria's.
 
     No two pairs share that key, so the order is total and a snapshot's bytes depend only
     on the labels. A list: training needs every pair at once to split and shuffle them.
     """
     return sorted(
-        iter_pair_records(project, spec),
-        key=lambda record: (record["label_id"], record["chosen_id"], record["rejected_id"]),
+        iter_pair_records(project, spec, criteria=criteria),
+        key=lambda record: (
+            record["label_id"], "criterion" in record, record.get("criterion", ""), record["chosen_id"], record["rejected_id"]
+        ),
     )

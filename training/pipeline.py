@@ -24,13 +24,14 @@ from training.ml.config import TrainConfig
 from training.ml.data import PreferencePair
 from training.ml.evaluation import pair_outcomes, preference_metrics_of, reward_differences
 from training.ml.model import load_reward_model
-from training.ml.scoring import score_responses
+from training.ml.pooling import head_index, resolve_pooling
+from training.ml.scoring import score_response_heads
 from training.ml.split import split_by_prompt
 from training.ml.trainer import TrainProgress, train_reward_model
 from training.models import ModelVersion, TrainingPolicy, TrainingRun
 from training.pairs import PairSpec, project_pair_records
 from training.priorities import item_priorities_refresh
-from training.promotion import GateDecision, promotion_decision
+from training.promotion import GateDecision, criterion_check, promotion_decision, with_criteria
 from training.snapshots import snapshot_read, snapshot_write
 
 logger = logging.getLogger(__name__)
@@ -167,13 +168,19 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
         train_on_ties=policy.train_on_ties,
         excluded_annotator_ids=frozenset(policy.excluded_annotators.values_list("id", flat=True)) if policy.pk else frozenset(),
     )
-    data = freeze_snapshot(run, spec, config)
     champion = selectors.champion_for(run.project)
     if run.mode == TrainingPolicy.Mode.INCREMENTAL and champion is None:
         # Nothing to start from: the first model of an incremental project trains on every
         # pair, and the run says so (the run list and the version's metrics show the mode).
         run.mode = TrainingPolicy.Mode.FULL
         services.training_run_record_mode(run_id=run.id, mode=run.mode)
+    criteria, criteria_note = _criteria_to_train(run, champion, config)
+    data = freeze_snapshot(run, spec, replace(config, criteria=criteria))
+    # A head only for the criteria whose ratings gave training pairs; held-out pairs of any
+    # other criterion have no head to judge.
+    criteria = tuple(key for key in criteria if any(pair.criterion == key for pair in data.train))
+    data = replace(data, evaluation=[pair for pair in data.evaluation if pair.criterion in (None, *criteria)])
+    config = replace(config, criteria=criteria)
     train_pairs, init_path = _training_set(run, data, champion, policy, config)
     result = _train(train_pairs, config, init_path=init_path, progress=_progress_reporter(run.id, also=on_progress))
     # The version records the pooling it was trained with, not "auto" (see TrainConfig.pooling).
@@ -182,7 +189,29 @@ def _train_and_record(run: TrainingRun, *, on_progress=None) -> ModelVersion:
     evaluation.metrics.update(
         train_pairs=len(train_pairs), pairs_per_second=round(result.pairs_per_second, 2), mode=run.mode
     )
+    if criteria_note:
+        evaluation.metrics["criteria_note"] = criteria_note
     return publish(run, result, data, champion, evaluation, config)
+
+
+def _criteria_to_train(run: TrainingRun, champion, config: TrainConfig) -> tuple[tuple[str, ...], str]:
+    """The project's rating criteria to give heads, and why none when the model cannot carry them.
+
+    Per-criterion heads sit on a pooled reward head (``training.ml.pooling``); a backbone read
+    through BERT's [CLS] pooler (``REWARD_POOLING=cls_pooler``, or an old champion of that
+    shape warm-started from) trains the overall head alone, and the version says so.
+    """
+    keys = tuple(criterion["key"] for criterion in run.project.criteria or ())
+    if not keys:
+        return (), ""
+    warm = run.mode == TrainingPolicy.Mode.INCREMENTAL and champion is not None
+    start = model_store.local_path(champion.checkpoint_path) if warm else config.backbone_path
+    if resolve_pooling(start, config.pooling) == "cls_pooler":
+        return (), (
+            "No per-criterion heads: they need a pooled reward head (first_token, mean or last_token), and this "
+            "model reads [CLS] through the pooler. Train in full with REWARD_POOLING set to one of those."
+        )
+    return keys, ""
 
 
 def freeze_snapshot(run: TrainingRun, spec: PairSpec, config: TrainConfig) -> FrozenData:
@@ -190,7 +219,7 @@ def freeze_snapshot(run: TrainingRun, spec: PairSpec, config: TrainConfig) -> Fr
     # Read before the pairs, so the watermark never claims a label the snapshot may
     # have missed: at worst a label is counted toward the next run as well.
     watermark = selectors.newest_label_id(run.project)
-    records = project_pair_records(run.project, spec)
+    records = project_pair_records(run.project, spec, criteria=config.criteria)
     snapshot = snapshot_write(records)
     services.training_run_record_snapshot(
         run_id=run.id,
@@ -233,36 +262,76 @@ def _training_set(run, data: FrozenData, champion, policy, config) -> tuple[list
 
 
 def evaluate_against_champion(run, result, data: FrozenData, champion, policy, config, spec) -> Evaluation:
-    """Held-out metrics of the new model and of the champion on the same pairs, and the gate's decision."""
-    differences = reward_differences(result.model, result.tokenizer, data.evaluation, config)
-    metrics = preference_metrics_of(differences, data.evaluation)
+    """Held-out metrics of the new model and of the champion on the same pairs, and the gate's decision.
+
+    The overall head's pairs decide as they always did; each criterion head is measured on
+    its own pairs, gets its own check against the champion's head of that criterion (metrics
+    ``criteria``), and holds the version back when shown worse (``promotion.with_criteria``).
+    """
+    heads = (None, *config.criteria)
+    differences = _by_head(reward_differences(result.model, result.tokenizer, data.evaluation, config), data.evaluation)
+    pairs = _by_head(data.evaluation, data.evaluation)
+    overall = pairs.get(None, [])
+    metrics = preference_metrics_of(differences.get(None, []), overall)
     # The annotators' own agreement on the held-out prompts: the ceiling for accuracy.
     metrics.update(
         project_agreement(
             project_id=run.project_id,
-            prompt_ids={int(pair.prompt_id) for pair in data.evaluation},
+            prompt_ids={int(pair.prompt_id) for pair in overall},
             excluded_annotator_ids=spec.excluded_annotator_ids,
         )
     )
-    champion_metrics, champion_outcomes = {}, None
+    champion_metrics, champion_differences = {}, None
     if champion is not None:
         champion_model, champion_tokenizer = load_reward_model(model_store.local_path(champion.checkpoint_path), config.device)
-        champion_differences = reward_differences(champion_model, champion_tokenizer, data.evaluation, config)
+        # The champion is judged on the heads it has: an older model may lack a criterion.
+        judged = [pair for pair in data.evaluation if pair.criterion in head_index(champion_model)]
+        champion_differences = _by_head(reward_differences(champion_model, champion_tokenizer, judged, config), judged)
         del champion_model
-        champion_metrics = preference_metrics_of(champion_differences, data.evaluation)
-        champion_outcomes = pair_outcomes(champion_differences, data.evaluation)
+        champion_metrics = preference_metrics_of(champion_differences.get(None, []), overall)
+    tolerance = policy.promotion_tolerance if policy.promotion_tolerance is not None else settings.PROMOTION_TOLERANCE
+    min_pairs = (
+        policy.min_evaluation_pairs if policy.min_evaluation_pairs is not None else settings.PROMOTION_MIN_EVALUATION_PAIRS
+    )
+
+    def outcomes(of: dict | None, head) -> list[float] | None:
+        """Per-pair outcomes of one head; None for no champion, or a champion without this head."""
+        if of is None or (pairs.get(head) and head not in of):
+            return None
+        return pair_outcomes(of.get(head, []), pairs.get(head, []))
+
     gate = promotion_decision(
-        challenger=pair_outcomes(differences, data.evaluation),
-        champion=champion_outcomes,
-        tolerance=policy.promotion_tolerance if policy.promotion_tolerance is not None else settings.PROMOTION_TOLERANCE,
-        min_pairs=(
-            policy.min_evaluation_pairs
-            if policy.min_evaluation_pairs is not None
-            else settings.PROMOTION_MIN_EVALUATION_PAIRS
-        ),
+        challenger=outcomes(differences, None),
+        champion=outcomes(champion_differences, None),
+        tolerance=tolerance,
+        min_pairs=min_pairs,
         when_insufficient=policy.when_evaluation_insufficient,
     )
-    return Evaluation(metrics=metrics, champion_metrics=champion_metrics, gate=gate)
+    checks = {
+        key: criterion_check(challenger=outcomes(differences, key), champion=outcomes(champion_differences, key),
+                             tolerance=tolerance, min_pairs=min_pairs)
+        for key in heads[1:]
+    }
+    if checks:
+        metrics["criteria"] = {
+            key: {**preference_metrics_of(differences.get(key, []), pairs.get(key, [])), "check": checks[key].as_dict()}
+            for key in heads[1:]
+        }
+        if champion_differences is not None:
+            champion_metrics["criteria"] = {
+                key: preference_metrics_of(champion_differences[key], pairs[key])
+                for key in heads[1:]
+                if key in champion_differences
+            }
+    return Evaluation(metrics=metrics, champion_metrics=champion_metrics, gate=with_criteria(gate, checks))
+
+
+def _by_head(values: list, pairs: list[PreferencePair]) -> dict[str | None, list]:
+    """``values`` (one per pair) grouped by the pair's head, in order."""
+    grouped: dict[str | None, list] = {}
+    for value, pair in zip(values, pairs, strict=True):
+        grouped.setdefault(pair.criterion, []).append(value)
+    return grouped
 
 
 def publish(run, result, data: FrozenData, champion, evaluation: Evaluation, config) -> ModelVersion:
@@ -340,14 +409,20 @@ def _score_missing(version: ModelVersion) -> int:
         if model is None:
             config = TrainConfig.from_saved(version.config)
             model, tokenizer = load_reward_model(model_store.local_path(version.checkpoint_path), config.device)
-        scores = score_responses(
+        rows = score_response_heads(
             model,
             tokenizer,
             [(response.prompt.conversation, response.text) for response in chunk],
             max_length=config.max_length,
-        )
+        )  # (overall, *one per criterion head) per response
+        criteria = getattr(model, "criteria", ())
         services.response_scores_store(
-            version_id=version.id, scores={response.id: float(score) for response, score in zip(chunk, scores, strict=True)}
+            version_id=version.id,
+            scores={response.id: float(row[0]) for response, row in zip(chunk, rows, strict=True)},
+            criterion_scores={
+                response.id: {key: float(value) for key, value in zip(criteria, row[1:], strict=True)}
+                for response, row in zip(chunk, rows, strict=True)
+            } if criteria else None,
         )
         scored += len(chunk)
         after_id = chunk[-1].id

@@ -9,9 +9,14 @@ McNemar's test). The challenger is promoted only when the whole interval lies
 above ``-tolerance``: with the default tolerance 0 it must be *shown* better,
 and an equal model keeps the champion serving. With fewer evaluation pairs than
 ``min_pairs`` no interval is trusted; the policy says what happens then.
+
+Per-criterion heads share the version's backbone, so they are promoted together, on the
+overall head's decision; each head also gets its own check (``criterion_check``) on its own
+held-out pairs, which holds the version back only when that head is *shown worse* than the
+champion's head of the same criterion (``with_criteria``).
 """
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Sequence
 
 Z_95 = 1.959963984540054
@@ -22,6 +27,10 @@ class Outcome:
     BETTER = "better"
     NOT_BETTER = "not_better"
     INSUFFICIENT_DATA = "insufficient_data"
+    # A criterion head's own check (criterion_check), and the version it held back.
+    NOT_WORSE = "not_worse"
+    WORSE = "worse"
+    CRITERION_WORSE = "criterion_worse"
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,45 @@ def promotion_decision(
         f"(95 % interval {_points(low)} to {_points(high)}) is not shown to be better"
         + (f" than {_points(-tolerance)}." if tolerance else "."),
         **measured,
+    )
+
+
+def criterion_check(
+    *, challenger: Sequence[float], champion: Sequence[float] | None, tolerance: float, min_pairs: int
+) -> GateDecision:
+    """A criterion head's check on its held-out pairs (``champion`` None: the champion has no such head).
+
+    ``promote`` False only when the head is shown worse: the whole 95 % interval of the paired
+    difference lies below ``-tolerance``. Too few pairs, or none, hold nothing back.
+    """
+    n = len(challenger)
+    common = {"eval_pairs": n, "min_pairs": min_pairs, "tolerance": tolerance}
+    if champion is None:
+        return GateDecision(promote=True, outcome=Outcome.FIRST_MODEL,
+                            reason="A new head: the champion has none for this criterion.", **common)
+    if n < max(min_pairs, 1):
+        return GateDecision(
+            promote=True, outcome=Outcome.INSUFFICIENT_DATA,
+            reason=f"{n} held-out pairs, fewer than the {min_pairs} a check needs; it holds nothing back.", **common,
+        )
+    difference, (low, high) = paired_difference(challenger, champion)
+    measured = {**common, "difference": difference, "difference_ci": (low, high)}
+    span = f"{_points(difference)} against the champion's head on the same {n} pairs (95 % interval {_points(low)} to {_points(high)})"
+    if high < -tolerance:
+        return GateDecision(promote=False, outcome=Outcome.WORSE, reason=f"Shown worse: accuracy {span}.", **measured)
+    return GateDecision(promote=True, outcome=Outcome.NOT_WORSE, reason=f"Not shown worse: accuracy {span}.", **measured)
+
+
+def with_criteria(overall: GateDecision, checks: dict[str, GateDecision]) -> GateDecision:
+    """The version's decision: the overall head's, unless a criterion head is shown worse."""
+    worse = [key for key, check in checks.items() if not check.promote]
+    if not overall.promote or not worse:
+        return overall
+    named = ", ".join(worse)
+    return replace(
+        overall, promote=False, outcome=Outcome.CRITERION_WORSE,
+        reason=f"{overall.reason} Not promoted: its {named} head{'s are' if len(worse) > 1 else ' is'} shown worse "
+        "than the champion's (the heads share one backbone, so they are promoted together).",
     )
 
 

@@ -9,7 +9,9 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, Exists, F, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case, Exists, F, FilteredRelation, FloatField, JSONField, Max, OuterRef, Q, QuerySet, Subquery, Value, When,
+)
 from django.db.models.functions import Length, Substr
 
 from annotation.bradley_terry import win_probability
@@ -262,7 +264,8 @@ class ScoresPage:
 
 
 def responses_with_scores(project: Project, version: ModelVersion | None) -> QuerySet:
-    """Responses of ``project`` with ``score`` from ``version`` (None if unscored), by prompt.
+    """Responses of ``project`` with ``score`` from ``version`` (None if unscored) and its
+    per-criterion heads' ``criterion_scores`` ({} for a version without them), by prompt.
 
     A LEFT JOIN on the version's scores rather than a subquery per row, so a filter or an
     ORDER BY on ``score`` can be driven by ResponseScore's (model_version, score, response)
@@ -270,10 +273,15 @@ def responses_with_scores(project: Project, version: ModelVersion | None) -> Que
     """
     responses = Response.objects.filter(prompt__project=project).select_related("prompt").order_by("prompt_id", "id")
     if version is None:
-        return responses.annotate(score=Value(None, output_field=FloatField()))
+        return responses.annotate(score=Value(None, output_field=FloatField()), criterion_scores=Value(None, JSONField()))
     return responses.annotate(
         version_score=FilteredRelation("scores", condition=Q(scores__model_version=version))
-    ).annotate(score=F("version_score__score"))
+    ).annotate(score=F("version_score__score"), criterion_scores=F("version_score__criterion_scores"))
+
+
+def version_criteria(version: ModelVersion | None) -> list[str]:
+    """The criteria whose heads ``version`` carries (their scores are in ``criterion_scores``)."""
+    return list((version.config or {}).get("criteria") or []) if version is not None else []
 
 
 def _segments(filters: ScoresFilter, version: ModelVersion | None) -> list[_Segment]:

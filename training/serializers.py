@@ -192,6 +192,11 @@ class ScoredResponseSerializer(serializers.Serializer):
     model_name = serializers.CharField()
     text_preview = serializers.CharField(help_text="The response's plain text, first 160 characters.")
     score = serializers.FloatField(allow_null=True)
+    criterion_scores = serializers.DictField(
+        child=serializers.FloatField(), allow_null=True,
+        help_text="The version's per-criterion heads: {criterion key: reward} (see `criteria`); {} for a version "
+        "without them, null when unscored.",
+    )
     top_probability = serializers.FloatField(
         allow_null=True,
         help_text="For the highest-scored response of a fully scored prompt: P(it beats the runner-up), "
@@ -234,6 +239,11 @@ class ProjectScoresSerializer(serializers.Serializer):
         help_text="The version whose scores are in results: the champion once it has scored every response; "
         "while a new champion is still scoring, the previous champion (its complete set), so a page never "
         "mixes versions. Null without a champion.",
+    )
+    criteria = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The criteria (keys of the project's rating criteria) whose reward heads scores_version has: "
+        "each row's criterion_scores holds one reward per key.",
     )
     summary = ScoresSummarySerializer()
     models = serializers.ListField(

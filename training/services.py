@@ -379,8 +379,12 @@ def model_version_scoring_heartbeat(*, version_id: int) -> None:
     ModelVersion.objects.filter(id=version_id).update(scoring_heartbeat_at=timezone.now())
 
 
-def response_scores_store(*, version_id: int, scores: dict[int, float]) -> int:
+def response_scores_store(
+    *, version_id: int, scores: dict[int, float], criterion_scores: dict[int, dict[str, float]] | None = None
+) -> int:
     """Store one chunk of a version's scores; storing a score twice is a no-op (idempotent).
+
+    ``criterion_scores``: per response, its per-criterion heads' rewards (a version with heads).
 
     Each chunk commits on its own, so a rescoring killed halfway resumes where it
     stopped; the chunk also counts as a heartbeat.
@@ -389,7 +393,11 @@ def response_scores_store(*, version_id: int, scores: dict[int, float]) -> int:
         if not ModelVersion.objects.filter(id=version_id).exists():
             raise NotFoundError(f"Model version {version_id} no longer exists.")
         ResponseScore.objects.bulk_create(
-            [ResponseScore(response_id=rid, model_version_id=version_id, score=score) for rid, score in scores.items()],
+            [
+                ResponseScore(response_id=rid, model_version_id=version_id, score=score,
+                              criterion_scores=(criterion_scores or {}).get(rid, {}))
+                for rid, score in scores.items()
+            ],
             ignore_conflicts=True,
             batch_size=1000,
         )

@@ -46,6 +46,7 @@ class ProjectScoresView(APIView):
         body = {
             "champion": champion,
             "scores_version": shown.version if shown else None,
+            "criteria": selectors.version_criteria(shown),
             "summary": selectors.scores_summary(project, shown, champion),
             "models": selectors.project_model_names(project) if params.get("include") == "models" else None,
             "matching": selectors.responses_matching_count(project, shown, filters=filters) if params["count"] else None,

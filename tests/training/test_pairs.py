@@ -158,3 +158,36 @@ def test_weighted_aggregation_without_estimates_is_the_majority_vote(project, an
     weighted = project_pair_records(project, PairSpec(aggregation="weighted"))
     assert weighted == project_pair_records(project, PairSpec(aggregation="majority"))
     assert [record["confidence"] for record in weighted] == [1.0, 1.0]
+
+
+def test_ratings_give_each_criterion_its_own_pairs(make_project, make_user):
+    """Criteria that disagree give pairs in opposite directions; equal ratings are ties; both bad still rates."""
+    annotator = make_user("rater")
+    project = make_project(annotators=[annotator], prompts=3)
+    project.criteria = [{"key": "helpfulness", "label": "Helpfulness", "scale": 5},
+                        {"key": "harmlessness", "label": "Harmlessness", "scale": 5}]
+    project.save(update_fields=["criteria"])
+    votes = [  # (choice, ratings of A, ratings of B)
+        ("A", {"helpfulness": 5, "harmlessness": 1}, {"helpfulness": 2, "harmlessness": 4}),
+        ("both_bad", {"helpfulness": 3, "harmlessness": 2}, {"helpfulness": 1, "harmlessness": 2}),
+        ("B", {"helpfulness": 4}, {}),  # only one response rated: no helpfulness pair
+    ]
+    for choice, rated_a, rated_b in votes:
+        assignment = assignment_claim_next(project=project, annotator=annotator)
+        label_submit(assignment_id=assignment.id, annotator=annotator, choice=choice, client_id=uuid.uuid4(),
+                     ratings={"A": rated_a, "B": rated_b})
+    labels = list(Label.objects.filter(item__project=project).order_by("id"))
+    shown = [label.display_order for label in labels]  # response ids at A and B
+
+    assert len(project_pair_records(project)) == 2  # overall only, as before: "A" and "B"
+    records = project_pair_records(project, criteria=("helpfulness", "harmlessness"))
+    by_head = {}
+    for record in records:
+        by_head.setdefault(record.get("criterion"), []).append((record["label_id"], record["chosen_id"], record["rejected_id"]))
+    assert by_head[None] == [(labels[0].id, shown[0][0], shown[0][1]), (labels[2].id, shown[2][1], shown[2][0])]
+    # Label 1 rates A more helpful but less harmless; the both-bad label 2 still ranks helpfulness.
+    assert by_head["helpfulness"] == [(labels[0].id, shown[0][0], shown[0][1]), (labels[1].id, shown[1][0], shown[1][1])]
+    assert by_head["harmlessness"] == [(labels[0].id, shown[0][1], shown[0][0])]  # 2 = 2 is a tie: left out
+    with_ties = project_pair_records(project, PairSpec(train_on_ties=True), criteria=("harmlessness",))
+    assert [(r.get("criterion"), r["tie"]) for r in with_ties if r["label_id"] == labels[1].id] == [("harmlessness", True)]
+    assert all("criterion" not in record for record in records[:1])

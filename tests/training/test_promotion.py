@@ -83,3 +83,22 @@ def test_the_decision_is_stored_as_plain_json():
 
     decision = decide([1.0] * 60, [0.0] * 60)
     assert json.loads(json.dumps(decision.as_dict()))["outcome"] == "better"
+
+
+def test_a_criterion_head_holds_the_version_back_only_when_shown_worse():
+    from training.promotion import criterion_check, with_criteria
+
+    better = decide([1.0] * 60, [0.0] * 60)
+    assert better.promote
+    new_head = criterion_check(challenger=[1.0] * 5, champion=None, tolerance=0.0, min_pairs=50)
+    few = criterion_check(challenger=[0.0] * 5, champion=[1.0] * 5, tolerance=0.0, min_pairs=50)
+    level = criterion_check(challenger=[1.0, 0.0] * 30, champion=[0.0, 1.0] * 30, tolerance=0.0, min_pairs=50)
+    worse = criterion_check(challenger=[0.0] * 60, champion=[1.0] * 60, tolerance=0.0, min_pairs=50)
+    assert [c.outcome for c in (new_head, few, level, worse)] == [
+        Outcome.FIRST_MODEL, Outcome.INSUFFICIENT_DATA, Outcome.NOT_WORSE, Outcome.WORSE]
+    assert with_criteria(better, {"helpfulness": new_head, "style": few, "honesty": level}) == better
+    held_back = with_criteria(better, {"harmlessness": worse, "honesty": level})
+    assert (held_back.promote, held_back.outcome) == (False, Outcome.CRITERION_WORSE)
+    assert "its harmlessness head is shown worse" in held_back.reason and "Shown worse: accuracy -100.0 points" in worse.reason
+    rejected = decide([0.0] * 60, [1.0] * 60)
+    assert with_criteria(rejected, {"harmlessness": worse}) == rejected  # already not promoted: its own reason

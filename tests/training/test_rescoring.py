@@ -75,7 +75,7 @@ def test_rescoring_holds_one_page_of_responses_at_a_time(champion, project, make
     make_project("Another project")  # its responses come after these by id: read and scored never
     settings.SCORING_CHUNK_SIZE = 2
     scored_batches, stored_batches = [], []
-    score, store = pipeline.score_responses, services.response_scores_store
+    score, store = pipeline.score_response_heads, services.response_scores_store
 
     def counted_score(model, tokenizer, items, **kwargs):
         scored_batches.append(len(items))
@@ -85,7 +85,7 @@ def test_rescoring_holds_one_page_of_responses_at_a_time(champion, project, make
         stored_batches.append(len(kwargs["scores"]))
         return store(**kwargs)
 
-    monkeypatch.setattr(pipeline, "score_responses", counted_score)
+    monkeypatch.setattr(pipeline, "score_response_heads", counted_score)
     monkeypatch.setattr(services, "response_scores_store", counted_store)
     with CaptureQueriesContext(connection) as queries:
         assert pipeline.rescore_project_responses(champion.id) == 6

@@ -44,7 +44,8 @@ def test_pages_walk_every_response_once_in_prompt_order(scored, admin_user, api_
     assert [row["prompt_external_id"] for row in rows[:4]] == ["Helpfulness-0"] * 2 + ["Helpfulness-1"] * 2
     first = rows[0]
     assert set(first) == {
-        "response_id", "prompt_external_id", "prompt_preview", "model_name", "text_preview", "score", "top_probability",
+        "response_id", "prompt_external_id", "prompt_preview", "model_name", "text_preview", "score", "criterion_scores",
+        "top_probability",
     }
     assert (first["prompt_preview"], first["text_preview"], first["model_name"]) == (
         "Question 0?", "A good helpful answer 0.", "model-good",
