@@ -231,6 +231,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "training.tasks.train_reward_model": {"queue": "training"},
     "training.tasks.rescore_responses": {"queue": "scoring"},
+    "training.tasks.refresh_item_priorities": {"queue": "scoring"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False

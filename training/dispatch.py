@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 TRAIN_TASK = "training.tasks.train_reward_model"
 RESCORE_TASK = "training.tasks.rescore_responses"
+PRIORITIES_TASK = "training.tasks.refresh_item_priorities"
 
 
 def _send(task_name: str, argument: int) -> str:
@@ -36,3 +37,7 @@ def send_training_run(run_id: int) -> str:
 
 def send_rescoring(version_id: int) -> str:
     return _send(RESCORE_TASK, version_id)
+
+
+def send_priorities_refresh(version_id: int) -> str:
+    return _send(PRIORITIES_TASK, version_id)

@@ -56,6 +56,11 @@ class TrainingPolicy(models.Model):
         default=WhenEvaluationInsufficient.KEEP,
         help_text="What the gate does with fewer evaluation pairs than the minimum.",
     )
+    priority_head = models.CharField(
+        max_length=100, blank=True, default="",
+        help_text="The reward head whose scores order items for the uncertainty selection: empty for the overall "
+        "preference, else a rating criterion's key (its per-criterion head).",
+    )
     excluded_annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="Their labels are left out of training."
     )

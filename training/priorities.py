@@ -13,13 +13,18 @@ time and never a score. An item's priority is the larger of two figures, each fr
 
 An item with a response the champion has not scored keeps priority 0, as every item has
 before any model (the order is then sequential).
+
+The scores are the overall head's, or, when the project's policy names a ``priority_head``,
+that criterion's head (its per-criterion scores), with the people's majorities read from
+their ratings on that criterion. A champion without that head orders by its overall scores.
 """
 
 from annotation.bradley_terry import win_probability
 from annotation.models import ComparisonItem, ComparisonItemResponse, Label
 from annotation.services import item_priorities_store
 from training.model_quality import human_majorities
-from training.models import ModelVersion, ResponseScore
+from training.models import ModelVersion, ResponseScore, TrainingPolicy
+from training.pairs import criterion_ranking
 
 CHUNK_SIZE = 2000
 
@@ -44,13 +49,21 @@ def item_priority(scores: dict[int, float], majorities: dict[frozenset, tuple]) 
     return priority
 
 
+def priority_head_of(version: ModelVersion) -> str | None:
+    """The criterion whose head orders ``version``'s project's items; None for the overall head."""
+    head = TrainingPolicy.objects.filter(project_id=version.project_id).values_list("priority_head", flat=True).first()
+    return head if head and head in ((version.config or {}).get("criteria") or []) else None
+
+
 def item_priorities_refresh(version: ModelVersion, *, chunk_size: int = CHUNK_SIZE) -> int:
-    """Store every item's priority of ``version``'s project from ``version``'s scores. Returns items written.
+    """Store every item's priority of ``version``'s project from ``version``'s scores (its
+    priority head's, ``priority_head_of``). Returns items written.
 
     Item by item in id chunks (keyset), each read in three queries (slots, scores, labels) and
     written in its own short transaction, so memory holds one chunk and a claim never waits
     on more than one chunk's row locks.
     """
+    head = priority_head_of(version)
     written, last_id = 0, 0
     while True:
         item_ids = list(
@@ -65,17 +78,29 @@ def item_priorities_refresh(version: ModelVersion, *, chunk_size: int = CHUNK_SI
             "item_id", "response_id"
         ):
             responses_of.setdefault(item_id, []).append(response_id)
-        scores = dict(
-            ResponseScore.objects.filter(
-                model_version=version, response_id__in=[r for ids in responses_of.values() for r in ids]
-            ).values_list("response_id", "score")
+        stored = ResponseScore.objects.filter(
+            model_version=version, response_id__in=[r for ids in responses_of.values() for r in ids]
         )
-        labels = [
-            (annotator_id, item_id, corrected or ranking)
-            for annotator_id, item_id, ranking, corrected in Label.objects.filter(item_id__in=item_ids, both_bad=False)
-            .exclude(review_status=Label.ReviewStatus.REJECTED)
-            .values_list("annotator_id", "item_id", "ranking", "corrected_ranking")
-        ]
+        if head is None:
+            scores = dict(stored.values_list("response_id", "score"))
+            labels = [
+                (annotator_id, item_id, corrected or ranking)
+                for annotator_id, item_id, ranking, corrected in Label.objects.filter(item_id__in=item_ids, both_bad=False)
+                .exclude(review_status=Label.ReviewStatus.REJECTED)
+                .values_list("annotator_id", "item_id", "ranking", "corrected_ranking")
+            ]
+        else:
+            scores = {
+                response_id: by_criterion[head]
+                for response_id, by_criterion in stored.values_list("response_id", "criterion_scores")
+                if head in (by_criterion or {})
+            }
+            labels = [
+                (annotator_id, item_id, criterion_ranking(ratings, head))
+                for annotator_id, item_id, ratings in Label.objects.filter(item_id__in=item_ids)
+                .exclude(review_status=Label.ReviewStatus.REJECTED)
+                .values_list("annotator_id", "item_id", "ratings")
+            ]
         majorities: dict[int, dict] = {}
         for (item_id, pair), verdict in human_majorities(labels).items():
             majorities.setdefault(item_id, {})[pair] = verdict

@@ -39,7 +39,7 @@ class TrainingPolicySerializer(serializers.ModelSerializer):
         fields = [
             "mode", "aggregation", "train_on_ties", "replay_ratio", "retrain_every_n_labels", "nightly_at",
             "time_zone", "next_nightly_at", "promotion_tolerance", "min_evaluation_pairs",
-            "when_evaluation_insufficient", "excluded_annotator_ids", "defaults",
+            "when_evaluation_insufficient", "priority_head", "excluded_annotator_ids", "defaults",
         ]
 
     def get_excluded_annotator_ids(self, policy) -> list[int]:
@@ -71,6 +71,10 @@ class TrainingPolicyUpdateSerializer(serializers.Serializer):
     min_evaluation_pairs = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
     when_evaluation_insufficient = serializers.ChoiceField(
         choices=TrainingPolicy.WhenEvaluationInsufficient.choices, required=False
+    )
+    priority_head = serializers.CharField(
+        max_length=100, allow_blank=True, required=False,
+        help_text=TrainingPolicy._meta.get_field("priority_head").help_text,
     )
     excluded_annotator_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
 

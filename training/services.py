@@ -22,6 +22,7 @@ from training.leaderboard import model_rewards_summary
 from training.models import AnnotatorExclusionChange, ModelVersion, ResponseScore, TrainingPolicy, TrainingRun
 from training.selectors import (
     automatic_retry_at,
+    champion_for,
     label_trigger_threshold,
     labels_since_last_success,
     next_nightly_at,
@@ -49,7 +50,7 @@ def training_runs_fail_stale(*, project: Project | None = None) -> int:
 
 POLICY_FIELDS = (
     "mode", "aggregation", "train_on_ties", "replay_ratio", "retrain_every_n_labels", "nightly_at",
-    "promotion_tolerance", "min_evaluation_pairs", "when_evaluation_insufficient",
+    "promotion_tolerance", "min_evaluation_pairs", "when_evaluation_insufficient", "priority_head",
 )
 
 
@@ -66,6 +67,7 @@ def training_policy_update(
         raise TypeError(f"Unknown training policy fields: {sorted(unknown)}")
     policy = training_policy_for(project)
     nightly_time_changed = "nightly_at" in changes and changes["nightly_at"] != policy.nightly_at
+    priority_head_changed = "priority_head" in changes and changes["priority_head"] != policy.priority_head
     for name, value in changes.items():
         setattr(policy, name, value)
     if policy.mode not in TrainingPolicy.Mode.values:
@@ -80,6 +82,13 @@ def training_policy_update(
         raise DomainError(
             "when_evaluation_insufficient must be 'keep' or 'promote_if_not_worse'.",
             fields={"when_evaluation_insufficient": ["unknown"]},
+        )
+    criteria = [criterion["key"] for criterion in project.criteria or ()]
+    if policy.priority_head and policy.priority_head not in criteria:
+        raise DomainError(
+            f"priority_head must be empty (the overall preference) or one of the project's criteria: "
+            f"{', '.join(criteria) or 'it has none'}.",
+            fields={"priority_head": ["not a criterion of this project"]},
         )
     with transaction.atomic():
         if nightly_time_changed:
@@ -102,6 +111,12 @@ def training_policy_update(
                                     (before - after, AnnotatorExclusionChange.Action.INCLUDED))
                 for annotator_id in sorted(ids)
             )
+        champion = champion_for(project) if priority_head_changed else None
+        if champion is not None and champion.scored_at is not None:
+            # The items' priorities come from the chosen head's scores: recomputed in the worker
+            # (every item of the project), not in this request. A champion still scoring
+            # refreshes them when it finishes; a lost message, at the next rescoring.
+            transaction.on_commit(lambda: dispatch.send_priorities_refresh(champion.id))
     return policy
 
 

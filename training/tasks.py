@@ -40,6 +40,16 @@ def rescore_responses(version_id: int) -> int:
     return rescore_project_responses(version_id)
 
 
+@shared_task(name="training.tasks.refresh_item_priorities", acks_late=True, **TRANSIENT)
+def refresh_item_priorities(version_id: int) -> int:
+    """Recompute every item's priority from the champion's scores (after the priority head changed)."""
+    from training.models import ModelVersion
+    from training.priorities import item_priorities_refresh
+
+    version = ModelVersion.objects.filter(id=version_id, status=ModelVersion.Status.CHAMPION).first()
+    return item_priorities_refresh(version) if version is not None else 0
+
+
 @shared_task(name="training.tasks.reconcile_training")
 def reconcile_training() -> dict:
     """Every TRAINING_RECONCILE_SECONDS (beat): triggers, re-sends and sweeps (see training.reconciler)."""

@@ -1,7 +1,8 @@
 """Admins manage model versions and the training policy from the results page.
 
-With WORKBENCH_SCREENSHOTS naming a folder, the rollback test also saves results.png there, and
-the versions test results-versions.png (the model versions table).
+With WORKBENCH_SCREENSHOTS naming a folder, the rollback test also saves results.png there, the
+versions test results-versions.png (the model versions table), and the criteria test
+results-criteria.png (per-criterion scores and heads).
 """
 import os
 from pathlib import Path
@@ -326,3 +327,49 @@ def test_policy_form_shows_the_time_zone_and_saves_the_gate_settings(
     page.wait_for_function("() => document.querySelector('[data-testid=policy-next-nightly]').textContent === 'Next nightly run: off'")
     policy.refresh_from_db()
     assert (policy.min_evaluation_pairs, policy.nightly_at) == (None, None)
+
+
+def test_admin_sees_each_criterion_head_and_chooses_which_one_orders_items(
+    page, live_server, login, browser_user, make_browser_project, sent_tasks
+):
+    from annotation.models import Response
+    from training.models import ResponseScore
+
+    admin = browser_user("root", admin=True)
+    project = make_browser_project(lines=[record("p1", "Q?", [("one", "m1"), ("two", "m2")])])
+    project.criteria = [{"key": "helpfulness", "label": "Helpfulness", "scale": 5},
+                        {"key": "harmlessness", "label": "Harmlessness", "scale": 5}]
+    project.save(update_fields=["criteria"])
+    run, _ = services.training_run_request(project=project, trigger="manual")
+    services.training_run_start(run_id=run.id)
+    heads = {"helpfulness": {"accuracy": 0.9, "pairs": 40, "check": {"outcome": "not_worse", "reason": "Not shown worse."}},
+             "harmlessness": {"accuracy": 0.6, "pairs": 40, "check": {"outcome": "worse", "reason": "Shown worse."}}}
+    version = services.training_run_complete(
+        run_id=run.id, version=1, checkpoint_path=f"project-{project.id}/v1",
+        metrics={"accuracy": 0.8, "loss": 0.5, "pairs": 40, "criteria": heads}, champion_metrics={}, promote=True,
+        config={"criteria": ["helpfulness", "harmlessness"]}, seed=0, code_version="test",
+    )
+    one, two = Response.objects.filter(prompt__project=project).order_by("id")
+    services.response_scores_store(version_id=version.id, scores={one.id: 1.5, two.id: -0.5},
+                                   criterion_scores={one.id: {"helpfulness": 2.25, "harmlessness": -1.0},
+                                                     two.id: {"helpfulness": -0.75, "harmlessness": 0.5}})
+    services.model_version_scoring_finish(version_id=version.id)
+    assert ResponseScore.objects.filter(model_version=version).count() == 2
+
+    login(admin)
+    page.goto(f"{live_server.url}/projects/{project.id}/results/")
+    page.wait_for_selector(f"[data-testid=criterion-score-{one.id}-harmlessness]")
+    assert page.inner_text(f"[data-testid=criterion-score-{one.id}-helpfulness]") == "helpfulness 2.250"
+    assert page.inner_text(f"[data-testid=criterion-score-{two.id}-harmlessness]") == "harmlessness 0.500"
+    line = page.inner_text(f"[data-testid=version-criterion-{version.id}-harmlessness]")
+    assert line == "harmlessness 60.0 % · 40 pairs · worse"
+    assert page.inner_text(f"[data-testid=version-accuracy-{version.id}]").startswith("80.0 % · 40 pairs\nhelpfulness 90.0 %")
+    if os.environ.get("WORKBENCH_SCREENSHOTS"):
+        page.screenshot(path=str(Path(os.environ["WORKBENCH_SCREENSHOTS"]) / "results-criteria.png"), full_page=True)
+
+    page.wait_for_function("() => document.querySelector('[name=nightly_at]').value !== ''")  # policy loaded
+    page.select_option("[data-testid=policy-priority-head]", "harmlessness")
+    page.click("[data-testid=save-policy]")
+    page.wait_for_selector("text=Training policy saved.")
+    assert TrainingPolicy.objects.get(project=project).priority_head == "harmlessness"
+    assert ("training.tasks.refresh_item_priorities", version.id) in sent_tasks

@@ -117,3 +117,35 @@ def group_by_prompt(scores):
     for score in scores:
         grouped.setdefault(score.response.prompt_id, []).append(score)
     return grouped
+
+
+def test_an_admin_chooses_which_head_orders_items_for_the_uncertainty_selection(
+    criteria_project, sent_tasks, admin_user, api_client_for, django_capture_on_commit_callbacks
+):
+    from training.priorities import priority_head_of, uncertainty
+    from training.tasks import refresh_item_priorities
+
+    version = train_now(criteria_project)
+    pipeline.rescore_project_responses(version.id)
+    url = f"/api/projects/{criteria_project.id}/training-policy/"
+    client = api_client_for(admin_user)
+    refused = client.patch(url, {"priority_head": "honesty"}, format="json")
+    assert refused.status_code == 400 and "helpfulness, harmlessness" in refused.json()["detail"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        chosen = client.patch(url, {"priority_head": "harmlessness"}, format="json")
+    assert chosen.status_code == 200 and chosen.json()["priority_head"] == "harmlessness"
+    assert sent_tasks[-1] == ("training.tasks.refresh_item_priorities", version.id)  # recomputed in the worker
+    version.refresh_from_db()
+    assert priority_head_of(version) == "harmlessness"
+    assert refresh_item_priorities(version.id) == 24
+
+    differs = 0
+    for item in criteria_project.items.prefetch_related("responses"):
+        rows = ResponseScore.objects.filter(model_version=version, response__in=item.responses.all())
+        harmless = {row.response_id: row.criterion_scores["harmlessness"] for row in rows}
+        overall = {row.response_id: row.score for row in rows}
+        # The head agrees with the people's harmlessness ratings, so the priority is its uncertainty.
+        assert item.model_priority == pytest.approx(uncertainty(list(harmless.values())), abs=1e-12)
+        differs += abs(item.model_priority - uncertainty(list(overall.values()))) > 1e-6
+    assert differs == 24  # not the overall head's order

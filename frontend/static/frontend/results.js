@@ -132,7 +132,8 @@
     ui.responsesSummary.textContent = summary.responses + " responses · " + summary.scored + " scored" +
       (previousShown ? " by v" + data.scores_version + " until v" + champion.version + " has scored every response" : "");
     renderPager(data);
-    const key = JSON.stringify(view) + "|" + data.results.map((row) => row.response_id + "=" + row.score + "/" + row.top_probability).join(",");
+    const key = JSON.stringify(view) + "|" + data.results.map((row) => row.response_id + "=" + row.score + "/" + row.top_probability +
+      "/" + JSON.stringify(row.criterion_scores || {})).join(",");
     if (key !== scoresKey) {
       scoresKey = key;
       renderResponses();
@@ -281,6 +282,17 @@
     ];
   }
 
+  // A version with per-criterion heads: each head's score under the overall one, in the
+  // project's criteria order (the scores API's `criteria`).
+  function criterionScores(row) {
+    const keys = (lastScores && lastScores.criteria) || [];
+    const scores = row.criterion_scores || {};
+    const lines = keys.filter((key) => typeof scores[key] === "number").map((key) =>
+      el("div", { className: "small muted", dataset: { testid: "criterion-score-" + row.response_id + "-" + key } },
+        key + " " + formatNumber(scores[key])));
+    return lines.length ? el("div", { className: "criterion-scores" }, lines) : null;
+  }
+
   function renderResponses() {
     if (!lastScores) return;
     const ordered = lastScores.results;
@@ -305,7 +317,7 @@
         el(
           "td",
           { className: "num mono" + (isBest ? " is-best" : ""), title: top ? scoreTitle(top) : undefined, dataset: { testid: "score-" + row.response_id } },
-          formatNumber(row.score)
+          [formatNumber(row.score), criterionScores(row)]
         ),
       ]);
     });
@@ -438,7 +450,10 @@
             el("span", { className: "strong" }, "v" + version.version),
             el("span", { className: "badge badge--" + (VERSION_CLASS[version.status] || "muted") }, version.status),
           ]),
-          el("td", { className: "num nowrap", dataset: { testid: "version-accuracy-" + id } }, accuracyCell(version.metrics, true)),
+          el("td", { className: "num nowrap", dataset: { testid: "version-accuracy-" + id } }, [
+            ...[].concat(accuracyCell(version.metrics, true)),
+            criteriaLines(version),
+          ]),
           el("td", { className: "num nowrap", dataset: { testid: "version-champion-" + id } }, championCell(version)),
           el("td", { className: "num nowrap", dataset: { testid: "version-difference-" + id } }, differenceCell(version)),
           el("td", { className: "version-gate", dataset: { testid: "version-gate-" + id } }, gateCell(version)),
@@ -518,7 +533,26 @@
     better: { label: "better", kind: "success" },
     not_better: { label: "not better", kind: "muted" },
     insufficient_data: { label: "not enough evaluation data", kind: "warning" },
+    criterion_worse: { label: "a criterion head is worse", kind: "danger" },
   };
+
+  // A criterion head's own check against the champion's head (training.promotion.criterion_check).
+  const CHECK_LABELS = { first_model: "new head", not_worse: "not worse", worse: "worse", insufficient_data: "too few pairs" };
+
+  /** One line per per-criterion head: its held-out accuracy on its own pairs and its check. */
+  function criteriaLines(version) {
+    const heads = (version.metrics && version.metrics.criteria) || {};
+    const lines = Object.entries(heads).map(([key, metrics]) => {
+      const check = metrics.check || {};
+      return el("div", { className: "small" + (check.outcome === "worse" ? " text-danger" : " muted"), title: check.reason || "",
+        dataset: { testid: "version-criterion-" + version.id + "-" + key } },
+        key + " " + (hasAccuracy(metrics) ? percent(metrics.accuracy) : "—") + " · " + (metrics.pairs || 0) + " pairs · " +
+        (CHECK_LABELS[check.outcome] || "unchecked"));
+    });
+    const note = version.metrics && version.metrics.criteria_note;
+    if (note) lines.push(el("div", { className: "small muted", title: note }, "no criterion heads"));
+    return lines.length ? el("div", { className: "criterion-lines" }, lines) : null;
+  }
 
   function gateCell(version) {
     const gate = version.gate || {};

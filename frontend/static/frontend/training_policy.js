@@ -58,6 +58,7 @@
       form.elements[name].placeholder = defaults[name] !== undefined && defaults[name] !== null ? defaults[name] + " (default)" : "default";
     }
     form.elements.when_evaluation_insufficient.value = policy.when_evaluation_insufficient;
+    if (form.elements.priority_head) form.elements.priority_head.value = policy.priority_head || "";
     form.elements.nightly_at.value = policy.nightly_at ? policy.nightly_at.slice(0, 5) : "";
     form.elements.train_on_ties.checked = policy.train_on_ties;
     timeZoneBox.textContent = policy.time_zone || "";
@@ -84,6 +85,8 @@
       const raw = form.elements[name].value;
       body[name] = raw === "" ? null : Number(raw);
     }
+    // Only a project with rating criteria has the choice.
+    if (form.elements.priority_head) body.priority_head = form.elements.priority_head.value;
     return body;
   }
 
