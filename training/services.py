@@ -84,7 +84,9 @@ def training_policy_update(
             fields={"when_evaluation_insufficient": ["unknown"]},
         )
     criteria = [criterion["key"] for criterion in project.criteria or ()]
-    if policy.priority_head and policy.priority_head not in criteria:
+    # Checked when set: a criterion removed from the project later leaves a stale value, which
+    # orders nothing (training.priorities) and must not block saving the rest of the policy.
+    if priority_head_changed and policy.priority_head and policy.priority_head not in criteria:
         raise DomainError(
             f"priority_head must be empty (the overall preference) or one of the project's criteria: "
             f"{', '.join(criteria) or 'it has none'}.",

@@ -138,6 +138,12 @@ def test_an_admin_chooses_which_head_orders_items_for_the_uncertainty_selection(
     assert sent_tasks[-1] == ("training.tasks.refresh_item_priorities", version.id)  # recomputed in the worker
     version.refresh_from_db()
     assert priority_head_of(version) == "harmlessness"
+    # The criterion dropped from the project later: the stale choice blocks no other change.
+    criteria_project.criteria = CRITERIA[:1]
+    criteria_project.save(update_fields=["criteria"])
+    assert client.patch(url, {"mode": "incremental"}, format="json").status_code == 200
+    criteria_project.criteria = CRITERIA
+    criteria_project.save(update_fields=["criteria"])
     assert refresh_item_priorities(version.id) == 24
 
     differs = 0
