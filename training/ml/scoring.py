@@ -19,20 +19,11 @@ SHAPE_MULTIPLE = 16
 
 
 def score_responses(
-    model: Any,
-    tokenizer: Any,
-    items: Sequence[tuple[Sequence[Message], str]],
-    *,
-    max_length: int,
-    batch_size: int = 32,
-    device: str | torch.device | None = None,
-    packed: bool | None = None,
+    model: Any, tokenizer: Any, items: Sequence[tuple[Sequence[Message], str]], **options: Any
 ) -> list[float]:
-    """Overall reward of each (context, response), in the order of ``items`` (see ``score_response_heads``)."""
-    rows = score_response_heads(
-        model, tokenizer, items, max_length=max_length, batch_size=batch_size, device=device, packed=packed
-    )
-    return [row[0] for row in rows]
+    """Overall reward of each (context, response), in the order of ``items``; ``options``
+    (``max_length``, ``batch_size``, ``device``, ``packed``) as ``score_response_heads`` takes them."""
+    return [row[0] for row in score_response_heads(model, tokenizer, items, **options)]
 
 
 def score_response_heads(
