@@ -175,7 +175,10 @@ def encode_scored_texts(
     """``encode_scored_text`` for many items with one tokenizer call."""
     prefix, suffix = _special_affixes(tokenizer)
     texts = [format_conversation(tokenizer, context, response) for context, response in items]
-    bodies = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    # verbose=False: a conversation longer than the model's maximum is expected here (it is
+    # cut from the left below), so transformers' "longer than the specified maximum" warning
+    # would only be noise in every worker's log.
+    bodies = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
     starts = {tokenizer.bos_token_id, tokenizer.cls_token_id} - {None}
     encoded = []
     for text, body in zip(texts, bodies):

@@ -52,6 +52,16 @@ def test_long_context_is_cut_from_the_left_keeping_cls_and_response(tiny_model):
     assert ids.count(tokenizer.cls_token_id) == 1
 
 
+def test_a_conversation_longer_than_the_model_takes_raises_no_tokenizer_warning(tiny_model):
+    """Cutting long texts is the plan here: transformers' "longer than the specified maximum"
+    warning (once per tokenizer, in every worker's log) would only be noise."""
+    _, tokenizer = tiny_model
+    tokenizer.model_max_length = 16
+    ids = encode_scored_text(tokenizer, [{"role": "user", "content": "tell me a story " * 50}], "an answer", max_length=12)
+    assert len(ids) == 12
+    assert "sequence-length-is-longer-than-the-specified-maximum" not in tokenizer.deprecation_warnings
+
+
 def test_overlong_response_keeps_its_end(tiny_model):
     _, tokenizer = tiny_model
     response = "one " * 40 + "good answer"
