@@ -248,21 +248,25 @@ def iter_pair_records(
     weights = annotator_vote_weights(project, spec) if spec.aggregation == "weighted" else None
     keep = filters.item_ids(project)
     labels = Label.objects.filter(item__project=project).exclude(annotator_id__in=spec.excluded_annotator_ids)
-    # Without criteria only the labels that give overall pairs are read; with them, also the
-    # "both bad" ones, whose ratings still rank the responses on each criterion.
-    labels = filters.labels(labels.filter(trained_labels() if not criteria else ~Q(review_status=Label.ReviewStatus.REJECTED)))
+    columns = ("item_id", "id", "trained_ranking", "trained_strength", "annotator_id")
+    if criteria:
+        # Also the "both bad" labels, whose ratings still rank the responses on each criterion;
+        # only the labels that give overall pairs feed the overall head.
+        labels = labels.exclude(review_status=Label.ReviewStatus.REJECTED).annotate(
+            gives_overall=Case(When(trained_labels(), then=Value(True)), default=Value(False), output_field=BooleanField())
+        )
+        columns += ("gives_overall", "ratings")
+    else:
+        labels = labels.filter(trained_labels())
     rows = (
-        labels.annotate(**trained_ranking_and_strength(), gives_overall=Case(
-            When(trained_labels(), then=Value(True)), default=Value(False), output_field=BooleanField()
-        ))
-        .order_by("item_id", "id")
-        .values_list("item_id", "id", "trained_ranking", "trained_strength", "annotator_id", "gives_overall", "ratings")
+        filters.labels(labels).annotate(**trained_ranking_and_strength()).order_by("item_id", "id").values_list(*columns)
     )
 
     def pairs_of(group) -> list[tuple[str | None, ItemPair]]:
+        if not criteria:
+            return [(None, pair) for pair in item_pairs(group, spec, weights)]
         group = list(group)
-        overall = [row[:5] for row in group if row[5]]
-        tagged = [(None, pair) for pair in item_pairs(overall, spec, weights)]
+        tagged = [(None, pair) for pair in item_pairs([row[:5] for row in group if row[5]], spec, weights)]
         for key in criteria:
             rated = [(item_id, label_id, criterion_ranking(ratings, key), None, annotator_id)
                      for item_id, label_id, _, _, annotator_id, _, ratings in group]
