@@ -228,23 +228,28 @@ class EncodedPair:
         return max(len(self.chosen_ids), len(self.rejected_ids))
 
 
+def pair_heads(pairs: Sequence[PreferencePair], heads: Mapping[str | None, int]) -> list[int]:
+    """Each pair's reward column under ``heads`` (``pooling.head_index``); a criterion the model
+    has no head for is a ValueError."""
+    unknown = sorted({pair.criterion for pair in pairs if pair.criterion not in heads})
+    if unknown:
+        raise ValueError(f"pairs name criteria the model has no head for: {', '.join(unknown)}")
+    return [heads[pair.criterion] for pair in pairs]
+
+
 def encode_pairs(
     tokenizer: Any, pairs: Sequence[PreferencePair], max_length: int, heads: Mapping[str | None, int] | None = None
 ) -> list[EncodedPair]:
     """Tokenise every pair; ``heads`` (``model.head_index``) maps each pair's criterion to its
     reward column. Without it only overall pairs are allowed."""
-    heads = heads if heads is not None else {None: 0}
-    unknown = sorted({pair.criterion for pair in pairs if pair.criterion not in heads})
-    if unknown:
-        raise ValueError(f"pairs name criteria the model has no head for: {', '.join(unknown)}")
+    columns = pair_heads(pairs, heads if heads is not None else {None: 0})
     items = [(pair.context, pair.chosen) for pair in pairs]
     items += [(pair.context, pair.rejected) for pair in pairs]
     ids = encode_scored_texts(tokenizer, items, max_length)
     n = len(pairs)
     return [
         EncodedPair(
-            pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength, pair.tie, pair.confidence,
-            heads[pair.criterion],
+            pair.prompt_id, ids[i], ids[n + i], pair.margin, pair.strength, pair.tie, pair.confidence, columns[i],
         )
         for i, pair in enumerate(pairs)
     ]

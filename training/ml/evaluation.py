@@ -8,7 +8,7 @@ from typing import Any
 
 from training.ml.config import TrainConfig
 from training.ml.intervals import wilson_interval
-from training.ml.data import PreferencePair
+from training.ml.data import PreferencePair, pair_heads
 from training.ml.pooling import head_index
 from training.ml.scoring import score_response_heads
 
@@ -31,20 +31,14 @@ def reward_differences(
     Uses ``config.max_length`` and scores ``2 * config.batch_size`` texts per
     forward pass.
     """
-    heads = head_index(model)
-    unknown = sorted({pair.criterion for pair in pairs if pair.criterion not in heads})
-    if unknown:
-        raise ValueError(f"pairs name criteria the model has no head for: {', '.join(unknown)}")
+    columns = pair_heads(pairs, head_index(model))
     items = [(pair.context, pair.chosen) for pair in pairs]
     items += [(pair.context, pair.rejected) for pair in pairs]
     scores = score_response_heads(
         model, tokenizer, items, max_length=config.max_length, batch_size=2 * config.batch_size
     )
     n = len(pairs)
-    return [
-        chosen[heads[pair.criterion]] - rejected[heads[pair.criterion]]
-        for pair, chosen, rejected in zip(pairs, scores[:n], scores[n:])
-    ]
+    return [chosen[column] - rejected[column] for column, chosen, rejected in zip(columns, scores[:n], scores[n:])]
 
 
 def preference_metrics_of(differences: Sequence[float], pairs: Sequence[PreferencePair]) -> dict[str, Any]:
