@@ -174,6 +174,13 @@ def unreadable_attention_dropout(self_attention):
     self_attention.dropout = torch.nn.Identity()  # still a module, but with no probability
 
 
+class AdaptedLinear(torch.nn.Linear):
+    """A projection whose forward is not its weights' product (an adapter, say)."""
+
+    def forward(self, states):
+        return super().forward(states) * 2
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -184,9 +191,11 @@ def unreadable_attention_dropout(self_attention):
         lambda model: setattr(model.bert.encoder.layer[0], "crossattention", torch.nn.Identity()),
         lambda model: setattr(model.bert.encoder, "layer", torch.nn.ModuleList()),
         lambda model: setattr(model, "config", None),
+        lambda model: model.bert.encoder.layer[0].attention.self.value.register_forward_hook(lambda *_: None),
+        lambda model: setattr(model.bert.encoder.layer[-1].attention.self, "key", AdaptedLinear(32, 32)),
     ],
     ids=["heads-do-not-tile-q", "scaling-not-a-number", "no-attention-dropout", "relative-positions",
-         "cross-attention", "no-layers", "no-config"],
+         "cross-attention", "no-layers", "no-config", "hooked-projection", "adapted-projection"],
 )
 def test_a_model_whose_parts_differ_from_the_mirror_is_not_packed(tiny_model, change):
     model, _ = tiny_model
