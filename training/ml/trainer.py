@@ -15,6 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from training.ml.batching import batch_order, collate_pairs, plan_passes
 from training.ml.config import TrainConfig
 from training.ml.data import EncodedPair, PreferencePair, encode_pairs
+from training.ml.embeddings import compact_input_embeddings
 from training.ml.loss import bradley_terry_loss
 from training.ml.packed import packed_rewards, supports_packing
 from training.ml.model import load_reward_model, pooling_of, resolve_device
@@ -134,7 +135,30 @@ def run_training_loop(
     gradient of a step is the mean over its pairs whatever the number of
     processes, so 2 processes with batch B step like 1 process with batch B
     and 2 accumulation steps.
+
+    The word embedding trains only the rows of the ids in ``encoded``
+    (``embeddings.compact_input_embeddings``): the same model, without a
+    dense update of every row at every step.
     """
+    token_ids = {token for pair in encoded for token in (*pair.chosen_ids, *pair.rejected_ids)}
+    if tokenizer.pad_token_id is not None:
+        token_ids.add(tokenizer.pad_token_id)  # whole passes embed the padding too
+    with compact_input_embeddings(model, token_ids, weight_decay=config.weight_decay):
+        return _optimise(model, tokenizer, encoded, config, device, rank=rank, world_size=world_size, progress=progress)
+
+
+def _optimise(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    encoded: Sequence[EncodedPair],
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    rank: int,
+    world_size: int,
+    progress: Callable[[TrainProgress], None] | None,
+) -> tuple[list[dict], float]:
+    """``run_training_loop``'s loop, on the model as it is to be trained."""
     on_cuda = device.type == "cuda"
     use_bf16 = on_cuda and (
         config.bf16 is True or (config.bf16 == "auto" and torch.cuda.is_bf16_supported())
