@@ -17,6 +17,7 @@ from training.ml.config import TrainConfig
 from training.ml.data import EncodedPair, PreferencePair, encode_pairs
 from training.ml.embeddings import compact_input_embeddings
 from training.ml.loss import bradley_terry_loss
+from training.ml.memory import retained_heap
 from training.ml.packed import packed_rewards, supports_packing
 from training.ml.model import load_reward_model, pooling_of, resolve_device
 from training.ml.pooling import head_index
@@ -143,7 +144,7 @@ def run_training_loop(
     token_ids = {token for pair in encoded for token in (*pair.chosen_ids, *pair.rejected_ids)}
     if tokenizer.pad_token_id is not None:
         token_ids.add(tokenizer.pad_token_id)  # whole passes embed the padding too
-    with compact_input_embeddings(model, token_ids, weight_decay=config.weight_decay):
+    with compact_input_embeddings(model, token_ids, weight_decay=config.weight_decay), retained_heap():
         return _optimise(model, tokenizer, encoded, config, device, rank=rank, world_size=world_size, progress=progress)
 
 
