@@ -4,8 +4,9 @@ A step's gradient for the word embedding (30,522 x 384 for MiniLM-L6, half
 the model's parameters) is dense: torch zero-fills all of it and adds the
 batch's rows, then clipping reads it and fused AdamW reads and writes every
 row of the weight, the gradient and both moments. On 2 CPU cores that was
-about 6 % of a MiniLM step, though a run touches only the rows of the ids its
-pairs contain (about 4,000 for 256 HH-RLHF pairs, 10,000 for all 1,615).
+2-6 % of a MiniLM step (the more when the zero-filled memory was fresh),
+though a run touches only the rows of the ids its pairs contain (about 4,000
+for 256 HH-RLHF pairs, 10,000 for all 1,615).
 
 A row whose gradient is zero at every step never moves under AdamW without
 weight decay: its moments stay 0, so its update is exactly 0. So training a
@@ -64,7 +65,8 @@ def compact_input_embeddings(
     embedding = _input_embeddings(model)
     place = _only_place(model, embedding) if embedding is not None else None
     used = sorted(set(token_ids))
-    if place is None or weight_decay != 0 or not _plain_trainable(model, embedding) or len(used) >= embedding.num_embeddings:
+    whole = place is None or weight_decay != 0 or not _plain_trainable(model, embedding)
+    if whole or len(used) >= embedding.num_embeddings:
         yield False
         return
     owner, name = place

@@ -242,6 +242,7 @@ class PackedLayout:
         self.unpass_rows = _inverse(torch.cat(self.pass_rows))  # concatenated pass rows -> row order
         self.gather_index = torch.cat([slots.flatten() for slots in self.pass_slots])  # (S,)
         self.pass_sizes = [slots.numel() for slots in self.pass_slots]
+        self.pass_shapes = [tuple(slots.shape) for slots in self.pass_slots]  # (rows, width) each
         real_slots = torch.cat([keys.flatten() for keys in self.pass_keys]).nonzero().squeeze(1)
         self.scatter_index = real_slots[self.unpass]  # (N,): packed token -> its slot among the S
 
@@ -304,7 +305,7 @@ def _packed_attention(self_attention: torch.nn.Module, hidden: torch.Tensor, lay
     slots = _projected(hidden, self_attention.query, self_attention.key, self_attention.value)
     slots = slots.index_select(0, layout.gather_index)  # (S, 3H)
     outputs = []
-    for block, (rows, width), keys in zip(slots.split(layout.pass_sizes), _shapes(layout), layout.pass_keys):
+    for block, (rows, width), keys in zip(slots.split(layout.pass_sizes), layout.pass_shapes, layout.pass_keys):
         query, key, value = _heads(self_attention, block, rows, width, 3)
         attended = _attend(self_attention, query, key, value, keys)  # (rows, width, H)
         outputs.append(attended.flatten(0, 1))  # (rows * width, H)
@@ -317,16 +318,12 @@ def _first_token_attention(self_attention: torch.nn.Module, hidden: torch.Tensor
     slots = _projected(hidden, self_attention.key, self_attention.value).index_select(0, layout.gather_index)  # (S, 2H)
     outputs = []
     for block, rows, (count, width), keys in zip(
-        slots.split(layout.pass_sizes), layout.pass_rows, _shapes(layout), layout.pass_keys
+        slots.split(layout.pass_sizes), layout.pass_rows, layout.pass_shapes, layout.pass_keys
     ):
         key, value = _heads(self_attention, block, count, width, 2)
         (first_query,) = _heads(self_attention, query[rows], count, 1, 1)
         outputs.append(_attend(self_attention, first_query, key, value, keys)[:, 0])  # (rows, H)
     return torch.cat(outputs)[layout.unpass_rows]
-
-
-def _shapes(layout: PackedLayout) -> list[tuple[int, int]]:
-    return [tuple(slots.shape) for slots in layout.pass_slots]
 
 
 def _projected(hidden: torch.Tensor, *projections: torch.nn.Linear) -> torch.Tensor:
