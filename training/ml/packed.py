@@ -44,7 +44,8 @@ import torch.nn.functional as F
 # What packed_rewards reads, as attribute paths from the BERT model (``bert``
 # of a BertForSequenceClassification, ``backbone`` of a PooledRewardModel) and
 # from each encoder layer. All are modules it calls, except the attention's
-# dropout, whose probability it reads.
+# dropout, whose probability it reads, and the query, key and value
+# projections, whose weights it multiplies by in one product.
 _BERT_PARTS = (
     "embeddings.word_embeddings",
     "embeddings.token_type_embeddings",

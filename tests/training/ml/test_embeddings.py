@@ -76,12 +76,17 @@ def test_an_id_outside_the_training_data_is_refused_not_read_from_another_row(ti
             table(torch.tensor([11]))
 
 
+def tie_an_output_layer(model):
+    model.tied_output = torch.nn.Linear(1, 1)
+    model.tied_output.weight = model.get_input_embeddings().weight
+
+
 @pytest.mark.parametrize(
     "change, weight_decay",
     [
         (lambda model: None, 0.01),
         (lambda model: model.get_input_embeddings().weight.requires_grad_(False), 0.0),
-        (lambda model: setattr(model, "tied_output", torch.nn.Linear(1, 1)), 0.0),
+        (tie_an_output_layer, 0.0),
     ],
     ids=["weight-decay", "frozen", "tied-to-an-output-layer"],
 )
@@ -89,8 +94,6 @@ def test_an_embedding_that_must_train_whole_is_left_whole(tiny_model, change, we
     model, _ = tiny_model
     change(model)
     embedding = model.get_input_embeddings()
-    if hasattr(model, "tied_output"):
-        model.tied_output.weight = embedding.weight
     with compact_input_embeddings(model, [2, 3, 10], weight_decay=weight_decay) as compacted:
         assert not compacted
         assert model.get_input_embeddings() is embedding
