@@ -25,7 +25,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.gold import gold_lease_drawn
-from annotation.models import Assignment, ComparisonItem, Project
+from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Project, Prompt, Response
+from annotation.sql_rows import columns, instances, lock_clause
 from config.errors import ConflictError
 
 CANDIDATES_PER_CLAIM = 25
@@ -139,10 +140,16 @@ def _shuffled_responses(item: ComparisonItem) -> tuple[list[int], dict[int, tupl
     SystemRandom keeps the order unpredictable from the client. The texts come in the
     same query, for the payload the claim answers with.
     """
-    texts = {
-        response_id: (text, html)
-        for response_id, text, html in item.slots.values_list("response_id", "response__text", "response__html")
-    }
+    # SQL, as every claim runs it: the ORM's join took longer to compile than to run.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT slot.response_id, response.text, response.html
+                FROM {ComparisonItemResponse._meta.db_table} slot
+                JOIN {Response._meta.db_table} response ON response.id = slot.response_id
+                WHERE slot.item_id = %s ORDER BY slot.slot""",
+            [item.id],
+        )
+        texts = {response_id: (text, html) for response_id, text, html in cursor.fetchall()}
     response_ids = list(texts)
     random.SystemRandom().shuffle(response_ids)
     return response_ids, texts
@@ -234,17 +241,49 @@ def _open_candidate_ids(*, project: Project, annotator, now, ordering: str) -> l
     return list(candidates.values_list("id", flat=True)[:CANDIDATES_PER_CLAIM])
 
 
+def _open_leases(*, project: Project, annotator, now) -> list[Assignment]:
+    """``annotator``'s unexpired leases in ``project``, oldest first, each with its item and prompt.
+
+    SQL (``annotation.sql_rows``), as every claim runs it.
+    """
+    sql = f"""SELECT {columns(Assignment, "lease")}, {columns(ComparisonItem, "item")}, {columns(Prompt, "prompt")}
+        FROM {Assignment._meta.db_table} lease
+        JOIN {ComparisonItem._meta.db_table} item ON item.id = lease.item_id
+        JOIN {Prompt._meta.db_table} prompt ON prompt.id = item.prompt_id
+        WHERE lease.annotator_id = %s AND item.project_id = %s AND lease.status = %s AND lease.expires_at > %s
+        ORDER BY lease.id"""
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [annotator.id, project.id, Assignment.Status.ACTIVE, at])
+        rows = cursor.fetchall()
+    leases = []
+    for row in rows:
+        lease, item, prompt = instances(row, (Assignment, ComparisonItem, Prompt))
+        item.prompt = prompt
+        lease.item = item
+        leases.append(lease)
+    return leases
+
+
 def _lock_item(item_id: int, *, wait: bool) -> ComparisonItem | None:
     """Lock the item's row; ``None`` if another transaction holds it (``wait=False``) or it is gone.
 
-    The prompt comes along (unlocked) for the payload the caller renders next.
+    The prompt comes along (unlocked) for the payload the caller renders next. SQL
+    (``annotation.sql_rows``), as every claim runs it.
     """
-    return (
-        ComparisonItem.objects.select_for_update(skip_locked=not wait, of=("self",))
-        .select_related("prompt")
-        .filter(id=item_id)
-        .first()
-    )
+    sql = f"""SELECT {columns(ComparisonItem, "item")}, {columns(Prompt, "prompt")}
+        FROM {ComparisonItem._meta.db_table} item
+        JOIN {Prompt._meta.db_table} prompt ON prompt.id = item.prompt_id
+        WHERE item.id = %s
+        {lock_clause(of="item", skip_locked=not wait)}"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [item_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    item, prompt = instances(row, (ComparisonItem, Prompt))
+    item.prompt = prompt
+    return item
 
 
 def _lease_locked_item(item: ComparisonItem, *, project: Project, annotator, now) -> Assignment | None:
@@ -345,13 +384,7 @@ def assignment_claim_next(
     transaction holding one item row lock; call it outside any transaction.
     """
     now = timezone.now()
-    open_leases = list(
-        Assignment.objects.filter(
-            annotator=annotator, item__project=project, status=Assignment.Status.ACTIVE, expires_at__gt=now
-        )
-        .select_related("item__prompt")
-        .order_by("id")
-    )
+    open_leases = _open_leases(project=project, annotator=annotator, now=now)
     reusable = [lease for lease in open_leases if lease.id not in set(exclude_ids)]
     if reusable:
         return reusable[0]

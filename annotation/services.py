@@ -10,13 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotation.assignment import ORDERINGS, assignment_still_holds_slot, lease_duration
 from annotation.importing import MAX_ERRORS_REPORTED, LineError, ImportValidationError, item_gold_ranking, parse_jsonl
 from annotation.model_verdict import model_verdict_for
 from annotation.rendering import render_markdown
+from annotation.sql_rows import columns, instances, lock_clause
 from annotation.submission import build_submission, check_seconds_spent
 from annotation.models import (
     Assignment,
@@ -383,16 +384,26 @@ def _project_import_rows(*, project: Project, lines: "_CountedLines", source: st
 
 
 def _locked_active_assignment(*, assignment_id: int, annotator) -> Assignment:
-    # ``of=("self",)``: lock the assignment only. Without it PostgreSQL also locks the joined
-    # item and project rows, and every submit in a project queued on the project's row.
-    assignment = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("item__project")
-        .filter(id=assignment_id, annotator=annotator)
-        .first()
-    )
-    if assignment is None:
+    """The caller's assignment, locked, with its item and project loaded; NotFoundError if not theirs.
+
+    SQL (``annotation.sql_rows``): every submit, skip and heartbeat runs it. ``OF`` the
+    assignment only: without it PostgreSQL also locks the joined item and project rows, and
+    every submit in a project queued on the project's row.
+    """
+    sql = f"""SELECT {columns(Assignment, "lease")}, {columns(ComparisonItem, "item")}, {columns(Project, "project")}
+        FROM {Assignment._meta.db_table} lease
+        JOIN {ComparisonItem._meta.db_table} item ON item.id = lease.item_id
+        JOIN {Project._meta.db_table} project ON project.id = item.project_id
+        WHERE lease.id = %s AND lease.annotator_id = %s
+        {lock_clause(of="lease")}"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [assignment_id, annotator.id])
+        row = cursor.fetchone()
+    if row is None:
         raise NotFoundError("No such assignment for this user.")
+    assignment, item, project = instances(row, (Assignment, ComparisonItem, Project))
+    item.project = project
+    assignment.item = item
     return assignment
 
 

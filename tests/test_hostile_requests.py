@@ -171,3 +171,11 @@ def test_a_body_with_more_fields_than_django_allows_is_a_400(make_user, api_clie
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "bad_request" and "fields" in response.json()["detail"].lower()
     assert not someone.reviewed_projects.exists()
+
+
+@pytest.mark.parametrize("key", ["abc\x00def", "f" * 41, "x" * 5000], ids=["nul-byte", "one-too-long", "huge"])
+def test_a_malformed_api_token_is_a_401(project, key):
+    # PostgreSQL refuses a string with a NUL byte outright: asked for such a key, it raised (a 500).
+    response = APIClient(HTTP_AUTHORIZATION=f"Token {key}").get("/api/projects/")
+    assert response.status_code == 401, response.content
+    assert response.json()["detail"] == "Invalid token."
