@@ -358,6 +358,13 @@ class AnnotatorProgress(models.Model):
     seen_unfinished = models.PositiveIntegerField(
         default=0, help_text="Items this annotator labelled or skipped that are still short of labels."
     )
+    # The earliest of these is the project's first label (training's nightly anchor): a read of
+    # the project's few rows, where asking the labels walked every older label of every project.
+    first_labelled_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When this annotator's first label in the project was made (kept if it was undone; a recount "
+        "takes the earliest label still there).",
+    )
 
     class Meta:
         constraints = [

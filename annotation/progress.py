@@ -24,7 +24,7 @@ missing row is counted from the rows when first needed, so bulk-loaded data work
 from datetime import datetime, time
 
 from django.db import connection
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Min, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -55,13 +55,16 @@ def _start_of_today():
 def annotator_counts(*, project: Project, annotator_id: int) -> dict:
     """The annotator's counters recounted from the rows (a missing row, a recount)."""
     labels = Label.objects.filter(item__project=project, annotator_id=annotator_id).aggregate(
-        total=Count("id"), today=Count("id", filter=Q(created_at__gte=_start_of_today()))
+        total=Count("id"), today=Count("id", filter=Q(created_at__gte=_start_of_today())), first=Min("created_at")
     )
     seen = Assignment.objects.filter(
         annotator_id=annotator_id, status__in=SEEN, item__project=project, item__label_count__lt=project.labels_per_item,
         item__gold_ranking__isnull=True,
     ).count()
-    return {"done_total": labels["total"], "done_today": labels["today"], "day": timezone.localdate(), "seen_unfinished": seen}
+    return {
+        "done_total": labels["total"], "done_today": labels["today"], "day": timezone.localdate(), "seen_unfinished": seen,
+        "first_labelled_at": labels["first"],
+    }
 
 
 def unfinished_count(*, project: Project) -> int:
@@ -119,6 +122,8 @@ def _own_row_change(*, project: Project, annotator_id: int, done: int, labelled_
     # SQL: it runs in every submit, and the ORM's CASE/GREATEST update took longer to
     # compile than to run. CASE instead of GREATEST, which SQLite lacks.
     day = connection.ops.adapt_datefield_value(today)
+    # NULL leaves first_labelled_at as it is: only a new label can be the first.
+    first = connection.ops.adapt_datetimefield_value(labelled_at) if done > 0 else None
     with connection.cursor() as cursor:
         cursor.execute(
             f"""UPDATE {AnnotatorProgress._meta.db_table} SET
@@ -127,9 +132,10 @@ def _own_row_change(*, project: Project, annotator_id: int, done: int, labelled_
                     done_today = CASE WHEN day = %s
                                       THEN CASE WHEN done_today + %s < 0 THEN 0 ELSE done_today + %s END
                                       ELSE %s END,
-                    day = %s
+                    day = %s,
+                    first_labelled_at = COALESCE(first_labelled_at, %s)
                 WHERE project_id = %s AND annotator_id = %s""",
-            [seen, seen, done, done, day, on_today, on_today, max(on_today, 0), day, project.id, annotator_id],
+            [seen, seen, done, done, day, on_today, on_today, max(on_today, 0), day, first, project.id, annotator_id],
         )
         if cursor.rowcount:
             return
@@ -182,7 +188,7 @@ def progress_recount(*, project: Project | None = None) -> None:
         (row["item__project_id"], row["annotator_id"]): row
         for row in Label.objects.filter(**item_scope)
         .values("item__project_id", "annotator_id")
-        .annotate(total=Count("id"), today=Count("id", filter=Q(created_at__gte=_start_of_today())))
+        .annotate(total=Count("id"), today=Count("id", filter=Q(created_at__gte=_start_of_today())), first=Min("created_at"))
         .order_by()
     }
     seen = {
@@ -200,9 +206,12 @@ def progress_recount(*, project: Project | None = None) -> None:
         counted = labels.get((row.project_id, row.annotator_id), {})
         row.done_total, row.done_today, row.day = counted.get("total", 0), counted.get("today", 0), today
         row.seen_unfinished = seen.get((row.project_id, row.annotator_id), 0)
+        row.first_labelled_at = counted.get("first")
         return row
 
-    AnnotatorProgress.objects.bulk_update([fill(row) for row in rows], ["done_total", "done_today", "day", "seen_unfinished"])
+    AnnotatorProgress.objects.bulk_update(
+        [fill(row) for row in rows], ["done_total", "done_today", "day", "seen_unfinished", "first_labelled_at"]
+    )
     have = {(row.project_id, row.annotator_id) for row in rows}
     AnnotatorProgress.objects.bulk_create(
         [

@@ -8,7 +8,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from annotation.assignment import assignment_claim_next
-from annotation.models import Label
+from annotation.models import AnnotatorProgress, Label
 from annotation.services import label_submit
 from training import dispatch, selectors, services
 from training.models import ModelVersion, TrainingRun
@@ -232,7 +232,9 @@ def test_the_first_nightly_run_is_the_next_occurrence_after_the_first_label(proj
     policy.save()
     assert selectors.next_nightly_at(policy) is None  # no labels, no nightly run
     label(project, annotator, 1)
-    Label.objects.update(created_at=datetime.datetime(2026, 11, 23, 10, 0, tzinfo=berlin))
+    labelled_at = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=berlin)
+    Label.objects.update(created_at=labelled_at)
+    AnnotatorProgress.objects.update(first_labelled_at=labelled_at)  # as if labelled then
 
     assert reconcile_training(now=datetime.datetime(2026, 11, 23, 10, 5, tzinfo=berlin)).requested_runs == []
     due = selectors.next_nightly_at(selectors.training_policy_for(project))
@@ -246,6 +248,43 @@ def test_the_first_nightly_run_is_the_next_occurrence_after_the_first_label(proj
     assert reconcile_training(now=due + timedelta(hours=3)).requested_runs == []  # once a night
     assert len(reconcile_training(now=due + timedelta(days=1)).requested_runs) == 1
 
+
+
+def test_the_first_label_comes_from_the_counters_not_a_walk_of_the_labels(make_project, make_user, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation.services import label_undo
+
+    first, second = make_user("first"), make_user("second")
+    older = make_project("Older", annotators=[first], prompts=3)
+    label(older, first, 3)  # labels of another project, which the old query walked past
+    project = make_project(annotators=[first, second], prompts=4)
+    services.training_policy_update(project=project, nightly_at=datetime.time(2, 0))
+    policy = selectors.training_policy_for(project)
+    policy.nightly_anchor_at = None
+    policy.save()
+    label(project, second, 1)
+    label(project, first, 1)
+    earliest = Label.objects.filter(item__project=project).order_by("id").first()
+    with CaptureQueriesContext(connection) as queries:
+        due = selectors.next_nightly_at(policy)
+    assert not any(Label._meta.db_table in query["sql"] for query in queries.captured_queries)
+    assert due == selectors.next_nightly_at(policy, first_label_at=earliest.created_at)
+
+    # Undoing the first label keeps the anchor (it was made then); a recount takes the earliest left.
+    label_undo(label_id=earliest.id, annotator=second)
+    assert selectors.next_nightly_at(policy) == due
+    row = AnnotatorProgress.objects.get(project=project, annotator=second)
+    assert row.first_labelled_at == earliest.created_at
+    from annotation.progress import progress_recount
+
+    progress_recount(project=project)
+    row.refresh_from_db()
+    assert row.first_labelled_at is None  # no label of theirs is left
+    assert AnnotatorProgress.objects.get(project=project, annotator=first).first_labelled_at == (
+        Label.objects.get(item__project=project, annotator=first).created_at
+    )
 
 def test_changing_the_nightly_time_counts_from_now_and_the_api_shows_the_time_zone(
     project, annotator, admin_user, api_client_for, settings, sent_tasks
