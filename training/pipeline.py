@@ -232,11 +232,15 @@ def freeze_snapshot(run: TrainingRun, spec: PairSpec, config: TrainConfig) -> Fr
     )
     frozen = snapshot_read(snapshot.path, snapshot.sha256)
     pairs = [PreferencePair.from_dict(record) for record in frozen]
-    prompt_count = len({pair.prompt_id for pair in pairs})
+    # The overall head's pairs alone: the split and the promotion check are about it, and a
+    # criterion's ratings (per-criterion heads) are no overall preference.
+    overall = [pair for pair in pairs if pair.criterion is None]
+    prompt_count = len({pair.prompt_id for pair in overall})
     if prompt_count < MIN_PROMPTS:
         raise NotEnoughData(
-            f"Training needs preference pairs from at least {MIN_PROMPTS} prompts; the labels give {len(pairs)} "
-            f"pairs from {prompt_count} (ties and 'both bad' are not preferences)."
+            f"Training needs preference pairs from at least {MIN_PROMPTS} prompts; the labels give {len(overall)} "
+            f"pairs from {prompt_count} (ties and 'both bad' are not preferences"
+            + (f"; the {len(pairs) - len(overall)} pairs from criteria ratings are not counted)." if len(overall) < len(pairs) else ").")
         )
     train, evaluation = split_by_prompt(pairs, settings.REWARD_EVAL_FRACTION, EVALUATION_SET_SALT)
     # Keyed by identity, not value: two labels can yield equal pairs. split_by_prompt

@@ -155,3 +155,27 @@ def test_an_admin_chooses_which_head_orders_items_for_the_uncertainty_selection(
         assert item.model_priority == pytest.approx(uncertainty(list(harmless.values())), abs=1e-12)
         differs += abs(item.model_priority - uncertainty(list(overall.values()))) > 1e-6
     assert differs == 24  # not the overall head's order
+
+
+def test_criteria_ratings_do_not_make_up_for_missing_overall_preferences(django_user_model, settings, tmp_path, sent_tasks):
+    """Overall preferences from one prompt, ratings from four: too little for the overall head's split."""
+    settings.RETRAIN_EVERY_N_LABELS = 0
+    settings.MODEL_STORE_DIR = tmp_path / "models"
+    settings.REWARD_BACKBONE_PATH = build_tiny_model(tmp_path / "tiny")
+    settings.REWARD_TRAINING = {"num_epochs": 1, "batch_size": 8, "seed": 0, "max_length": 64, "pooling": "mean"}
+    project, (annotator,) = toy_project(django_user_model, name="Ties", prompts=4)
+    project.criteria = CRITERIA
+    project.save(update_fields=["criteria"])
+    for index in range(4):
+        assignment = assignment_claim_next(project=project, annotator=annotator)
+        label_submit(
+            assignment_id=assignment.id, annotator=annotator, choice="A" if index == 0 else "tie", client_id=uuid.uuid4(),
+            ratings={"A": {"helpfulness": 5, "harmlessness": 2}, "B": {"helpfulness": 1, "harmlessness": 4}},
+        )
+    run, _ = services.training_run_request(project=project, trigger=TrainingRun.Trigger.MANUAL)
+    with pytest.raises(pipeline.NotEnoughData):
+        pipeline.execute_training_run(run.id)
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "at least 2 prompts; the labels give 1 pairs from 1" in run.error
+    assert "pairs from criteria ratings are not counted" in run.error
