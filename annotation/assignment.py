@@ -313,8 +313,15 @@ def _lease_locked_item(item: ComparisonItem, *, project: Project, annotator, now
     if own is not None:
         if own.status != Assignment.Status.ACTIVE or own.expires_at > now:
             return None  # finished, skipped or leased since the candidates were read
-        # The same annotator's own expired lease: renew it rather than
-        # dealing a second assignment (unique per item and annotator).
+        # The same annotator's own expired lease: renew it rather than dealing a second
+        # assignment (unique per item and annotator), if its row is free. Submit, skip and
+        # heartbeat lock an assignment and then its item; a submit of this very lease (another
+        # tab) may hold the row and be waiting for the item's lock, which this claim holds, so
+        # waiting here would deadlock. Locked or no longer active: not this claim's to lease.
+        if not Assignment.objects.select_for_update(skip_locked=True).filter(
+            id=own.id, status=Assignment.Status.ACTIVE
+        ).exists():
+            return None
         own.expires_at = expires_at
         own.save(update_fields=["expires_at"])
         own.item = item

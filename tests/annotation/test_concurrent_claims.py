@@ -12,6 +12,7 @@ from django.db.models import Count
 from annotation.assignment import assignment_claim_next
 from annotation.models import Assignment, ComparisonItem, Label
 from annotation.services import label_submit
+from config.errors import ConflictError
 from tests.real_services import require_postgresql
 
 
@@ -109,3 +110,44 @@ def test_64_annotators_label_everything_and_nobody_is_told_done_early(
     assert set(label_counts) == {labels_per_item}
     leases = Assignment.objects.filter(item__project=project)
     assert not leases.exclude(status=Assignment.Status.SUBMITTED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_does_not_wait_for_a_lease_that_a_submit_holds(needs_postgresql, make_project):
+    """Two tabs of one annotator: one submits an expired lease (assignment row, then the item's),
+    the other's claim reaches the same item (item row, then that lease to renew it). Waiting for
+    each other's row was a deadlock; the claim now passes the item by."""
+    import time
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    (annotator,) = make_annotators("tabs", 1)
+    project = make_project(annotators=[annotator], prompts=1)
+    lease = assignment_claim_next(project=project, annotator=annotator)
+    Assignment.objects.filter(id=lease.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    submit_holds_the_lease, claim_done = threading.Event(), threading.Event()
+
+    def submit_tab():
+        try:
+            with transaction.atomic():
+                list(Assignment.objects.select_for_update().filter(id=lease.id))  # as label_submit's first lock
+                submit_holds_the_lease.set()
+                claim_done.wait(timeout=10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=submit_tab)
+    holder.start()
+    assert submit_holds_the_lease.wait(timeout=10)
+    started = time.monotonic()
+    try:
+        # The only item is the lease being submitted: "ask again" (a 409), by which time it is labelled.
+        with pytest.raises(ConflictError):
+            assignment_claim_next(project=project, annotator=annotator)
+    finally:
+        claim_done.set()
+        holder.join(timeout=20)
+    assert time.monotonic() - started < 2, "the claim waited for the submit's lock"
+    assert Assignment.objects.get(id=lease.id).expires_at < timezone.now()  # not renewed under the submit
