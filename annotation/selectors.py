@@ -76,7 +76,7 @@ def project_get_for_user(*, user, project_id: int) -> Project:
 
     Not-found and forbidden look the same, so ids of other projects do not leak. The same
     rule as ``projects_for_user``; for an annotator, in SQL (``annotation.sql_rows``), as
-    next-item and submit run it (``tests/annotation/test_api.py`` holds the two together).
+    next-item and submit run it (``tests/annotation/test_sql_rows.py`` holds the two together).
     """
     if user_is_project_admin(user) or not (user.is_authenticated and user.is_active):
         project = projects_for_user(user).filter(id=project_id).first()
