@@ -47,16 +47,20 @@ class Setting:
     warmup_ratio: float
     weight_decay: float
     pooling: str
+    frozen_layers: int = 0
 
     @property
     def key(self) -> str:
+        # "-f<n>" only when something is frozen, so the keys of earlier sweeps still name their runs.
+        frozen = f"-f{self.frozen_layers}" if self.frozen_layers else ""
         return (f"e{self.epochs}-lr{self.learning_rate:g}-b{self.batch_size}-w{self.warmup_ratio:g}"
-                f"-wd{self.weight_decay:g}-{self.pooling}")
+                f"-wd{self.weight_decay:g}-{self.pooling}{frozen}")
 
     def arguments(self) -> list[str]:
         return ["--epochs", str(self.epochs), "--learning-rate", str(self.learning_rate),
                 "--batch-size", str(self.batch_size), "--warmup-ratio", str(self.warmup_ratio),
-                "--weight-decay", str(self.weight_decay), "--pooling", self.pooling]
+                "--weight-decay", str(self.weight_decay), "--pooling", self.pooling,
+                "--frozen-layers", str(self.frozen_layers)]
 
 
 def summarise(runs: dict[str, dict[int, dict]], reference: str) -> list[dict]:
@@ -140,6 +144,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-ratios", type=float, nargs="+", default=[defaults["warmup_ratio"]])
     parser.add_argument("--weight-decays", type=float, nargs="+", default=[defaults["weight_decay"]])
     parser.add_argument("--poolings", nargs="+", default=[defaults["pooling"]])
+    parser.add_argument("--frozen-layers", type=int, nargs="+", default=[defaults["frozen_layers"]],
+                        help="TrainConfig.frozen_layers values: 0 trains the whole backbone")
     parser.add_argument("--extra", nargs="+", default=[], metavar="KEY",
                         help="settings outside the grid, as keys (e.g. e2-lr3e-05-b16-w0.1-wd0-auto)")
     parser.add_argument("--reference", default=None, help="the setting others are compared with (default: the grid's first)")
@@ -157,18 +163,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def setting_from_key(key: str) -> Setting:
     """The inverse of ``Setting.key``."""
-    match = re.fullmatch(r"e(\d+)-lr(.+?)-b(\d+)-w(.+?)-wd(.+?)-([a-z_]+)", key)
+    match = re.fullmatch(r"e(\d+)-lr(.+?)-b(\d+)-w(.+?)-wd(.+?)-([a-z_]+)(?:-f(\d+))?", key)
     if match is None:
         raise SystemExit(f"not a setting key: {key!r}")
-    epochs, rate, batch, warmup, decay, pooling = match.groups()
-    return Setting(int(epochs), float(rate), int(batch), float(warmup), float(decay), pooling)
+    epochs, rate, batch, warmup, decay, pooling, frozen = match.groups()
+    return Setting(int(epochs), float(rate), int(batch), float(warmup), float(decay), pooling, int(frozen or 0))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     grid = [Setting(*values) for values in itertools.product(
-        args.epochs, args.learning_rates, args.batch_sizes, args.warmup_ratios, args.weight_decays, args.poolings)]
+        args.epochs, args.learning_rates, args.batch_sizes, args.warmup_ratios, args.weight_decays, args.poolings,
+        args.frozen_layers)]
     grid += [setting_from_key(key) for key in args.extra]
     reference = args.reference or grid[0].key
     if not args.summarise_only:

@@ -447,6 +447,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--pooling", choices=POOLINGS, default=defaults["pooling"],
         help="how our reward head reads the backbone (TrainConfig.pooling); TRL always uses cls_pooler",
     )
+    parser.add_argument(
+        "--frozen-layers", type=int, default=defaults["frozen_layers"],
+        help="ours: the embeddings (1) and lowest blocks (2, 3, ...) that keep their pretrained weights "
+        "(TrainConfig.frozen_layers); TRL always trains the whole backbone",
+    )
     parser.add_argument("--compare-trl", action="store_true", help="also train TRL's RewardTrainer")
     parser.add_argument(
         "--same-order", action=argparse.BooleanOptionalAction, default=True,
@@ -485,6 +490,7 @@ def child_argv(args: argparse.Namespace, engine: str, seed: int, json_out: Path)
         "--learning-rate", str(args.learning_rate), "--seed", str(seed), "--device", args.device,
         "--warmup-ratio", str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
         "--engine", engine, "--json-out", str(json_out), "--pooling", args.pooling,
+        "--frozen-layers", str(args.frozen_layers),
     ]  # fmt: skip
     if args.max_pairs is not None:
         argv += ["--max-pairs", str(args.max_pairs)]
@@ -603,7 +609,7 @@ def print_recipe_comparison(runs: list[dict[str, dict]], summary: dict[str, Any]
     print(
         f"\n== recipes: ours (batch {ours_config['batch_size']}, lr {ours_config['learning_rate']:g}, "
         f"{ours_config['num_epochs']} epoch(s), warmup {ours_config['warmup_ratio']:g}, pooling "
-        f"{runs[0]['ours']['pooling']}) vs TRL as documented (batch {trl_recipe['batch_size']}, lr "
+        f"{runs[0]['ours']['pooling']}, frozen layers {ours_config.get('frozen_layers', 0)}) vs TRL as documented (batch {trl_recipe['batch_size']}, lr "
         f"{trl_recipe['learning_rate']:g}, {trl_recipe['num_epochs']} epochs, warmup {trl_recipe['warmup_ratio']:g}, "
         f"its tokenisation, pairs over max_length {trl_recipe['max_length']} dropped) =="
     )
@@ -668,6 +674,12 @@ def print_comparison(runs: list[dict[str, dict]], summary: dict[str, Any], seeds
         f"\n== comparison: same tokens, backbone, max_length, batch size, schedule and seed; "
         f"seeds {seeds}, {repeats} run(s) each =="
     )
+    frozen = runs[0]["ours"]["config"].get("frozen_layers", 0)
+    if frozen:
+        print(
+            f"(ours at frozen_layers {frozen}: the embeddings and its lowest {frozen - 1} block(s) keep their "
+            "pretrained weights and skip backward; TRL trains the whole backbone)"
+        )
     for run in runs:
         ours, trl = run["ours"], run["trl"]
         print(
@@ -729,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         group_by_length=args.group_by_length,
         gradient_checkpointing=args.gradient_checkpointing,
         pooling=args.pooling,
+        frozen_layers=args.frozen_layers,
     )
     import torch
 

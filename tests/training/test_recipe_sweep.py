@@ -15,6 +15,15 @@ def test_a_setting_key_reads_back_as_the_same_setting():
     assert setting_from_key(setting.key) == setting
 
 
+def test_a_frozen_setting_says_so_in_its_key_and_earlier_keys_mean_nothing_frozen():
+    frozen = Setting(1, 5e-5, 8, 0.1, 0.0, "auto", frozen_layers=2)
+
+    assert frozen.key == "e1-lr5e-05-b8-w0.1-wd0-auto-f2"
+    assert setting_from_key(frozen.key) == frozen
+    assert frozen.arguments()[-2:] == ["--frozen-layers", "2"]
+    assert setting_from_key("e1-lr5e-05-b8-w0.1-wd0-auto").frozen_layers == 0  # a key from before the option
+
+
 def test_a_key_that_is_not_a_setting_stops_the_sweep_with_its_name():
     with pytest.raises(SystemExit, match="e2-lr"):
         setting_from_key("e2-lr")

@@ -1,4 +1,6 @@
 """benchmarks/train_reward.py --recipe-vs-trl: how the per-seed runs become the verdicts."""
+from pathlib import Path
+
 import pytest
 
 from benchmarks.train_reward import summarize_recipes
@@ -68,3 +70,12 @@ def test_trl_models_are_judged_on_the_tokenisation_they_were_trained_on(tmp_path
     differences = torch.tensor([reward(pair.chosen) - reward(pair.rejected) for pair in pairs])
     assert metrics["pairs"] == 2
     assert metrics["loss"] == pytest.approx(-torch.nn.functional.logsigmoid(differences).mean().item(), abs=1e-6)
+
+
+def test_the_frozen_layers_asked_for_reach_each_of_ours_runs():
+    from benchmarks.train_reward import child_argv, parse_arguments
+
+    args = parse_arguments(["--recipe-vs-trl", "--frozen-layers", "2", "--backbone", "/models/minilm"])
+    argv = child_argv(args, "ours", 3, Path("/tmp/ours-3.json"))
+    assert argv[argv.index("--frozen-layers") + 1] == "2"
+    assert parse_arguments(argv).frozen_layers == 2

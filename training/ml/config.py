@@ -96,6 +96,10 @@ class TrainConfig:
     # shared backbone beside the overall head; pairs name their head (PreferencePair.criterion).
     # Needs a pooled head (not cls_pooler): see pooling.PooledRewardModel.
     criteria: tuple[str, ...] = ()
+    # How much of the backbone keeps its pretrained weights, from the input up: 0 trains it
+    # all, 1 freezes the embeddings, 2 also the first transformer block, and so on
+    # (training.ml.freezing). Frozen parts cost no backward pass.
+    frozen_layers: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "criteria", tuple(self.criteria))  # a list from JSON
@@ -108,6 +112,8 @@ class TrainConfig:
         for name in ("batch_size", "gradient_accumulation_steps", "num_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.frozen_layers < 0:
+            raise ValueError(f"frozen_layers must be >= 0, got {self.frozen_layers}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be >= 8 tokens, got {self.max_length}")
         if self.learning_rate <= 0:

@@ -16,6 +16,7 @@ from training.ml.batching import batch_order, collate_pairs, plan_passes
 from training.ml.config import TrainConfig
 from training.ml.data import EncodedPair, PreferencePair, encode_pairs
 from training.ml.embeddings import compact_input_embeddings
+from training.ml.freezing import freeze_lower_layers
 from training.ml.loss import bradley_terry_loss
 from training.ml.memory import retained_heap
 from training.ml.packed import packed_rewards, supports_packing
@@ -106,6 +107,7 @@ def prepare_model(
             # transformers 4's SDPA attention reads this float, not its Dropout module.
             if isinstance(getattr(module, "dropout_prob", None), float):
                 module.dropout_prob = 0.0
+    freeze_lower_layers(model, config.frozen_layers)
     if config.gradient_checkpointing and device.type == "cuda":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model, tokenizer
