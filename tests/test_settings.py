@@ -104,7 +104,7 @@ def test_trainer_settings_come_from_the_environment(tmp_path):
     code = ("from django.conf import settings; t = settings.REWARD_TRAINING; "
             "print(t['batch_size'], t['group_by_length'], t['num_epochs'], t['frozen_layers'])")
     # One epoch by default: the recipe sweep found more overfit (docs/benchmarks.md).
-    assert run_settings(code, RLHF_VAR_DIR=str(tmp_path)).stdout.split() == ["8", "False", "1", "0"]
+    assert run_settings(code, RLHF_VAR_DIR=str(tmp_path)).stdout.split() == ["8", "False", "1", "2"]
     chosen = run_settings(code, RLHF_VAR_DIR=str(tmp_path), REWARD_BATCH_SIZE="16", REWARD_GROUP_BY_LENGTH="true",
                           REWARD_EPOCHS="2", REWARD_FROZEN_LAYERS="3")
     assert chosen.stdout.split() == ["16", "True", "2", "3"], chosen.stderr

@@ -73,7 +73,7 @@ def test_summarise_only_reads_complete_runs_and_prints_the_table(tmp_path, capsy
     assert set(load_runs(tmp_path)) == {"e1-lr5e-05-b8-w0.1-wd0-auto", "e2-lr5e-05-b8-w0.1-wd0-auto"}
     exit_code = main(["--out-dir", str(tmp_path), "--summarise-only", "--epochs", "1", "--learning-rates", "5e-5",
                       "--batch-sizes", "8", "--warmup-ratios", "0.1", "--weight-decays", "0", "--poolings", "auto",
-                      "--json-out", str(summary)])
+                      "--frozen-layers", "0", "--json-out", str(summary)])
 
     assert exit_code == 0
     table = capsys.readouterr().out
