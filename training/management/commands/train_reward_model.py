@@ -28,7 +28,13 @@ class Command(BaseCommand):
         if wait:
             from training.pipeline import execute_training_run
 
-            version = execute_training_run(run.id, on_progress=self._draw_progress)
+            try:
+                version = execute_training_run(run.id, on_progress=self._draw_progress)
+            except Exception as exc:  # noqa: BLE001 - already recorded on the run; said here as a sentence
+                self.stdout.write("")
+                raise CommandError(
+                    f"Training run {run.id} failed: {type(exc).__name__}: {exc} The champion, if any, keeps serving."
+                ) from exc
             self.stdout.write("")
             if version is None:
                 self.stdout.write("A worker picked the run up first; follow it in the results page.")
