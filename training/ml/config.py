@@ -162,6 +162,8 @@ class TrainConfig:
         saved = {key: value for key, value in data.items() if key in known}
         # Every checkpoint saved before ``pooling`` existed read [CLS] through the pooler.
         saved.setdefault("pooling", "cls_pooler")
+        # ... and trained its whole backbone.
+        saved.setdefault("frozen_layers", 0)
         # The checkpoint itself holds the weights; the backbone it started from is history.
         saved["backbone_path"] = saved.get("backbone_path") or "(saved checkpoint)"
         return cls(**saved)

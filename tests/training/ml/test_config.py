@@ -25,6 +25,8 @@ def test_an_old_checkpoints_config_still_loads_for_scoring():
     config = TrainConfig.from_saved(OLD_CHECKPOINT_CONFIG)
     assert (config.max_length, config.batch_size) == (128, 8)
     assert config.pad_to_multiple_of == TrainConfig(backbone_path="x").pad_to_multiple_of  # today's default
+    # What it did before these settings existed, not today's defaults: [CLS] pooling, nothing frozen.
+    assert (config.pooling, config.frozen_layers) == ("cls_pooler", 0)
 
 
 def test_a_saved_config_without_a_backbone_still_loads():
