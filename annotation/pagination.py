@@ -1,8 +1,14 @@
 """Cursor pagination for list endpoints whose rows only ever grow at the end (labels).
 
 A cursor remembers the last id seen, not a page number, so rows inserted while a client
-walks the pages appear once, at the end, and none is skipped or repeated; and a page deep
-into a million rows costs one index range scan, not an OFFSET.
+walks the pages appear once, at the end, and none is repeated; and a page deep into a
+million rows costs one index range scan, not an OFFSET.
+
+Ids are handed out when a row is inserted, not when its transaction commits, so a row
+whose transaction is still committing while a walk passes its id (a submit in flight,
+milliseconds) can be missed by that walk; the next walk has it. Closing that gap would
+need every page to wait on the writers in flight, which would put readers on the
+submit path.
 """
 import re
 

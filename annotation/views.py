@@ -222,7 +222,8 @@ class LabelListView(APIView):
         responses=LabelListItemSerializer(many=True),
         summary="Labels of a project, oldest first, a page at a time (annotators: only their own; reviewers and admins: all)",
         description="Cursor-paginated by id: follow `next` until it is null. Labels added meanwhile "
-        "appear at the end; none is repeated or skipped.",
+        "appear at the end and none is repeated; a label whose submit was still committing when the walk "
+        "passed its id can be missed by that walk, and the next walk has it.",
     )
     def get(self, request, project_id: int):
         project = selectors.project_get_for_member(user=request.user, project_id=project_id)
