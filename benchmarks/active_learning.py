@@ -31,8 +31,8 @@ no plotting dependency) and the figures are in docs/benchmarks.md.
 The data stays outside the repository: ``--data-dir`` (default ``../shared/data/hh-rlhf-harmless``).
 The benchmark uses its own PostgreSQL database (``rlhf_bench_active_learning``), dropped at the end;
 ``--sqlite FILE`` uses a fresh SQLite file instead, for a machine without PostgreSQL (a GPU
-machine). SQLite's ``random()`` cannot be seeded, so a SQLite run cannot be repeated exactly
-(whether the strategies of a seed shared their first batch, each log says: "model reused").
+machine). A seed's random order repeats on both (``seed_random_draws``); whether the
+strategies of a seed shared their first batch, each log says ("model reused").
 ``--replot`` merges the JSON of several runs (one per seed, run side by side) into one table
 and plot.
 """
@@ -249,6 +249,18 @@ def replay_create(*, strategy: str, seed: int, pool: list[PreferencePair], rando
     if len(item_index) != len(pool):
         raise SystemExit(f"imported {len(item_index)} items for {len(pool)} pairs")
     return Replay(strategy, seed, project, annotator, item_index, chosen, responses)
+
+
+def seed_random_draws(seed: int) -> None:
+    """Make the random order repeatable: Python's draws (the uncertainty order's random share,
+    the sides shown, and on SQLite the random order itself: Django orders by its own ``RAND()``,
+    Python's ``random.random``) and PostgreSQL's ``random()`` (ORDER BY random())."""
+    from django.db import connection
+
+    random.seed(seed)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setseed(%s)", [(seed % 1000) / 1000])
 
 
 def label_some(replay: Replay, count: int, *, ordering: str) -> int:
@@ -513,12 +525,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             for strategy in args.strategies:
                 replay = replay_create(strategy=strategy, seed=seed, pool=pool, random_share=args.random_share)
-                # The same first random batch for every strategy of a seed: Python's draws (the
-                # uncertainty order's random share) and PostgreSQL's random() (ORDER BY random()).
-                random.seed(seed)
-                if connection.vendor == "postgresql":
-                    with connection.cursor() as cursor:
-                        cursor.execute("SELECT setseed(%s)", [(seed % 1000) / 1000])
+                # The same first random batch for every strategy of a seed.
+                seed_random_draws(seed)
                 label_some(replay, args.initial, ordering="random")
                 curve = curves[strategy].setdefault(seed, [])
                 while True:

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from benchmarks.active_learning import (
-    label_some, labelled_pairs, labels_to_reach, main, mean_curve, priorities_refresh, replay_create, verdict,
+    label_some, labelled_pairs, labels_to_reach, main, mean_curve, priorities_refresh, replay_create,
+    seed_random_draws, verdict,
 )
 from training.ml.config import TrainConfig
 from training.ml.data import PreferencePair
@@ -98,3 +99,20 @@ def test_a_round_labels_with_the_datasets_answer_and_the_next_claim_follows_the_
     newly = set(labelled_pairs(replay, TOY_POOL)[0]) - set(indices)
     top = max(priorities, key=lambda item_id: (priorities[item_id], -item_id))
     assert newly == {replay.item_index[top]}
+
+
+@pytest.mark.django_db
+def test_a_seed_repeats_the_random_order(sent_tasks):
+    """The strategies of a seed start from one random batch (SQLite's order is Python's draws,
+    PostgreSQL's is seeded with setseed)."""
+    def items_in_order(seed: int, strategy: str) -> list[int]:
+        replay = replay_create(strategy=strategy, seed=seed, pool=TOY_POOL, random_share=0.0)
+        seed_random_draws(seed)
+        taken = []
+        for _ in range(len(TOY_POOL) - 1):
+            label_some(replay, 1, ordering="random")
+            taken.extend(set(labelled_pairs(replay, TOY_POOL)[0]) - set(taken))
+        return taken
+
+    assert items_in_order(7, "uncertainty") == items_in_order(7, "random")
+    assert len({tuple(items_in_order(seed, "random")) for seed in (1, 2, 3)}) > 1  # and the seed matters
