@@ -479,7 +479,6 @@ def main() -> None:
         databases = database_phases(args, store) if args.db_responses or args.memory_responses else {}
 
     rates, ratios = compared["responses_per_second"], compared["ratios"]
-    batched = f"pipeline-b{args.pipeline_batch_size}"
     print(f"\n{compared['texts']:,} texts on {compared['device']}, mean {compared['mean_tokens']:.0f} tokens "
           f"({compared['truncated']} cut to {args.max_length}), torch threads {compared['threads']}, "
           f"median of {args.rounds} rounds:")

@@ -7,10 +7,10 @@ reward model agrees with the annotators.
 """
 import functools
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime
 
-import numpy as np
+from django.db.models import Avg, Count, F, FloatField, Subquery
 
 from annotation.bradley_terry import BradleyTerryResult, bradley_terry_from_counts
 from annotation.models import Label, Project, Response
@@ -86,22 +86,39 @@ def model_rewards_summary(version: ModelVersion) -> dict:
 
 
 def _model_rewards_from_scores(project: Project, version: ModelVersion) -> dict[str, dict]:
-    """``model_rewards_for`` from every score of the version (one query): the summary's source, and the reference."""
-    scores = defaultdict(list)
-    rows = ResponseScore.objects.filter(model_version=version, response__prompt__project=project).exclude(
+    """``model_rewards_for`` from every score of the version: the summary's source, and the reference.
+
+    Aggregated in the database, a row per model: a project of a million responses used to send
+    a row per score (about 250 MB in the scoring worker, and in a web process whenever the
+    leaderboard was read during a rescoring). The sample variance is the mean square deviation
+    from the lowest score, less the squared mean deviation, times n/(n-1): the same SQL on
+    PostgreSQL and SQLite (whose STDDEV_SAMP, Django's, holds every value and refuses a single
+    one), and measured from a score, not from zero, so that scores far from zero keep their
+    spread's digits.
+    """
+    scores = ResponseScore.objects.filter(model_version=version, response__prompt__project=project).exclude(
         response__model_name=""
     )
-    for model, score in rows.values_list("response__model_name", "score"):
-        scores[model].append(score)
+    # The version's lowest score: the first entry of its score index, the same row wherever
+    # the expression repeats (each copy of this uncorrelated subquery is read once).
+    lowest = ResponseScore.objects.filter(model_version=version).order_by("score", "response_id").values("score")[:1]
+    shift = Subquery(lowest, output_field=FloatField())
+    deviation = F("score") - shift
+    rows = (
+        scores.values("response__model_name")
+        .annotate(n=Count("id"), mean=Avg("score"), mean_deviation=Avg(deviation), mean_square=Avg(deviation * deviation))
+        .order_by()
+    )
     result = {}
-    for model, values in scores.items():
-        array = np.asarray(values, dtype=float)
-        mean = float(array.mean())
+    for row in rows:
+        n, mean, mean_deviation = row["n"], float(row["mean"]), float(row["mean_deviation"])
         ci = None
-        if array.size >= 2:
-            half = Z_95 * float(array.std(ddof=1)) / math.sqrt(array.size)
+        if n >= 2:
+            # Rounding can leave a tiny negative where every score is equal.
+            variance = max(0.0, float(row["mean_square"]) - mean_deviation * mean_deviation) * n / (n - 1)
+            half = Z_95 * math.sqrt(variance) / math.sqrt(n)
             ci = [mean - half, mean + half]
-        result[model] = {"mean": mean, "ci": ci, "n": int(array.size)}
+        result[row["response__model_name"]] = {"mean": mean, "ci": ci, "n": n}
     return result
 
 

@@ -109,3 +109,25 @@ def test_the_board_reads_stored_tallies_and_the_champions_summary(labelled, admi
     # A rescoring under way (scored_at cleared) reads the scores again, and never the old summary.
     ModelVersion.objects.filter(id=version.id).update(scored_at=None)
     assert leaderboard_for(labelled)["models"] == first["models"]
+
+
+def test_each_models_reward_is_the_mean_of_its_scores_with_a_95_percent_interval(make_project, sent_tasks):
+    import statistics
+
+    from training.leaderboard import _model_rewards_from_scores
+    from training.ml.intervals import Z_95
+
+    project = make_project("Summary", prompts=5)
+    good = [2.0, 1.0, 3.0, 0.5, 1.5]
+    version = make_champion(project, {"model-good": good, "model-bad": [-7.25]})
+    rewards = _model_rewards_from_scores(project, version)
+    half = Z_95 * statistics.stdev(good) / len(good) ** 0.5
+    assert rewards["model-good"] == {"mean": pytest.approx(1.6), "ci": pytest.approx([1.6 - half, 1.6 + half]), "n": 5}
+    assert rewards["model-bad"] == {"mean": -7.25, "ci": None, "n": 1}  # one score: no interval
+
+    same = make_project("Equal scores", prompts=3)
+    version = make_champion(same, {"model-good": [1e6 + 0.1] * 3})
+    equal = _model_rewards_from_scores(same, version)["model-good"]
+    # Rounding in the mean of squares must not turn a zero spread into an error or a wide interval.
+    assert equal["n"] == 3 and equal["mean"] == pytest.approx(1e6 + 0.1)
+    assert equal["ci"][1] - equal["ci"][0] == pytest.approx(0, abs=1e-3)
