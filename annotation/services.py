@@ -413,18 +413,31 @@ PRIORITY_BATCH = 500
 
 
 def item_priorities_store(*, priorities: dict[int, float]) -> int:
-    """Write ``ComparisonItem.model_priority`` (computed by ``training.priorities``). Returns rows written.
+    """Write ``ComparisonItem.model_priority`` (computed by ``training.priorities``). Returns rows changed.
 
-    In batches of ``PRIORITY_BATCH``, each its own transaction. Items deleted meanwhile are
-    simply not written.
+    In batches of ``PRIORITY_BATCH``, each its own transaction and one ``UPDATE ... FROM
+    (VALUES ...)`` statement: Django's ``bulk_update`` spent about 0.3 ms an item building its
+    CASE expression, minutes at 500,000 items. A row whose priority is already the one given
+    is left alone (no new row version, no row lock): after a top-up most priorities are
+    unchanged. Items deleted meanwhile are simply not written.
     """
-    written = 0
+    table = ComparisonItem._meta.db_table
+    changed = 0
     rows = sorted(priorities.items())
     for start in range(0, len(rows), PRIORITY_BATCH):
-        batch = [ComparisonItem(id=item_id, model_priority=float(priority)) for item_id, priority in rows[start : start + PRIORITY_BATCH]]
-        with transaction.atomic():
-            written += ComparisonItem.objects.bulk_update(batch, ["model_priority"])
-    return written
+        batch = rows[start : start + PRIORITY_BATCH]
+        # Typed in the first row, so PostgreSQL reads every row's values as these types.
+        values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS double precision))"] + ["(%s, %s)"] * (len(batch) - 1))
+        # VALUES names its columns column1, column2 on PostgreSQL and SQLite alike; a column
+        # list (AS new (id, priority)) or a WITH would not run on SQLite or lose its rowcount.
+        sql = (
+            f"UPDATE {table} SET model_priority = new.column2 FROM (VALUES {values}) AS new "
+            f"WHERE {table}.id = new.column1 AND {table}.model_priority <> new.column2"
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [value for item_id, priority in batch for value in (item_id, float(priority))])
+            changed += cursor.rowcount
+    return changed
 
 
 def label_submit(

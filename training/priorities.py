@@ -57,21 +57,22 @@ def priority_head_of(version: ModelVersion) -> str | None:
 
 def item_priorities_refresh(version: ModelVersion, *, chunk_size: int = CHUNK_SIZE) -> int:
     """Store every item's priority of ``version``'s project from ``version``'s scores (its
-    priority head's, ``priority_head_of``). Returns items written.
+    priority head's, ``priority_head_of``). Returns the items refreshed (each written unless
+    its stored priority was already that one).
 
     Item by item in id chunks (keyset), each read in three queries (slots, scores, labels) and
     written in its own short transaction, so memory holds one chunk and a claim never waits
     on more than one chunk's row locks.
     """
     head = priority_head_of(version)
-    written, last_id = 0, 0
+    refreshed, last_id = 0, 0
     while True:
         item_ids = list(
             ComparisonItem.objects.filter(project_id=version.project_id, id__gt=last_id)
             .order_by("id").values_list("id", flat=True)[:chunk_size]
         )
         if not item_ids:
-            return written
+            return refreshed
         last_id = item_ids[-1]
         responses_of: dict[int, list[int]] = {}
         for item_id, response_id in ComparisonItemResponse.objects.filter(item_id__in=item_ids).values_list(
@@ -112,4 +113,5 @@ def item_priorities_refresh(version: ModelVersion, *, chunk_size: int = CHUNK_SI
                 priorities[item_id] = item_priority(item_scores, majorities.get(item_id, {}))
             else:
                 priorities[item_id] = 0.0
-        written += item_priorities_store(priorities=priorities)
+        item_priorities_store(priorities=priorities)
+        refreshed += len(priorities)

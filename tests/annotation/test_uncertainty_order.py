@@ -130,3 +130,24 @@ def test_items_written_around_the_orm_start_with_priority_zero(make_project):
             [project.id, prompt.id, timezone.now()],
         )
     assert list(ComparisonItem.objects.filter(project=project).values_list("model_priority", flat=True)) == [0.0, 0.0]
+
+
+def test_priorities_are_stored_exactly_and_only_where_they_changed(make_project, monkeypatch):
+    from annotation import services
+
+    monkeypatch.setattr(services, "PRIORITY_BATCH", 2)  # several batches, the last one short
+    project = make_project(prompts=5)
+    ids = list(ComparisonItem.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    priorities = {item_id: 1 / (index + 3) for index, item_id in enumerate(ids)}
+    assert services.item_priorities_store(priorities=priorities) == 5
+    stored = dict(ComparisonItem.objects.filter(project=project).values_list("id", "model_priority"))
+    assert stored == priorities  # to the last bit
+
+    # A refresh that changes one priority rewrites one row; a deleted item is not an error.
+    ComparisonItem.objects.filter(id=ids[4]).delete()
+    again = {**priorities, ids[1]: 0.75}
+    assert services.item_priorities_store(priorities=again) == 1
+    assert dict(ComparisonItem.objects.filter(project=project).values_list("id", "model_priority")) == {
+        item_id: again[item_id] for item_id in ids[:4]
+    }
+    assert services.item_priorities_store(priorities={}) == 0
