@@ -325,7 +325,7 @@ def child_rescore(version_id: int, threads: int) -> dict:
 
     version = selectors.model_version_for_worker(version_id)  # connected: the baseline includes the connection
     baseline = current_rss_mb()
-    parts = {"read": 0.0, "store": 0.0, "finish": 0.0}
+    parts = {"read": 0.0, "store": 0.0, "finish": 0.0, "priorities": 0.0}
     walk_peak = []
 
     def timed(part, function, before=None):
@@ -344,6 +344,7 @@ def child_rescore(version_id: int, threads: int) -> dict:
     services.model_version_scoring_finish = timed(
         "finish", services.model_version_scoring_finish, before=lambda: walk_peak.append(peak_rss_mb())
     )
+    pipeline.item_priorities_refresh = timed("priorities", pipeline.item_priorities_refresh)
     started = time.perf_counter()
     scored = pipeline.rescore_project_responses(version_id)
     seconds = time.perf_counter() - started
@@ -424,7 +425,7 @@ def print_rescore(name: str, run: dict) -> None:
     scoring = run["seconds"] - sum(parts.values())
     print(f"{name:<16} {run['responses']:>9,} responses {run['seconds']:7.1f} s {run['responses_per_second']:8.1f} "
           f"responses/s (read {parts['read']:.1f} s, score {scoring:.1f} s, store {parts['store']:.1f} s, "
-          f"finish {parts['finish']:.1f} s); peak RSS {run['peak_rss_mb']:.0f} MB, walk peak "
+          f"finish {parts['finish']:.1f} s, priorities {parts.get('priorities', 0.0):.1f} s); peak RSS {run['peak_rss_mb']:.0f} MB, walk peak "
           f"{run['walk_peak_rss_mb']:.0f} MB, baseline {run['baseline_rss_mb']:.0f} MB; "
           f"stored {run['stored']:,}, complete {run['complete']}", flush=True)
 
