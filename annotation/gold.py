@@ -31,7 +31,7 @@ from annotation.models import Assignment, ComparisonItem, Label, Project
 from annotation.preferences import verdicts
 from annotation.progress import progress_recount
 from annotation.selectors import project_get_for_admin, user_is_project_admin
-from config.errors import DomainError, NotFoundError
+from config.errors import ConflictError, DomainError, NotFoundError
 
 # Ids of a gold answer: a ranking of an item covers at most nine responses.
 MAX_GOLD_RESPONSES = len(Assignment.Position)
@@ -82,12 +82,21 @@ def gold_ranking_check(*, item: ComparisonItem, ranking) -> list[list[int]]:
     return checked
 
 
+def _refuse_if_archived(project: Project) -> None:
+    # An archived project is read-only (its labels, settings and imports too): changing which
+    # items are gold would rewrite its finished counters and its annotators' gold accuracy.
+    if project.status == Project.Status.ARCHIVED:
+        raise ConflictError("This project is archived and read-only: unarchive it before changing its gold items.")
+
+
 def item_gold_set(*, item: ComparisonItem, ranking) -> ComparisonItem:
     """Make ``item`` gold with the answer ``ranking`` (or change its answer). Atomic.
 
     Gold items leave the progress counters, so they are recounted for the project (a fixed
     number of aggregate queries, under the counter rows' locks: see ``progress_recount``).
+    An archived project refuses (ConflictError).
     """
+    _refuse_if_archived(item.project)
     checked = gold_ranking_check(item=item, ranking=ranking)
     with transaction.atomic():
         was_gold = ComparisonItem.objects.select_for_update().filter(id=item.id).values_list("gold_ranking", flat=True).first()
@@ -99,7 +108,9 @@ def item_gold_set(*, item: ComparisonItem, ranking) -> ComparisonItem:
 
 
 def item_gold_clear(*, item: ComparisonItem) -> ComparisonItem:
-    """Make ``item`` an ordinary item again (its labels stay); a no-op for an ordinary item."""
+    """Make ``item`` an ordinary item again (its labels stay); a no-op for an ordinary item.
+    An archived project refuses (ConflictError)."""
+    _refuse_if_archived(item.project)
     with transaction.atomic():
         was_gold = ComparisonItem.objects.select_for_update().filter(id=item.id).values_list("gold_ranking", flat=True).first()
         if was_gold is not None:

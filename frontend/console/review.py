@@ -51,7 +51,8 @@ def item_page(request, project_id: int, item_id: int):
         review.review_item_check(project=project, item_id=item_id)
     except NotFoundError as exc:
         raise Http404(exc.message) from exc
-    config = _page_config(project) | {"item_id": item_id}
+    # Marking gold is for admins (annotation.api.quality); reviewers see the answer, not the controls.
+    config = _page_config(project) | {"item_id": item_id, "can_mark_gold": selectors.user_is_project_admin(request.user)}
     return render(
         request, "frontend/console/review_item.html", {"project": project, "item_id": item_id, "review_config": config}
     )

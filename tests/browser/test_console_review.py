@@ -132,3 +132,57 @@ def test_skips_tab(page, live_server, login, reviewed_project, browser_user):
     assert "Not my field" in page.inner_text("[data-testid=skip-row]")
     page.fill("[data-testid=filter-skip-reason]", "nothing like it")
     page.wait_for_selector("[data-testid=review-empty]")
+
+
+def test_admin_makes_an_item_gold_from_a_label_changes_the_answer_and_clears_it(page, live_server, login, reviewed_project, browser_user, shots):
+    project, labels, reviewer = reviewed_project
+    item = ComparisonItem.objects.get(id=labels[0].item_id)
+    large, small = item.slots.order_by("slot").values_list("response_id", flat=True)
+    login(browser_user("ana", admin=True))
+    page.goto(f"{live_server.url}/projects/{project.id}/items/{item.id}/")
+    card = page.locator(f"[data-testid=item-label][data-label-id='{labels[0].id}']")
+    card.wait_for()
+    assert page.locator("[data-testid=response-number]").all_inner_texts() == ["1", "2"]
+    assert "Not a gold item" in page.inner_text("[data-testid=gold-answer-text]")
+    assert page.locator("[data-region=gold-badge]").is_hidden()
+
+    card.locator("[data-testid=gold-from-label]").click()  # ada preferred A, model-large's answer
+    page.locator("[data-region=gold-badge]:not([hidden])").wait_for()
+    assert "1 model-large > 2 model-small" in page.inner_text("[data-testid=gold-answer-text]")
+    assert page.input_value("[data-testid=gold-input]") == "1 > 2"
+    assert ComparisonItem.objects.get(id=item.id).gold_ranking == [[large], [small]]
+    shots(page, "console-item-gold")
+
+    page.fill("[data-testid=gold-input]", "3 > 1")  # no response 3: said on the page, nothing sent
+    page.click("[data-testid=gold-save]")
+    error = page.locator("[data-testid=gold-error]:not([hidden])")
+    error.wait_for()
+    assert "No response 3" in error.inner_text()
+    page.fill("[data-testid=gold-input]", "2")  # one response left out: the server's refusal, shown
+    page.click("[data-testid=gold-save]")
+    page.wait_for_function("() => document.querySelector('[data-testid=gold-error]').textContent.includes('exactly')")
+    assert ComparisonItem.objects.get(id=item.id).gold_ranking == [[large], [small]]
+
+    page.fill("[data-testid=gold-input]", "2 > 1")
+    page.click("[data-testid=gold-save]")
+    page.wait_for_function("() => document.querySelector('[data-testid=gold-answer-text]').innerText.includes('2 model-small > 1 model-large')")
+    assert ComparisonItem.objects.get(id=item.id).gold_ranking == [[small], [large]]
+
+    page.click("[data-testid=gold-clear]")
+    page.wait_for_function("() => document.querySelector('[data-testid=gold-answer-text]').textContent.includes('Not a gold item')")
+    assert page.locator("[data-region=gold-badge]").is_hidden()
+    assert ComparisonItem.objects.get(id=item.id).gold_ranking is None
+
+
+def test_a_reviewer_sees_the_gold_answer_but_cannot_change_it(page, live_server, login, reviewed_project):
+    from annotation.gold import item_gold_set
+
+    project, labels, reviewer = reviewed_project
+    item = ComparisonItem.objects.get(id=labels[0].item_id)
+    large, small = item.slots.order_by("slot").values_list("response_id", flat=True)
+    item_gold_set(item=item, ranking=[[large], [small]])
+    login(reviewer)
+    page.goto(f"{live_server.url}/projects/{project.id}/items/{item.id}/")
+    page.locator("[data-testid=item-label]").first.wait_for()
+    assert "model-large > 2 model-small" in page.inner_text("[data-testid=gold-answer-text]")
+    assert page.locator("[data-testid=gold-input], [data-testid=gold-save], [data-testid=gold-clear], [data-testid=gold-from-label]").count() == 0

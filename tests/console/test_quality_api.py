@@ -4,7 +4,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from annotation.models import ComparisonItem, ProjectProgress
+from annotation.models import ComparisonItem, Project, ProjectProgress
 from tests.labelling import label_in_order, make_champion
 from training.models import AnnotatorExclusionChange
 from training.selectors import training_policy_for
@@ -92,6 +92,24 @@ def test_the_admin_marks_and_unmarks_gold_and_the_counters_follow(world):
     assert ProjectProgress.objects.get(project=world["project"]).unfinished_items == 1  # 3 items, 1 labelled, 1 gold
     assert admin.delete(f"/api/items/{item.id}/gold/").json()["gold_ranking"] is None
     assert ProjectProgress.objects.get(project=world["project"]).unfinished_items == 2
+
+
+def test_an_archived_project_keeps_its_gold_items_as_they_are(world):
+    admin = client_for(world, "admin")
+    project = world["project"]
+    marked, ordinary = project.items.order_by("-id")[:2]
+    admin.put(f"/api/items/{marked.id}/gold/", gold_body(marked), format="json")
+    project.status = Project.Status.ARCHIVED
+    project.save(update_fields=["status"])
+    unfinished = ProjectProgress.objects.get(project=project).unfinished_items
+    for response in (
+        admin.put(f"/api/items/{ordinary.id}/gold/", gold_body(ordinary), format="json"),
+        admin.delete(f"/api/items/{marked.id}/gold/"),
+    ):
+        assert response.status_code == 409, response.content
+        assert "archived" in response.json()["detail"]
+    assert [item.gold_ranking is not None for item in project.items.filter(id__in=[marked.id, ordinary.id]).order_by("-id")] == [True, False]
+    assert ProjectProgress.objects.get(project=project).unfinished_items == unfinished
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
  * side by side, each in its own shown order, with its review history and the review actions.
  *
  * Decisions go to POST labels/{id}/review/ (annotation.api.review); the page then reloads the item,
- * so counts and history always come from the server.
+ * so counts and history always come from the server. Admins also set or clear the item's gold
+ * answer here (PUT / DELETE items/{id}/gold/, annotation.api.quality): typed in the responses'
+ * numbers on this page, or taken from a label.
  */
 (function () {
   "use strict";
@@ -13,10 +15,13 @@
   const config = JSON.parse(document.getElementById("review-config").textContent);
   const itemUrl = config.api_root + "projects/" + config.project_id + "/review/items/" + config.item_id + "/";
   const reviewUrl = (labelId) => config.api_root + "labels/" + labelId + "/review/";
+  const goldUrl = config.api_root + "items/" + config.item_id + "/gold/";
   const region = (name) => root.querySelector('[data-region="' + name + '"]');
   const OUTCOME_NAMES = { A: "A preferred", B: "B preferred", tie: "tie", both_bad: "both bad", ranking_tie: "ranking with a tie", ranking_strict: "ranking" };
   const STATUS_BADGE = { unreviewed: "badge--muted", accepted: "badge--success", rejected: "badge--danger", corrected: "badge--info" };
   let models = {}; // response id -> model name
+  let numbers = {}; // response id -> its number on this page ("1", "2", ...: import order)
+  let idsByNumber = {}; // the reverse
 
   function markdown(html) {
     const node = el("div", { className: "md" });
@@ -32,6 +37,72 @@
   /** "B > A C" (positions, best first; a space puts two in one group) -> [["B"], ["A", "C"]]. */
   function parseRanking(text) {
     return text.split(">").map((group) => group.trim().toUpperCase().split(/[\s,=]+/).filter(Boolean));
+  }
+
+  /** "2 > 1 3" or "2 > 1 = 3" (this page's response numbers, best first) -> response ids, or a sentence saying what is wrong. */
+  function rankingFromNumbers(text) {
+    const groups = text.split(">").map((group) => group.trim().split(/[\s,=]+/).filter(Boolean));
+    if (!groups.length || groups.some((group) => !group.length)) return { error: "Write the response numbers best first, e.g. 2 > 1 (ties: 1 = 2)." };
+    const unknown = groups.flat().filter((number) => !idsByNumber[number]);
+    if (unknown.length) return { error: "No response " + unknown.join(", ") + " on this item: its responses are " + Object.keys(idsByNumber).join(", ") + "." };
+    return { ranking: groups.map((group) => group.map((number) => idsByNumber[number])) };
+  }
+
+  /** Makes the item gold with ``ranking`` (response ids), or ordinary with null; reloads the page's data. */
+  async function saveGold(ranking, button, error) {
+    button.disabled = true;
+    if (error) error.hidden = true;
+    try {
+      if (ranking === null) await api("DELETE", goldUrl);
+      else await api("PUT", goldUrl, { ranking: ranking });
+      toast(ranking === null ? "Item " + config.item_id + " is an ordinary item again." : "Item " + config.item_id + " is gold: " + rankingText(ranking, numbers) + ".", "success");
+      await load();
+    } catch (failure) {
+      const reasons = [].concat((failure.fields && failure.fields.ranking) || []);
+      const message = failure.detail + (reasons.length && !failure.detail.includes(reasons[0]) ? " " + reasons.join(" ") : "");
+      if (error) {
+        error.textContent = message;
+        error.hidden = false;
+      } else {
+        toast(message);
+      }
+      button.disabled = false;
+    }
+  }
+
+  /** The gold panel: the answer if the item has one; for admins, the controls to set, change or clear it. */
+  function goldPanel(item) {
+    const answer = item.gold_ranking
+      ? el("div", { dataset: { testid: "gold-answer-text" } }, [el("span", { className: "field__label" }, "Gold answer: "), rankingText(item.gold_ranking, numbers)])
+      : el("div", { className: "muted small", dataset: { testid: "gold-answer-text" } }, "Not a gold item. A gold item has a known answer and is mixed into annotators' queues at the project's gold rate to measure them.");
+    if (!config.can_mark_gold) return [answer];
+    const input = el("input", {
+      type: "text", className: "review-gold__input", placeholder: "Answer by response number, best first, e.g. 1 > 2",
+      value: item.gold_ranking ? item.gold_ranking.map((group) => group.map((id) => numbers[id]).join(" = ")).join(" > ") : "",
+      dataset: { testid: "gold-input" }, attrs: { "aria-label": "Gold answer, by response number" },
+    });
+    const error = el("p", { className: "field-error", hidden: true, dataset: { testid: "gold-error" } });
+    const save = el("button", { type: "submit", className: "btn btn--sm btn--primary", dataset: { testid: "gold-save" } }, item.gold_ranking ? "Change answer" : "Make gold");
+    const form = el("form", { className: "review-gold__form" }, [input, save]);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const parsed = rankingFromNumbers(input.value);
+      if (parsed.error) {
+        error.textContent = parsed.error;
+        error.hidden = false;
+        input.setAttribute("aria-invalid", "true");
+        return;
+      }
+      input.removeAttribute("aria-invalid");
+      saveGold(parsed.ranking, save, error);
+    });
+    const nodes = [answer, form, error];
+    if (item.gold_ranking) {
+      const clear = el("button", { type: "button", className: "btn btn--sm", dataset: { testid: "gold-clear" } }, "Make ordinary");
+      clear.addEventListener("click", () => saveGold(null, clear, error));
+      form.appendChild(clear);
+    }
+    return nodes;
   }
 
   function historyList(reviews) {
@@ -75,6 +146,13 @@
     if (label.review_status !== "rejected") buttons.push(button("reject", "Reject"));
     buttons.push(button("correct", "Correct"));
     if (label.review_status !== "unreviewed") buttons.push(button("revert", "Revert"));
+    if (config.can_mark_gold) {
+      // What the label says now: its correction if a reviewer corrected it.
+      const answer = label.corrected_ranking || label.ranking;
+      const useAsGold = el("button", { type: "button", className: "btn btn--sm review-actions__gold", dataset: { testid: "gold-from-label" }, title: rankingText(answer, numbers) }, "Use as gold answer");
+      useAsGold.addEventListener("click", () => saveGold(answer, useAsGold, error));
+      buttons.push(useAsGold);
+    }
     return el("div", { className: "review-actions" }, [reason, correction, error, el("div", { className: "review-actions__buttons" }, buttons)]);
   }
 
@@ -115,7 +193,13 @@
     try {
       const { data: item } = await api("GET", itemUrl);
       models = {};
-      for (const response of item.responses) models[response.id] = response.model_name || "#" + response.id;
+      numbers = {};
+      idsByNumber = {};
+      item.responses.forEach((response, index) => {
+        models[response.id] = response.model_name || "#" + response.id;
+        numbers[response.id] = String(index + 1);
+        idsByNumber[String(index + 1)] = response.id;
+      });
       region("prompt-id").textContent = item.prompt_external_id;
       region("summary").textContent = item.label_count + " counted label" + (item.label_count === 1 ? "" : "s") + ", " + item.labels_per_item + " wanted" +
         (item.label_count > item.labels_per_item ? " (more than wanted: a rejected label was reinstated after the item was relabelled)" : "");
@@ -124,13 +208,17 @@
       ));
       region("responses").replaceChildren(...item.responses.map((response) =>
         el("div", { className: "review-shown__card", dataset: { testid: "item-response" } }, [
-          el("div", { className: "review-shown__head" }, [el("span", { className: "chip" }, response.model_name || "unnamed model"), el("span", { className: "muted" }, "#" + response.id)]),
+          el("div", { className: "review-shown__head" }, [
+            el("span", { className: "review-number", title: "Response " + numbers[response.id], dataset: { testid: "response-number" } }, numbers[response.id]),
+            el("span", { className: "chip" }, response.model_name || "unnamed model"), el("span", { className: "muted" }, "#" + response.id),
+          ]),
           markdown(response.html),
         ])
       ));
       const gold = region("gold");
-      region("gold-badge").hidden = gold.hidden = !item.gold_ranking;
-      if (item.gold_ranking) gold.replaceChildren(el("span", { className: "field__label" }, "Gold answer: "), rankingText(item.gold_ranking));
+      region("gold-badge").hidden = !item.gold_ranking;
+      gold.hidden = !item.gold_ranking && !config.can_mark_gold;
+      gold.replaceChildren(...goldPanel(item));
       region("labels").replaceChildren(...(item.labels.length ? item.labels.map((label) => labelCard(label, item)) : [el("p", { className: "muted" }, "No labels on this item yet.")]));
     } catch (error) {
       toast(error.detail);
