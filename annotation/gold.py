@@ -141,26 +141,40 @@ def label_matches_gold(ranking: list[list[int]], gold: list[list[int]]) -> bool:
     return all(answer.get(pair) == verdict for pair, verdict in verdicts(ranking).items())
 
 
-def gold_accuracy_counts(*, project_id: int) -> dict[int, dict]:
-    """Per annotator: ``{"labels": gold labels, "correct": n, "accuracy": share or None}``.
+def _gold_label_verdicts(*, project_id: int):
+    """``(label id, annotator id, matches the answer)`` for every label of the project's gold items
+    but "both bad" ones (no verdict to check).
 
     Two queries: the project's gold items with their answers, then their labels through the
     labels' item index. Not one join: PostgreSQL then hashed every label of the project to
     find the few gold ones. The item table has no index on ``gold_ranking``, so the first
-    query filters the project's items (tens of ms per 100,000).
+    query filters the project's items (tens of ms per 100,000). A label is judged on the
+    annotator's own ranking, not a reviewer's correction: gold measures the annotator.
     """
     answers = dict(
         ComparisonItem.objects.filter(project_id=project_id, gold_ranking__isnull=False).values_list("id", "gold_ranking")
     )
+    rows = Label.objects.filter(item_id__in=list(answers), both_bad=False).values_list("id", "annotator_id", "item_id", "ranking")
+    for label_id, annotator_id, item_id, ranking in rows.iterator(chunk_size=2000):
+        yield label_id, annotator_id, label_matches_gold(ranking, answers[item_id])
+
+
+def gold_accuracy_counts(*, project_id: int) -> dict[int, dict]:
+    """Per annotator: ``{"labels": gold labels, "correct": n, "accuracy": share or None}``."""
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    rows = Label.objects.filter(item_id__in=list(answers), both_bad=False).values_list("annotator_id", "item_id", "ranking")
-    for annotator_id, item_id, ranking in rows.iterator(chunk_size=2000):
+    for _label_id, annotator_id, matches in _gold_label_verdicts(project_id=project_id):
         counts[annotator_id][0] += 1
-        counts[annotator_id][1] += label_matches_gold(ranking, answers[item_id])
+        counts[annotator_id][1] += matches
     return {
         annotator_id: {"labels": labels, "correct": correct, "accuracy": correct / labels if labels else None}
         for annotator_id, (labels, correct) in counts.items()
     }
+
+
+def gold_label_ids(*, project_id: int, matching: bool) -> set[int]:
+    """Ids of the project's gold labels that match their item's answer (``matching``) or contradict
+    it: the labels behind gold accuracy, right or wrong ("both bad" ones are neither)."""
+    return {label_id for label_id, _annotator_id, matches in _gold_label_verdicts(project_id=project_id) if matches == matching}
 
 
 def project_gold_summary(counts: dict[int, dict]) -> dict:

@@ -29,6 +29,7 @@ from django.db.models.functions import Cast
 
 from annotation import selectors
 from annotation.export import LabelFilters
+from annotation.gold import gold_label_ids
 from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, LabelReview, Project
 from annotation.preferences import verdicts
 from annotation.progress import label_count_add, progress_record
@@ -259,6 +260,11 @@ class _JsonArrayLength(Func):
         return super().as_sql(compiler, connection, function="json_array_length", **extra)
 
 
+# The label browser's ``gold`` filter: labels of gold items, of ordinary items, or the gold labels
+# that match their item's answer or contradict it (what gold accuracy counts; "both bad" is neither).
+GOLD_FILTERS = ("item", "ordinary", "right", "wrong")
+
+
 @dataclass(frozen=True)
 class BrowserFilters:
     """The label browser's filters; every one optional. ``common`` holds annotators and the date range."""
@@ -270,6 +276,7 @@ class BrowserFilters:
     model_disagreement: bool | None = None
     has_rationale: bool | None = None
     review_status: str | None = None
+    gold: str | None = None
     skip_reason: str | None = None
 
     @classmethod
@@ -304,6 +311,7 @@ class BrowserFilters:
         outcome = choice("outcome", outcomes)
         flag = choice("flag", Label.Flag.values)
         review_status = choice("review_status", ReviewStatus.values)
+        gold = choice("gold", GOLD_FILTERS)
         disagreement = boolean("disagreement")
         model_disagreement = boolean(MODEL_DISAGREEMENT)
         has_rationale = boolean("has_rationale")
@@ -315,7 +323,7 @@ class BrowserFilters:
         return cls(
             common=common, outcome=outcome, flag=flag, disagreement=disagreement,
             model_disagreement=model_disagreement, has_rationale=has_rationale,
-            review_status=review_status, skip_reason=skip_reason or None,
+            review_status=review_status, gold=gold, skip_reason=skip_reason or None,
         )
 
 
@@ -346,8 +354,9 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
 
     Call only for a project the user may review (``selectors.project_get_for_reviewer``). The
     disagreement filters read the project's labels once (``project_disagreeing_label_ids``; for
-    the reward model, the provider registered as ``MODEL_DISAGREEMENT``); every other filter is
-    a condition on the label row.
+    the reward model, the provider registered as ``MODEL_DISAGREEMENT``), and ``gold`` right or
+    wrong the gold items' labels (``annotation.gold.gold_label_ids``); every other filter is a
+    condition on the label row or its item.
     """
     labels = filters.common.labels(Label.objects.filter(item__project=project))
     if filters.outcome:
@@ -358,6 +367,10 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
         labels = labels.exclude(rationale="") if filters.has_rationale else labels.filter(rationale="")
     if filters.review_status:
         labels = labels.filter(review_status=filters.review_status)
+    if filters.gold in ("item", "ordinary"):
+        labels = labels.filter(item__gold_ranking__isnull=filters.gold == "ordinary")
+    elif filters.gold:
+        labels = labels.filter(id__in=gold_label_ids(project_id=project.id, matching=filters.gold == "right"))
     if filters.disagreement is not None:
         ids = project_disagreeing_label_ids(project=project)
         labels = labels.filter(id__in=ids) if filters.disagreement else labels.exclude(id__in=ids)

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import review, selectors
+from annotation import gold, review, selectors
 from annotation.models import Assignment, Label, LabelReview, Project
 from annotation.pagination import IdCursorPagination
 
@@ -66,6 +66,12 @@ class ReviewLabelRowSerializer(serializers.Serializer):
     )
     created_at = serializers.DateTimeField()
     responses = ShownResponseSerializer(many=True, help_text="Left to right as the annotator saw them.")
+    gold_item = serializers.BooleanField(help_text="The label's item is a gold item (has a known answer).")
+    matches_gold = serializers.BooleanField(
+        allow_null=True,
+        help_text="On a gold item: whether every verdict of the annotator's ranking is the answer's (what gold accuracy "
+        "counts). Null on ordinary items and for both-bad labels.",
+    )
 
 
 class ReviewSkipRowSerializer(serializers.Serializer):
@@ -107,6 +113,9 @@ class ItemLabelSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     shown = ShownResponseSerializer(many=True, help_text="This label's responses in the order its annotator saw them.")
     reviews = LabelReviewEntrySerializer(many=True, help_text="Every decision on the label, oldest first.")
+    matches_gold = serializers.BooleanField(
+        allow_null=True, help_text="On a gold item: whether the annotator's ranking matches the answer; else null."
+    )
 
 
 class ReviewItemSerializer(serializers.Serializer):
@@ -170,7 +179,13 @@ def _outcome(label: Label, label_format: str) -> str:
     )
 
 
+def _matches_gold(label: Label, answer: list | None) -> bool | None:
+    # As gold accuracy judges it (annotation.gold): the annotator's own ranking; "both bad" has no verdict.
+    return None if answer is None or label.both_bad else gold.label_matches_gold(label.ranking, answer)
+
+
 def _label_row(label: Label, *, label_format: str, responses: dict) -> dict:
+    answer = label.item.gold_ranking
     return {
         "id": label.id,
         "item_id": label.item_id,
@@ -189,6 +204,8 @@ def _label_row(label: Label, *, label_format: str, responses: dict) -> dict:
         "responses": review.shown_responses(
             display_order=label.display_order, ranking=label.ranking, responses=responses.get(label.item_id, {})
         ),
+        "gold_item": answer is not None,
+        "matches_gold": _matches_gold(label, answer),
     }
 
 
@@ -206,6 +223,9 @@ LABEL_FILTER_PARAMETERS = FILTER_PARAMETERS + [
                      "scored lower (ties and both-bad labels never do; none without a champion)."),
     OpenApiParameter("has_rationale", bool),
     OpenApiParameter("review_status", str, enum=Label.ReviewStatus.values),
+    OpenApiParameter("gold", str, enum=review.GOLD_FILTERS, description="item: labels of gold items; ordinary: of the "
+                     "others; right / wrong: gold labels that match their item's answer or contradict it (both-bad "
+                     "labels are neither)."),
 ]
 
 
@@ -298,6 +318,7 @@ class ReviewItemView(APIView):
                         display_order=label.display_order, ranking=label.ranking, responses=responses
                     ),
                     "reviews": [_review_entry(entry) for entry in label.reviews.all()],
+                    "matches_gold": _matches_gold(label, item.gold_ranking),
                 }
                 for label in item.review_labels
             ],

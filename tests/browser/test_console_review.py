@@ -174,7 +174,7 @@ def test_admin_makes_an_item_gold_from_a_label_changes_the_answer_and_clears_it(
     assert ComparisonItem.objects.get(id=item.id).gold_ranking is None
 
 
-def test_a_reviewer_sees_the_gold_answer_but_cannot_change_it(page, live_server, login, reviewed_project):
+def test_a_reviewer_sees_the_gold_answer_and_who_got_it_wrong_but_cannot_change_it(page, live_server, login, reviewed_project):
     from annotation.gold import item_gold_set
 
     project, labels, reviewer = reviewed_project
@@ -186,3 +186,12 @@ def test_a_reviewer_sees_the_gold_answer_but_cannot_change_it(page, live_server,
     page.locator("[data-testid=item-label]").first.wait_for()
     assert "model-large > 2 model-small" in page.inner_text("[data-testid=gold-answer-text]")
     assert page.locator("[data-testid=gold-input], [data-testid=gold-save], [data-testid=gold-clear], [data-testid=gold-from-label]").count() == 0
+    assert page.locator("[data-testid=label-gold]").all_inner_texts() == ["matches gold", "matches gold", "contradicts gold"]
+
+    page.goto(f"{live_server.url}/projects/{project.id}/labels/browse/")
+    page.wait_for_selector("[data-testid=label-row]")
+    page.select_option("[data-testid=filter-gold]", "wrong")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=label-row]').length === 1")
+    row = page.locator("[data-testid=label-row]")
+    assert row.get_attribute("data-label-id") == str(labels[2].id)
+    assert row.locator("[data-testid=gold-badge]").inner_text() == "gold ✗"

@@ -244,6 +244,32 @@ def test_filter_by_review_status(project, labelled, reviewer):
     assert len(ids(client_for(reviewer).get(labels_url(project, review_status="unreviewed")))) == 5
 
 
+def test_filter_by_gold_and_whether_the_label_matches_the_answer(project, labelled, reviewer):
+    from annotation.gold import item_gold_set
+    from annotation.models import ComparisonItem
+
+    # Item 1 (A, A, B): the answer is what the first two said. Item 2 (tie, both bad, A): the last one's answer.
+    for label in (labelled[0], labelled[5]):
+        item_gold_set(item=ComparisonItem.objects.get(id=label.item_id), ranking=label.ranking)
+    client = client_for(reviewer)
+    on_gold = [label.id for label in labelled]
+    assert ids(client.get(labels_url(project, gold="item"))) == on_gold
+    assert ids(client.get(labels_url(project, gold="ordinary"))) == []
+    assert ids(client.get(labels_url(project, gold="right"))) == [labelled[0].id, labelled[1].id, labelled[5].id]
+    assert ids(client.get(labels_url(project, gold="wrong"))) == [labelled[2].id, labelled[3].id]  # both bad is neither
+    rows = {row["id"]: (row["gold_item"], row["matches_gold"]) for row in client.get(labels_url(project)).json()["results"]}
+    assert [rows[label.id] for label in labelled] == [
+        (True, True), (True, True), (True, False), (True, False), (True, None), (True, True)
+    ]
+    item = client.get(reverse("review-item", args=[project.id, labelled[0].item_id])).json()
+    assert [label["matches_gold"] for label in item["labels"]] == [True, True, False]
+
+    ComparisonItem.objects.filter(id=labelled[5].item_id).update(gold_ranking=None)
+    assert ids(client.get(labels_url(project, gold="ordinary"))) == [label.id for label in labelled[3:]]
+    assert ids(client.get(labels_url(project, gold="wrong"))) == [labelled[2].id]
+    assert {row["matches_gold"] for row in client.get(labels_url(project, gold="ordinary")).json()["results"]} == {None}
+
+
 def test_filter_by_date_range(project, labelled, reviewer):
     old = timezone.now() - timedelta(days=10)
     Label.objects.filter(id__in=[labelled[0].id, labelled[1].id]).update(created_at=old)
@@ -309,7 +335,7 @@ def test_list_queries_do_not_grow_with_labels(project, crew, reviewer):
     client = client_for(reviewer)
     submit(project, crew[0], choice="A")
     submit(project, crew[1], choice="B", flags=["unsafe"])  # the two disagree
-    filtered = {"outcome": "B", "flag": "unsafe", "has_rationale": "false", "review_status": "unreviewed"}
+    filtered = {"outcome": "B", "flag": "unsafe", "has_rationale": "false", "review_status": "unreviewed", "gold": "ordinary"}
     few = count_queries(client, labels_url(project))
     few_filtered = count_queries(client, labels_url(project, **filtered))
     few_disagreeing = count_queries(client, labels_url(project, disagreement="true"))
@@ -413,6 +439,7 @@ def test_deeply_nested_bodies_are_refused(project, labelled, reviewer):
         ({"model_disagreement": "1"}, "model_disagreement"),
         ({"has_rationale": "2"}, "has_rationale"),
         ({"review_status": "pending"}, "review_status"),
+        ({"gold": "true"}, "gold"),
         ({"since": "yesterday"}, "since"),
         ({"annotators": "x,y"}, "annotators"),
         ({"agreement_below": "0.5"}, "agreement_below"),

@@ -52,6 +52,12 @@
     return urls[state.tab] + "?" + params.toString();
   }
 
+  /** "gold", with whether the label matches the known answer (null: both bad, no verdict). */
+  function goldBadge(matches) {
+    const [text, kind] = matches === null ? ["gold", "badge--info"] : matches ? ["gold ✓", "badge--success"] : ["gold ✗", "badge--danger"];
+    return el("span", { className: "badge " + kind, title: matches === null ? "A gold item" : matches ? "Matches the gold answer" : "Contradicts the gold answer", dataset: { testid: "gold-badge" } }, text);
+  }
+
   function badge(status) {
     return el("span", { className: "badge " + (STATUS_BADGE[status] || "badge--muted"), dataset: { testid: "review-status" } }, status);
   }
@@ -79,6 +85,7 @@
     return el("tr", { dataset: { testid: "label-row", labelId: String(label.id), itemId: String(label.item_id) } }, [
       el("td", { className: "nowrap" }, [
         el("a", { href: urls.item(label.item_id), dataset: { testid: "open-item" } }, "Item " + label.item_id),
+        label.gold_item ? el("span", {}, [" ", goldBadge(label.matches_gold)]) : null,
         el("div", { className: "muted small" }, "label " + label.id),
         el("div", { className: "muted small" }, label.prompt_external_id),
       ]),

@@ -169,6 +169,9 @@
     }, [
       el("div", { className: "review-label__head" }, [
         el("span", { className: "strong" }, label.annotator.username),
+        label.matches_gold === null ? null : el("span", {
+          className: "badge " + (label.matches_gold ? "badge--success" : "badge--danger"), dataset: { testid: "label-gold" },
+        }, label.matches_gold ? "matches gold" : "contradicts gold"),
         el("span", { className: "badge " + (STATUS_BADGE[label.review_status] || "badge--muted"), dataset: { testid: "review-status" } }, label.review_status),
       ]),
       el("dl", { className: "review-kv" }, [
