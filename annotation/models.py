@@ -394,9 +394,12 @@ class LabelTally(models.Model):
     folded_above = models.JSONField(default=list, help_text="Ids above the watermark that are folded too.")
     folded = models.PositiveIntegerField(default=0, help_text="Labels folded in (both bad included).")
     settled_before = models.DateTimeField(
-        null=True, blank=True, help_text="Labels created before this may be folded; a deletion of one makes the tally stale."
+        null=True, blank=True, help_text="The latest fold's cutoff: labels created before it may be folded."
     )
-    stale = models.BooleanField(default=False, help_text="A folded label was deleted: the next read rebuilds.")
+    stale = models.BooleanField(
+        default=False,
+        help_text="The next read or fold rebuilds it from the labels (a repair switch: deletions and reviews change a tally in place).",
+    )
     version = models.PositiveBigIntegerField(default=0, help_text="Bumped by every write, so a reader can tell it changed.")
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -139,6 +139,7 @@ def _project_annotator_quality_from_labels(*, project_id: int, excluded_annotato
     """``project_annotator_quality`` computed from every label: the reference the tally is tested against."""
     labels = (
         Label.objects.filter(item__project_id=project_id, both_bad=False)
+        .exclude(review_status=Label.ReviewStatus.REJECTED)  # out of the tallies, as if deleted (annotation.review)
         .exclude(annotator_id__in=list(excluded_annotator_ids))
         .values_list("item_id", "annotator_id", "ranking")
     )

@@ -34,7 +34,7 @@ from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse
 from annotation.preferences import verdicts
 from annotation.progress import label_count_add, progress_record
 from annotation.submission import _ranking_from_positions
-from annotation.tallies import label_tally_deletion_record
+from annotation.tallies import label_row, label_tally_change_record
 from config.errors import ConflictError, DomainError, NotFoundError
 
 Decision, ReviewStatus = LabelReview.Decision, Label.ReviewStatus
@@ -85,7 +85,7 @@ def _label_counting_change(*, label: Label, project: Project, delta: int) -> Non
 
     Caller holds the label's and its assignment's row locks; this takes the item's row lock
     (``label_count_add``), then the progress rows (``progress_record``), then the tally rows
-    last (``label_tally_deletion_record``), the order ``label_delete`` uses.
+    last (``label_tally_change_record``), the order ``label_delete`` uses.
     """
     count = label_count_add(item_id=label.item_id, delta=delta)
     wanted = project.labels_per_item
@@ -115,9 +115,8 @@ def _label_counting_change(*, label: Label, project: Project, delta: int) -> Non
         item_id=label.item_id,
         item_reopened=now_open - was_open,
     )
-    # A rejected label acts on the tallies as a deleted one. A revert brings back a label the
-    # tallies left out; if they could have folded it meanwhile (the same test), they rebuild.
-    label_tally_deletion_record(project_id=project.id, label_created_at=label.created_at)
+    # A rejected label acts on the tallies as a deleted one; a revert brings it back.
+    label_tally_change_record(project_id=project.id, label=label_row(label), counts_now=delta > 0)
 
 
 def label_review(

@@ -31,7 +31,7 @@ from annotation.models import (
     Response,
 )
 from annotation.progress import label_count_add, progress_record, progress_recount, project_items_added
-from annotation.tallies import label_tally_deletion_record
+from annotation.tallies import label_row, label_tally_change_record
 from config.errors import ConflictError, DomainError, NotFoundError
 
 
@@ -565,6 +565,7 @@ def label_undo(*, label_id: int, annotator) -> Assignment:
                 fields={"label": ["verdict already shown"]},
             )
         assignment = label.assignment
+        undone = label_row(label)
         label.delete()
         count = label_count_add(item_id=assignment.item_id, delta=-1)
         undone_item = ComparisonItem.objects.select_related("project").get(id=assignment.item_id)
@@ -587,7 +588,7 @@ def label_undo(*, label_id: int, annotator) -> Assignment:
         assignment.expires_at = timezone.now() + lease_duration()
         assignment.save(update_fields=["status", "finished_at", "expires_at"])
         # Last: it waits for a tally fold in progress (see annotation.tallies).
-        label_tally_deletion_record(project_id=project.id, label_created_at=label.created_at)
+        label_tally_change_record(project_id=project.id, label=undone, counts_now=False)
     return assignment
 
 
@@ -654,6 +655,7 @@ def label_delete(*, label_id: int) -> Assignment | None:
             raise NotFoundError("No such label.")
         item_id, assignment = label.item_id, label.assignment
         item = ComparisonItem.objects.select_for_update().select_related("project").filter(id=item_id).first()
+        deleted = label_row(label)
         label.delete()
         # Rejected labels do not count toward the item (annotation.review).
         count = Label.objects.filter(item_id=item_id).exclude(review_status=Label.ReviewStatus.REJECTED).count()
@@ -676,8 +678,10 @@ def label_delete(*, label_id: int) -> Assignment | None:
             item_id=item_id,
             item_reopened=now_open - was_open,
         )
-        # Last: it waits for a tally fold in progress (see annotation.tallies).
-        label_tally_deletion_record(project_id=item.project_id, label_created_at=label.created_at)
+        # Last: it waits for a tally fold in progress (see annotation.tallies). A rejected label
+        # was out of the tallies already.
+        if label.review_status != Label.ReviewStatus.REJECTED:
+            label_tally_change_record(project_id=item.project_id, label=deleted, counts_now=False)
     return assignment
 
 

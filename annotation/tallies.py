@@ -30,21 +30,26 @@ project lies below it; settled labels above it are listed in ``folded_above`` (a
 worth). Labels not yet stored are counted on every read, on top of the stored counts: a read
 is exactly the full computation over the labels it saw.
 
-Deletions. ``label_undo`` works only within ``LABEL_UNDO_SECONDS``, shorter than
-``settle_age()``, so an undone label was never stored; ``label_delete`` can remove a stored
-one. Both call ``label_tally_deletion_record``, which marks the project's tallies stale when
-the label could be in them; the next read or fold rebuilds from the labels. Deletions that bypass the
-services (the admin deleting an item, a user or a prompt, which cascades) are found by
-``label_tallies_check`` (Celery beat, ``annotation.tasks``): it counts the labels a tally says
-it holds and rebuilds on a mismatch. After bulk loads that write labels around the services
-(COPY), call ``label_tallies_rebuild`` (``manage.py rebuild_label_tallies``).
+Deletions and reviews. A label stops counting when it is undone, deleted by an admin or
+rejected by a reviewer, and counts again when a rejection is reverted. Each calls
+``label_tally_change_record``, which takes that one label out of (or puts it back into) every
+tally of its project that holds it: its own count, its pairs with the labels of its item the
+tally holds, its model comparisons. Two small reads (the item's labels, its responses' model
+names), whatever the project's size; a tally that does not hold the label is left to its next
+fold. (It used to mark the tallies stale instead, and the next read rebuilt them from every
+label of the project: a reviewer rejecting labels one by one in a big project made each
+Results load after a decision a full rebuild.) Deletions that bypass the services (the admin
+deleting an item, a user or a prompt, which cascades) are found by ``label_tallies_check``
+(Celery beat, ``annotation.tasks``): it counts the labels a tally says it holds and rebuilds on
+a mismatch. After bulk loads that write labels around the services (COPY), call
+``label_tallies_rebuild`` (``manage.py rebuild_label_tallies``).
 
 Locks: whoever stores (the fold; a read only when the tally is stale or more than
 ``LABEL_TALLY_READ_FOLD_LIMIT`` settled labels wait) locks the tally row
 (``select_for_update``), so two never add the same labels twice; other reads take no lock. A
-deletion updates the project's tally rows last in its transaction, waiting for a fold in
-progress, so a fold can never store a label whose deletion it did not see without the
-deletion then marking the tally stale.
+deletion (or a review decision) locks the project's tally rows last in its transaction,
+waiting for a fold in progress, so it takes out exactly what that fold stored; a fold after it
+no longer sees the label.
 """
 import itertools
 from collections import Counter, defaultdict
@@ -56,10 +61,10 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Max, Q, Value, When
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from annotation.models import Label, LabelTally, Project
+from annotation.models import ComparisonItemResponse, Label, LabelTally, Project
 from annotation.preferences import preferred_pairs, tied_pairs, verdicts
 
 REBUILD_CHUNK = 5000
@@ -135,6 +140,25 @@ class AgreementCounts:
                     cell[0] += mine[pair] == theirs[pair]
                     cell[1] += 1
 
+    def change(self, label: LabelRow, mates: list[LabelRow], sign: int) -> None:
+        """Take ``label`` out (``sign`` -1) or put it back (+1): its count and its pairs with ``mates``,
+        the labels of its item the counts hold. What a rebuild without (or with) it would give."""
+        if label.both_bad:
+            return
+        _counter_add(self.labels, label.annotator_id, sign)
+        mine = verdicts(label.ranking)
+        for mate in mates:
+            if mate.both_bad or mate.id == label.id:
+                continue
+            theirs = verdicts(mate.ranking)
+            key = (min(label.annotator_id, mate.annotator_id), max(label.annotator_id, mate.annotator_id))
+            cell = self.pairs.setdefault(key, [0, 0])
+            for pair in mine.keys() & theirs.keys():
+                cell[0] += sign * (mine[pair] == theirs[pair])
+                cell[1] += sign
+            if cell[1] == 0:
+                del self.pairs[key]  # no comparison left: a rebuild would not list the pair
+
 
 @dataclass
 class ModelComparisonCounts:
@@ -160,10 +184,26 @@ class ModelComparisonCounts:
                     if model_a and model_b and model_a != model_b:
                         self.cells[model_a, model_b, outcome] += 1
 
+    def change(self, label: LabelRow, mates: list[LabelRow], sign: int) -> None:
+        """Take ``label`` out (``sign`` -1) or put it back (+1); ``mates`` are not needed."""
+        if label.both_bad:
+            return
+        for pairs, outcome in ((preferred_pairs(label.ranking), 1.0), (tied_pairs(label.ranking), 0.5)):
+            for first, second in pairs:
+                model_a, model_b = label.model_of.get(first), label.model_of.get(second)
+                if model_a and model_b and model_a != model_b:
+                    _counter_add(self.cells, (model_a, model_b, outcome), sign)
+
+
+def _counter_add(counter: Counter, key, sign: int) -> None:
+    counter[key] += sign
+    if counter[key] == 0:
+        del counter[key]  # as_json lists what a rebuild counts, and a rebuild has no zeros
+
 
 # A label a reviewer rejected is out of every tally, as if deleted (annotation.review). Rejecting and
-# reverting both go through label_tally_deletion_record: the label leaves, or comes back to, tallies
-# that may have folded it (or whose watermark passed it while it was out), so they rebuild.
+# reverting both go through label_tally_change_record: the label leaves, or comes back to, the tallies
+# that hold it (or whose watermark passed it while it was out).
 REJECTED = {"review_status": Label.ReviewStatus.REJECTED}
 
 LABEL_FIELDS = ("id", "item_id", "annotator_id", "ranking", "both_bad", "created_at")
@@ -456,17 +496,50 @@ def model_comparison_cells(*, project_id: int) -> Counter:
     return _tally_read(project_id=project_id, kind_name=LabelTally.Kind.MODEL_COMPARISONS).cells
 
 
-def label_tally_deletion_record(*, project_id: int, label_created_at: datetime) -> None:
-    """A label created at ``label_created_at`` is being deleted: tallies that may hold it go stale.
+def label_row(label: Label) -> LabelRow:
+    """What the tallies know of ``label``; take it before ``label.delete()``, which forgets the id."""
+    return LabelRow(label.id, label.item_id, label.annotator_id, label.ranking, label.both_bad, label.created_at)
 
-    Call last in the deleting transaction. The UPDATE takes the project's tally rows, waiting
-    for a fold in progress, and judges by the row as that fold left it; the version bump tells a
-    reader that read before the deletion to read again.
+
+def label_tally_change_record(*, project_id: int, label: LabelRow, counts_now: bool) -> None:
+    """The label (``label_row``) stopped counting (undone, deleted or rejected: ``counts_now``
+    False) or counts again (a rejection reverted: True): change the project's tallies by that
+    label alone.
+
+    Call last in the changing transaction, after the label's row is deleted or its review
+    status saved, and only when the label did count before (False) or did not (True). Locks
+    the project's tally rows, waiting for a fold in progress, and judges by them as that fold
+    left them. A tally changes where its rule says it holds the label (``id <= watermark`` or
+    listed in ``folded_above``): leaving, the label was in its counts; returning, the rule
+    counts it in again (the watermark may have passed it while it was out, or it stayed listed).
+    Anywhere else the label is one a read counts in memory and a fold stores like any other
+    (or, leaving, one they no longer see). A stale tally is left for its rebuild. Two reads at
+    most (the item's counted labels, its responses' model names), then one UPDATE per tally;
+    the version bump tells a fold that read before this to read again.
     """
-    LabelTally.objects.filter(project_id=project_id).update(
-        stale=Case(When(settled_before__gt=label_created_at, then=Value(True)), default=F("stale")),
-        version=F("version") + 1,
-    )
+    tallies = list(LabelTally.objects.select_for_update().filter(project_id=project_id).order_by("id"))
+    changing = [tally for tally in tallies if not tally.stale and _folded(tally)(label.id)]
+    row = mates = None
+    if changing:
+        item_labels = (
+            Label.objects.filter(item_id=label.item_id).exclude(**REJECTED).exclude(id=label.id)
+            .order_by("id").values_list(*LABEL_FIELDS)
+        )
+        mates = [LabelRow(*values) for values in item_labels]
+        model_of = {}
+        if any(tally.kind == LabelTally.Kind.MODEL_COMPARISONS for tally in changing):
+            slots = ComparisonItemResponse.objects.filter(item_id=label.item_id).values_list("response_id", "response__model_name")
+            model_of = {response_id: name for response_id, name in slots if name}
+        row = label._replace(model_of=model_of)
+    sign = 1 if counts_now else -1
+    for tally in tallies:
+        if tally in changing:
+            counts = KINDS[tally.kind].counts.from_json(tally.counts)
+            counts.change(row, [mate for mate in mates if _folded(tally)(mate.id)], sign)
+            tally.counts = counts.as_json()
+            tally.folded += sign
+        tally.version += 1
+        tally.save(update_fields=["counts", "folded", "version"])
 
 
 def label_tallies_rebuild(*, project: Project | None = None) -> int:

@@ -41,7 +41,11 @@ def _model_comparison_counts_from_labels(project: Project) -> Counter:
     Two queries, however many labels; the labels stream in chunks and only the counts are kept.
     """
     model_of = dict(Response.objects.filter(prompt__project=project).exclude(model_name="").values_list("id", "model_name"))
-    rankings = Label.objects.filter(item__project=project, both_bad=False).order_by().values_list("ranking", flat=True)
+    rankings = (
+        Label.objects.filter(item__project=project, both_bad=False)
+        .exclude(review_status=Label.ReviewStatus.REJECTED)  # out of the tallies, as if deleted (annotation.review)
+        .order_by().values_list("ranking", flat=True)
+    )
     counts: Counter = Counter()
     for ranking in rankings.iterator(chunk_size=5000):
         for pairs, outcome in ((preferred_pairs(ranking), 1.0), (tied_pairs(ranking), 0.5)):

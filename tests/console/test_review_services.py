@@ -194,7 +194,7 @@ def test_rejected_labels_leave_the_agreement_tallies(pair_project, crew, reviewe
     assert agreement_counts(project_id=pair_project.id).labels[crew[1].id] == 1
 
 
-def test_a_settled_tally_goes_stale_on_reject_and_on_revert(pair_project, crew, reviewer):
+def test_a_settled_tally_changes_in_place_on_reject_and_on_revert(pair_project, crew, reviewer):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -205,13 +205,16 @@ def test_a_settled_tally_goes_stale_on_reject_and_on_revert(pair_project, crew, 
     first, second = first_item_labels(pair_project, crew)
     Label.objects.update(created_at=timezone.now() - settle_age() - timedelta(minutes=1))
     label_tallies_rebuild(project=pair_project)
-    assert LabelTally.objects.get(project=pair_project, kind="agreement").folded == 2
-    assert not LabelTally.objects.filter(project=pair_project, stale=True).exists()
+    agreement = LabelTally.objects.get(project=pair_project, kind="agreement")
+    assert agreement.folded == 2 and len(agreement.counts["pairs"]) == 1
     review.label_review(label_id=second.id, reviewer=reviewer, decision="reject", reason="no")
-    assert LabelTally.objects.filter(project=pair_project, stale=True).exists()
+    agreement.refresh_from_db()
+    assert not agreement.stale and agreement.folded == 1
+    assert agreement.counts["pairs"] == [] and dict(agreement.counts["labels"]) == {crew[0].id: 1}
     assert agreement_counts(project_id=pair_project.id).labels.get(crew[1].id, 0) == 0
     review.label_review(label_id=second.id, reviewer=reviewer, decision="revert")
-    assert LabelTally.objects.filter(project=pair_project, stale=True).exists()
+    agreement.refresh_from_db()
+    assert not agreement.stale and agreement.folded == 2 and len(agreement.counts["pairs"]) == 1
     assert agreement_counts(project_id=pair_project.id).labels[crew[1].id] == 1
 
 
