@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F, Func, IntegerField, Prefetch, Q, QuerySet, TextField
+from django.db.models import Count, F, Func, IntegerField, Prefetch, Q, QuerySet, TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from annotation import selectors
 from annotation.export import LabelFilters
@@ -395,6 +396,70 @@ def review_skips(*, project: Project, filters: BrowserFilters) -> QuerySet:
     if filters.skip_reason:
         skips = skips.filter(skip_reason__icontains=filters.skip_reason)
     return skips.select_related("annotator", "item__prompt").order_by("id")
+
+
+# ------------------------------------------------------------------ the items tab
+
+
+# The items tab's progress filter: ordinary items still short of the labels wanted, ordinary
+# items that have them, and items (gold ones too) without a label that counts.
+ITEM_PROGRESS = ("open", "finished", "unlabelled")
+PROMPT_FILTER_MAX_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    """The items tab's filters, every one optional: gold or ordinary, progress, prompt id contains."""
+
+    gold: bool | None = None
+    progress: str | None = None
+    prompt: str | None = None
+
+    @classmethod
+    def from_params(cls, params) -> "ItemFilters":
+        """Parse query parameters; a DomainError (400) names each bad one."""
+        errors: dict[str, list[str]] = {}
+        gold_raw = (params.get("gold") or "").strip().lower()
+        if gold_raw not in ("", "true", "false"):
+            errors["gold"] = ["true or false"]
+        progress = (params.get("progress") or "").strip()
+        if progress and progress not in ITEM_PROGRESS:
+            errors["progress"] = [f"one of {', '.join(ITEM_PROGRESS)}"]
+        prompt = (params.get("prompt") or "").strip()
+        if len(prompt) > PROMPT_FILTER_MAX_LENGTH or "\x00" in prompt:
+            errors["prompt"] = [f"at most {PROMPT_FILTER_MAX_LENGTH} characters of text"]
+        if errors:
+            raise DomainError(f"Invalid filters: {', '.join(sorted(errors))}.", fields=errors)
+        return cls(gold=None if not gold_raw else gold_raw == "true", progress=progress or None, prompt=prompt or None)
+
+
+def review_items(*, project: Project, filters: ItemFilters) -> QuerySet:
+    """The project's items ``filters`` selects, oldest first, with their prompts.
+
+    Every filter is a condition on the item row (or its prompt's external id, a substring scan
+    of the project's prompts); pages walk the items by id (``IdCursorPagination``).
+    """
+    items = ComparisonItem.objects.filter(project=project)
+    if filters.gold is not None:
+        items = items.filter(gold_ranking__isnull=not filters.gold)
+    if filters.progress == "open":
+        items = items.filter(gold_ranking__isnull=True, label_count__lt=project.labels_per_item)
+    elif filters.progress == "finished":
+        items = items.filter(gold_ranking__isnull=True, label_count__gte=project.labels_per_item)
+    elif filters.progress == "unlabelled":
+        items = items.filter(label_count=0)
+    if filters.prompt:
+        items = items.filter(prompt__external_id__icontains=filters.prompt)
+    return items.select_related("prompt").order_by("id")
+
+
+def open_leases_by_item(item_ids: list[int]) -> dict[int, int]:
+    """``{item id: leases held now}`` (active, not expired) for a page of items. One query."""
+    leases = (
+        Assignment.objects.filter(item_id__in=item_ids, status=Assignment.Status.ACTIVE, expires_at__gt=timezone.now())
+        .values("item_id").annotate(held=Count("id")).values_list("item_id", "held")
+    )
+    return dict(leases)
 
 
 def responses_by_item(item_ids, *, with_model_names: bool = True) -> dict[int, dict[int, dict]]:

@@ -83,6 +83,17 @@ class ReviewSkipRowSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+class ReviewItemRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    prompt_external_id = serializers.CharField()
+    conversation = ReviewMessageSerializer(many=True)
+    label_count = serializers.IntegerField(help_text="Labels that count (rejected ones do not).")
+    labels_per_item = serializers.IntegerField()
+    gold = serializers.BooleanField(help_text="A gold item: it has a known answer and is never work to finish.")
+    open_leases = serializers.IntegerField(help_text="Annotators holding the item right now (active, unexpired leases).")
+    created_at = serializers.DateTimeField()
+
+
 class LabelReviewEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     decision = serializers.ChoiceField(choices=LabelReview.Decision.values)
@@ -278,6 +289,37 @@ class ReviewSkipListView(APIView):
         return paginator.get_paginated_response(ReviewSkipRowSerializer(rows, many=True).data)
 
 
+class ReviewItemListView(APIView):
+    pagination_class = IdCursorPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("gold", bool, description="Gold items only (true) or ordinary ones only (false)."),
+            OpenApiParameter("progress", str, enum=review.ITEM_PROGRESS, description="open: ordinary items short of "
+                             "the labels wanted; finished: ordinary items that have them; unlabelled: no label that counts."),
+            OpenApiParameter("prompt", str, description="The prompt's external id contains this (any case)."),
+        ],
+        responses=ReviewItemRowSerializer(many=True),
+        summary="Items in a project, oldest first, with their progress (admins and reviewers)",
+    )
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_reviewer(user=request.user, project_id=project_id)
+        filters = review.ItemFilters.from_params(request.query_params)
+        paginator = self.pagination_class()
+        items = paginator.paginate_queryset(review.review_items(project=project, filters=filters), request, view=self)
+        leases = review.open_leases_by_item([item.id for item in items])
+        rows = [
+            {
+                "id": item.id, "prompt_external_id": item.prompt.external_id,
+                "conversation": review.conversation_html(item.prompt), "label_count": item.label_count,
+                "labels_per_item": project.labels_per_item, "gold": item.gold_ranking is not None,
+                "open_leases": leases.get(item.id, 0), "created_at": item.created_at,
+            }
+            for item in items
+        ]
+        return paginator.get_paginated_response(ReviewItemRowSerializer(rows, many=True).data)
+
+
 class ReviewItemView(APIView):
     @extend_schema(
         responses=ReviewItemSerializer,
@@ -352,6 +394,7 @@ class LabelReviewView(APIView):
 urlpatterns = [
     path("projects/<int:project_id>/review/labels/", ReviewLabelListView.as_view(), name="review-label-list"),
     path("projects/<int:project_id>/review/skips/", ReviewSkipListView.as_view(), name="review-skip-list"),
+    path("projects/<int:project_id>/review/items/", ReviewItemListView.as_view(), name="review-item-list"),
     path("projects/<int:project_id>/review/items/<int:item_id>/", ReviewItemView.as_view(), name="review-item"),
     path("labels/<int:label_id>/review/", LabelReviewView.as_view(), name="label-review"),
 ]

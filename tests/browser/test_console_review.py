@@ -195,3 +195,43 @@ def test_a_reviewer_sees_the_gold_answer_and_who_got_it_wrong_but_cannot_change_
     row = page.locator("[data-testid=label-row]")
     assert row.get_attribute("data-label-id") == str(labels[2].id)
     assert row.locator("[data-testid=gold-badge]").inner_text() == "gold ✗"
+
+
+def test_admin_finds_an_unlabelled_item_in_the_items_tab_and_makes_it_gold(
+    page, live_server, login, make_browser_project, browser_user, shots
+):
+    annotator = browser_user("ada")
+    project = make_browser_project(name="Items demo", annotators=[annotator], lines=[
+        record("capital", "What is the capital of Australia?", [("Canberra.", "model-large"), ("Sydney.", "model-small")]),
+        record("boiling", "At what temperature does water boil at sea level?", [("100 °C.", "model-large"), ("90 °C.", "model-small")]),
+    ])
+    labelled = label_as_shown(project, annotator, "A")
+    unlabelled = ComparisonItem.objects.filter(project=project).exclude(id=labelled.item_id).get()
+    right, wrong = unlabelled.slots.order_by("slot").values_list("response_id", flat=True)
+    login(browser_user("ana", admin=True))
+    page.goto(f"{live_server.url}/projects/{project.id}/labels/browse/")
+    page.wait_for_selector("[data-testid=label-row]")
+    page.click("[data-testid=tab-items]")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 2")
+    assert page.locator("[data-testid=filter-annotator]").is_hidden()  # a label filter, not an item one
+    assert page.locator("[data-testid=item-progress]").all_inner_texts() == ["1 of 1", "0 of 1"]
+    shots(page, "console-items")
+    page.select_option("[data-testid=filter-item-progress]", "unlabelled")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 1")
+    row = page.locator("[data-testid=item-row]")
+    assert row.get_attribute("data-item-id") == str(unlabelled.id) and "boiling" in row.inner_text()
+
+    row.locator("[data-testid=open-item]").click()
+    page.wait_for_url(f"**/projects/{project.id}/items/{unlabelled.id}/")
+    page.wait_for_selector("[data-testid=gold-input]")
+    assert "No labels on this item yet" in page.inner_text("[data-testid=item-labels]")
+    page.fill("[data-testid=gold-input]", "1 > 2")
+    page.click("[data-testid=gold-save]")
+    page.locator("[data-region=gold-badge]:not([hidden])").wait_for()
+    assert ComparisonItem.objects.get(id=unlabelled.id).gold_ranking == [[right], [wrong]]
+
+    page.goto(f"{live_server.url}/projects/{project.id}/labels/browse/")
+    page.click("[data-testid=tab-items]")
+    page.select_option("[data-testid=filter-item-gold]", "true")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 1")
+    assert page.locator("[data-testid=item-row] [data-testid=gold-badge]").inner_text() == "gold"

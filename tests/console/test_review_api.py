@@ -91,6 +91,7 @@ def test_read_endpoints_answer_only_reviewers_and_admins(
     urls = [
         labels_url(project),
         reverse("review-skip-list", args=[project.id]),
+        reverse("review-item-list", args=[project.id]),
         reverse("review-item", args=[project.id, item_id]),
     ]
     for role, (user, expected) in access_cases(project, other_project, crew, reviewer, admin_user, make_user).items():
@@ -268,6 +269,63 @@ def test_filter_by_gold_and_whether_the_label_matches_the_answer(project, labell
     assert ids(client.get(labels_url(project, gold="ordinary"))) == [label.id for label in labelled[3:]]
     assert ids(client.get(labels_url(project, gold="wrong"))) == [labelled[2].id]
     assert {row["matches_gold"] for row in client.get(labels_url(project, gold="ordinary")).json()["results"]} == {None}
+
+
+def items_url(project, **params):
+    url = reverse("review-item-list", args=[project.id])
+    return url + ("?" + "&".join(f"{key}={value}" for key, value in params.items()) if params else "")
+
+
+def test_items_tab_lists_every_item_with_its_progress_and_filters_them(project, labelled, reviewer, crew):
+    from annotation.gold import item_gold_set
+
+    first, second, third, fourth = project.items.order_by("id")  # 3 labels, 3 labels, none, none (3 wanted)
+    item_gold_set(item=fourth, ranking=[[slot] for slot in fourth.slots.order_by("slot").values_list("response_id", flat=True)])
+    newcomer = crew[0].__class__.objects.create(username="newcomer")
+    project.annotators.add(newcomer)
+    assert assignment_claim_next(project=project, annotator=newcomer).item_id == third.id  # held now
+    client = client_for(reviewer)
+    body = client.get(items_url(project)).json()
+    assert [(row["id"], row["label_count"], row["gold"], row["open_leases"]) for row in body["results"]] == [
+        (first.id, 3, False, 0), (second.id, 3, False, 0), (third.id, 0, False, 1), (fourth.id, 0, True, 0)
+    ]
+    assert body["results"][1]["prompt_external_id"] == second.prompt.external_id
+    assert body["results"][1]["labels_per_item"] == 3 and body["results"][1]["conversation"][0]["role"] == "user"
+    assert ids(client.get(items_url(project, progress="open"))) == [third.id]  # gold is never work to finish
+    assert ids(client.get(items_url(project, progress="finished"))) == [first.id, second.id]
+    assert ids(client.get(items_url(project, progress="unlabelled"))) == [third.id, fourth.id]
+    assert ids(client.get(items_url(project, gold="true"))) == [fourth.id]
+    assert ids(client.get(items_url(project, gold="false", progress="unlabelled"))) == [third.id]
+    assert ids(client.get(items_url(project, prompt=second.prompt.external_id.upper()))) == [second.id]
+    assert ids(client.get(items_url(project, prompt="no such prompt"))) == []
+    review.label_review(label_id=labelled[0].id, reviewer=reviewer, decision="reject", reason="no")
+    assert ids(client.get(items_url(project, progress="open"))) == [first.id, third.id]  # a rejection reopens it
+
+
+def test_items_pages_are_keyset_pages_and_their_queries_do_not_grow(project, labelled, reviewer, make_project):
+    client = client_for(reviewer)
+    few = count_queries(client, items_url(project))
+    project_import_jsonl(project=project, lines=[
+        ranking_line(f"more-{index}", ["model-a", "model-b"]) for index in range(30)
+    ], source="more.jsonl")
+    assert count_queries(client, items_url(project)) == few
+    walked, url = [], items_url(project, page_size=7)
+    while url:
+        body = client.get(url).json()
+        walked += [row["id"] for row in body["results"]]
+        url = body["next"]
+    assert walked == list(project.items.order_by("id").values_list("id", flat=True)) and len(walked) == 34
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"gold": "maybe"}, "gold"), ({"progress": "done"}, "progress"), ({"prompt": "x" * 201}, "prompt"),
+     ({"prompt": "a\x00b"}, "prompt"), ({"cursor": "garbage"}, "cursor")],
+)
+def test_bad_item_filters_are_400_naming_the_parameter(project, reviewer, params, field):
+    response = client_for(reviewer).get(reverse("review-item-list", args=[project.id]), params)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["fields"]
 
 
 def test_filter_by_date_range(project, labelled, reviewer):

@@ -1,4 +1,4 @@
-/* Label browser: a project's labels (or skips) with filters, one server page at a time.
+/* Label browser: a project's labels (or skips, or items) with filters, one server page at a time.
  *
  * The filters live in the query string of the API call (annotation.api.review); pages are keyset
  * pages, walked with the server's next/previous links. Every filter change starts again from the
@@ -14,6 +14,7 @@
   const urls = {
     labels: config.api_root + "projects/" + config.project_id + "/review/labels/",
     skips: config.api_root + "projects/" + config.project_id + "/review/skips/",
+    items: config.api_root + "projects/" + config.project_id + "/review/items/",
     item: (itemId) => config.item_url_zero.replace(/0\/$/, itemId + "/"),
   };
   const region = (name) => root.querySelector('[data-region="' + name + '"]');
@@ -106,6 +107,24 @@
     ]);
   }
 
+  function itemRow(item) {
+    const lastUser = item.conversation.filter((message) => message.role === "user").pop() || item.conversation[item.conversation.length - 1];
+    const progress = item.gold
+      ? el("span", { className: "muted" }, item.label_count + " (gold: never work to finish)")
+      : el("span", { className: item.label_count >= item.labels_per_item ? "" : "strong" }, item.label_count + " of " + item.labels_per_item);
+    return el("tr", { dataset: { testid: "item-row", itemId: String(item.id) } }, [
+      el("td", { className: "nowrap" }, [
+        el("a", { href: urls.item(item.id), dataset: { testid: "open-item" } }, "Item " + item.id),
+        item.gold ? el("span", {}, [" ", goldBadge(null)]) : null,
+        el("div", { className: "muted small" }, item.prompt_external_id),
+      ]),
+      el("td", { className: "cell-conversation" }, lastUser ? markdown(lastUser.html, "review-preview") : "—"),
+      el("td", { className: "nowrap", dataset: { testid: "item-progress" } }, progress),
+      el("td", { className: "nowrap" }, item.open_leases ? item.open_leases + " now" : el("span", { className: "muted" }, "—")),
+      el("td", { className: "nowrap muted small" }, formatDate(item.created_at, true)),
+    ]);
+  }
+
   function skipRow(skip) {
     return el("tr", { dataset: { testid: "skip-row" } }, [
       el("td", { className: "nowrap" }, el("a", { href: urls.item(skip.item_id) }, "Item " + skip.item_id)),
@@ -119,7 +138,9 @@
   const HEADS = {
     labels: ["Item", "Prompt", "Responses as shown", "Outcome", "Rationale", "Annotator", "Review", "Created"],
     skips: ["Item", "Prompt id", "Annotator", "Reason", "Skipped"],
+    items: ["Item", "Prompt", "Labels", "Being labelled", "Imported"],
   };
+  const ROWS = { labels: (row) => labelRow(row), skips: (row) => skipRow(row), items: (row) => itemRow(row) };
 
   async function load(url) {
     const request = ++state.request;
@@ -127,7 +148,7 @@
     try {
       const { data } = await api("GET", url);
       if (request !== state.request) return;
-      const rows = state.tab === "labels" ? data.results.map(labelRow) : data.results.map(skipRow);
+      const rows = data.results.map(ROWS[state.tab]);
       ui.head.replaceChildren(el("tr", {}, HEADS[state.tab].map((name) => el("th", {}, name))));
       ui.rows.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { className: "muted", colSpan: HEADS[state.tab].length, dataset: { testid: "review-empty" } }, "Nothing matches these filters."))]));
       state.links = { next: data.next, previous: data.previous };
@@ -151,7 +172,7 @@
   form.addEventListener("change", reload);
   let typing = null;
   form.addEventListener("input", (event) => {
-    if (event.target.name !== "skip_reason") return;
+    if (event.target.name !== "skip_reason" && event.target.name !== "prompt") return;
     clearTimeout(typing);
     typing = setTimeout(reload, 300);
   });
@@ -165,7 +186,7 @@
         other.classList.toggle("is-active", other === button);
         other.setAttribute("aria-selected", String(other === button));
       }
-      for (const field of form.querySelectorAll("[data-tab-only]")) field.hidden = field.dataset.tabOnly !== state.tab;
+      for (const field of form.querySelectorAll("[data-tab-only]")) field.hidden = !field.dataset.tabOnly.split(" ").includes(state.tab);
       reload();
     });
   }
