@@ -203,3 +203,29 @@ def test_import_refuses_a_bad_gold_field_naming_it(bad):
     with pytest.raises(ImportValidationError) as refused:
         parse_jsonl([json.dumps(line)])
     assert refused.value.errors[0].field == "gold"
+
+
+@pytest.mark.parametrize("then", ["submit", "undo", "skip", "clear"])
+def test_an_item_made_gold_while_annotators_hold_it_keeps_the_counters_exact(make_project, make_user, then):
+    """The item page makes gold in one click, leases out or not: whatever the lease does next, and
+    whether the item is made ordinary again afterwards, the counters equal a recount."""
+    from annotation.services import assignment_skip
+
+    first, second = make_user("first"), make_user("second")
+    project = make_project(annotators=[first, second], prompts=2, labels_per_item=2)
+    done = assignment_claim_next(project=project, annotator=first)
+    label, _ = label_submit(assignment_id=done.id, annotator=first, choice="A", client_id=uuid.uuid4())
+    held = assignment_claim_next(project=project, annotator=second)
+    assert held.item_id == done.item_id  # one label of two on it: the second annotator holds it now
+    item = ComparisonItem.objects.get(id=held.item_id)
+    gold.item_gold_set(item=item, ranking=[[response] for response in responses_of(item)])
+    counters_match_a_recount(project, [first, second])
+    if then == "submit":
+        label_submit(assignment_id=held.id, annotator=second, choice="B", client_id=uuid.uuid4())
+    elif then == "undo":
+        label_undo(label_id=label.id, annotator=first)
+    elif then == "skip":
+        assignment_skip(assignment_id=held.id, annotator=second)
+    counters_match_a_recount(project, [first, second])
+    gold.item_gold_clear(item=item)
+    counters_match_a_recount(project, [first, second])
