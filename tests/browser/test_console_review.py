@@ -235,3 +235,38 @@ def test_admin_finds_an_unlabelled_item_in_the_items_tab_and_makes_it_gold(
     page.select_option("[data-testid=filter-item-gold]", "true")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 1")
     assert page.locator("[data-testid=item-row] [data-testid=gold-badge]").inner_text() == "gold"
+
+
+def test_an_annotators_wrong_gold_labels_are_one_click_from_the_results_page(page, live_server, login, reviewed_project, browser_user):
+    from annotation.gold import item_gold_set
+
+    project, labels, reviewer = reviewed_project
+    item = ComparisonItem.objects.get(id=labels[0].item_id)
+    item_gold_set(item=item, ranking=labels[0].ranking)  # what ada and bo said; cy said B
+    login(browser_user("ana", admin=True))
+    page.goto(f"{live_server.url}/projects/{project.id}/results/")
+    link = page.locator("[data-testid=wrong-gold-link]")
+    link.wait_for()
+    assert link.count() == 1 and link.inner_text() == "1 wrong"  # cy's, nobody else's
+    link.click()
+    page.wait_for_url("**/labels/browse/?*gold=wrong*")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=label-row]').length === 1")
+    assert page.locator("[data-testid=label-row]").get_attribute("data-label-id") == str(labels[2].id)
+    assert page.input_value("[data-testid=filter-gold]") == "wrong"
+    assert page.input_value("[data-testid=filter-annotator]") == str(labels[2].annotator_id)
+
+    page.goto(f"{live_server.url}/projects/{project.id}/quality/")  # the project's figure links there too
+    link = page.locator("[data-testid=wrong-gold-link]")
+    link.wait_for()
+    assert link.inner_text() == "see the 1 wrong" and link.get_attribute("href").endswith("/labels/browse/?gold=wrong")
+    page.goto(f"{live_server.url}/projects/{project.id}/labels/browse/")
+    page.wait_for_selector("[data-testid=label-row]")
+
+    # The address follows the filters, so the view can be bookmarked: here, the Items tab's open items.
+    page.click("[data-testid=tab-items]")
+    page.select_option("[data-testid=filter-item-progress]", "finished")
+    page.wait_for_function("() => location.search.includes('tab=items') && location.search.includes('progress=finished')")
+    page.reload()
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 1")  # the other item is gold
+    assert page.locator("[data-testid=tab-items]").get_attribute("aria-selected") == "true"
+    assert page.input_value("[data-testid=filter-item-progress]") == "finished"

@@ -54,7 +54,8 @@
     const flagged = Boolean(position && position.decisive && position.p_value !== null && position.p_value < POSITION_FLAG_P);
     const p = position && position.p_value !== null ? (position.p_value < 0.001 ? "p < 0.001" : "p = " + position.p_value.toFixed(3)) : "";
     const parts = [
-      figure("gold", percent(gold.accuracy), gold.labels ? gold.correct + " of " + gold.labels + " gold labels matched the answer" : "No gold labels yet"),
+      figure("gold", percent(gold.accuracy), gold.labels ? gold.correct + " of " + gold.labels + " gold labels matched the answer" : "No gold labels yet",
+        gold.labels > gold.correct ? wrongGoldLink(row, gold.labels - gold.correct) : null),
       figure(
         "left",
         position && position.decisive ? percent(position.left_share) : "—",
@@ -72,6 +73,15 @@
     parts.forEach((part, index) => line.push(index ? " · " : null, part));
     return el("tr", { className: "quality-details" + (row.excluded ? " muted" : ""), dataset: { details: row.username, flagged: String(flagged) } },
       [el("td", { colSpan: 3, className: "small muted" }, line), el("td", { className: "actions" }, toggle(row))]);
+  }
+
+  /** " (3 wrong)", opening the label browser on this annotator's gold labels that missed the answer. */
+  function wrongGoldLink(row, wrong) {
+    const query = new URLSearchParams({ annotators: String(row.annotator_id), gold: "wrong" });
+    return el("span", null, [" (", el("a", {
+      href: root.dataset.labelsUrl + "?" + query.toString(), dataset: { testid: "wrong-gold-link" },
+      title: "Open " + row.username + "'s gold labels that missed the answer in the label browser",
+    }, wrong + " wrong"), ")"]);
   }
 
   function toggle(row) {

@@ -44,9 +44,11 @@
       region("position").classList.toggle("quality-flag", position.p_value !== null && position.p_value < 0.01);
     }
     region("gold").textContent = percent(stats.gold.accuracy);
-    region("gold-sub").textContent = stats.gold.labels
-      ? stats.gold.correct + " of " + stats.gold.labels + " gold labels right"
-      : "no gold labels yet";
+    const wrong = stats.gold.labels - stats.gold.correct;
+    region("gold-sub").replaceChildren(
+      stats.gold.labels ? stats.gold.correct + " of " + stats.gold.labels + " gold labels right" : "no gold labels yet",
+      ...(wrong > 0 ? [" · ", el("a", { href: root.dataset.labelsUrl + "?gold=wrong", dataset: { testid: "wrong-gold-link" } }, "see the " + wrong + " wrong")] : [])
+    );
     const rule = "reading time is the words shown at " + config.reading_words_per_minute +
       " words a minute, at least " + config.min_reading_seconds + " s";
     region("speed").textContent = stats.speed.timed

@@ -3,6 +3,10 @@
  * The filters live in the query string of the API call (annotation.api.review); pages are keyset
  * pages, walked with the server's next/previous links. Every filter change starts again from the
  * first page. Responses show as the annotator saw them (A = left), with model names.
+ *
+ * The tab and the filters are also the page's own query string (?tab=items&progress=open, the
+ * form's field names and values), kept up to date as they change, so a filtered view can be
+ * bookmarked, shared or linked to: the Results page links an annotator's wrong gold labels here.
  */
 (function () {
   "use strict";
@@ -164,9 +168,42 @@
     }
   }
 
+  /** The visible filters as they stand in the form (dates as typed), and the tab unless it is the first. */
+  function pageQuery() {
+    const params = new URLSearchParams();
+    if (state.tab !== "labels") params.set("tab", state.tab);
+    for (const field of form.elements) {
+      if (field.name && field.value && !field.closest("[hidden]")) params.set(field.name, field.value.trim());
+    }
+    return params.toString();
+  }
+
   function reload() {
     state.page = 1;
+    const query = pageQuery();
+    window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
     load(firstPageUrl());
+  }
+
+  function showTab(tab) {
+    state.tab = tab;
+    for (const other of root.querySelectorAll("[data-tab]")) {
+      other.classList.toggle("is-active", other.dataset.tab === tab);
+      other.setAttribute("aria-selected", String(other.dataset.tab === tab));
+    }
+    for (const field of form.querySelectorAll("[data-tab-only]")) field.hidden = !field.dataset.tabOnly.split(" ").includes(tab);
+  }
+
+  /** The tab and filters a link or bookmark names (see the top of this file); unknown ones are ignored. */
+  function restoreFromAddress() {
+    const params = new URLSearchParams(window.location.search);
+    if (Object.hasOwn(HEADS, params.get("tab") || "")) showTab(params.get("tab"));
+    for (const field of form.elements) {
+      if (!field.name || !params.has(field.name) || field.closest("[hidden]")) continue;
+      const value = params.get(field.name);
+      if (field.tagName === "SELECT" && !Array.from(field.options).some((option) => option.value === value)) continue;
+      field.value = value;
+    }
   }
 
   form.addEventListener("change", reload);
@@ -181,14 +218,10 @@
   ui.previous.addEventListener("click", () => { if (state.links.previous) { state.page -= 1; load(state.links.previous); } });
   for (const button of root.querySelectorAll("[data-tab]")) {
     button.addEventListener("click", () => {
-      state.tab = button.dataset.tab;
-      for (const other of root.querySelectorAll("[data-tab]")) {
-        other.classList.toggle("is-active", other === button);
-        other.setAttribute("aria-selected", String(other === button));
-      }
-      for (const field of form.querySelectorAll("[data-tab-only]")) field.hidden = !field.dataset.tabOnly.split(" ").includes(state.tab);
+      showTab(button.dataset.tab);
       reload();
     });
   }
+  restoreFromAddress();
   reload();
 })();
