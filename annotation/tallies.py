@@ -176,23 +176,23 @@ class ModelComparisonCounts:
     def fold(self, labels: list[LabelRow], item_rows: list[LabelRow], is_folded: Callable[[int], bool]) -> None:
         """Add ``labels``; each stands alone (``item_rows`` and ``is_folded`` are not needed)."""
         for label in labels:
-            if label.both_bad:
-                continue
-            for pairs, outcome in ((preferred_pairs(label.ranking), 1.0), (tied_pairs(label.ranking), 0.5)):
-                for first, second in pairs:
-                    model_a, model_b = label.model_of.get(first), label.model_of.get(second)
-                    if model_a and model_b and model_a != model_b:
-                        self.cells[model_a, model_b, outcome] += 1
+            self.cells.update(_model_cells(label))
 
     def change(self, label: LabelRow, mates: list[LabelRow], sign: int) -> None:
         """Take ``label`` out (``sign`` -1) or put it back (+1); ``mates`` are not needed."""
-        if label.both_bad:
-            return
-        for pairs, outcome in ((preferred_pairs(label.ranking), 1.0), (tied_pairs(label.ranking), 0.5)):
-            for first, second in pairs:
-                model_a, model_b = label.model_of.get(first), label.model_of.get(second)
-                if model_a and model_b and model_a != model_b:
-                    _counter_add(self.cells, (model_a, model_b, outcome), sign)
+        for cell in _model_cells(label):
+            _counter_add(self.cells, cell, sign)
+
+
+def _model_cells(label: LabelRow) -> Iterator[tuple[str, str, float]]:
+    """The ``(model_a, model_b, outcome)`` cells one label counts in: none for "both bad"."""
+    if label.both_bad:
+        return
+    for pairs, outcome in ((preferred_pairs(label.ranking), 1.0), (tied_pairs(label.ranking), 0.5)):
+        for first, second in pairs:
+            model_a, model_b = label.model_of.get(first), label.model_of.get(second)
+            if model_a and model_b and model_a != model_b:
+                yield model_a, model_b, outcome
 
 
 def _counter_add(counter: Counter, key, sign: int) -> None:
