@@ -201,6 +201,33 @@ def disagrees_with_majority(ranking: list[list[int]], others: list[list[list[int
     return False
 
 
+def item_disagreeing_label_ids(labels: list[tuple[int, list[list[int]]]]) -> list[int]:
+    """The ids among one item's ``(label id, ranking)`` that ``disagrees_with_majority`` picks, each
+    label judged against all the others.
+
+    The same rule, computed in one pass: each ranking's verdicts once, tallied for the item, and
+    the others' tally on a pair is the item's less the label's own verdict (the label-by-label
+    rule recomputed every other label's verdicts for each label: three quarters of the
+    disagreement filter's time at 300,000 labels).
+    """
+    judged = [(label_id, verdicts(ranking)) for label_id, ranking in labels]
+    totals: dict[frozenset, Counter] = defaultdict(Counter)
+    for _, mine in judged:
+        for pair, verdict in mine.items():
+            totals[pair][verdict] += 1
+    found = []
+    for label_id, mine in judged:
+        for pair, verdict in mine.items():
+            others = [(seen, count - (seen == verdict)) for seen, count in totals[pair].most_common()]
+            ranked = sorted((entry for entry in others if entry[1] > 0), key=lambda entry: -entry[1])
+            if not ranked or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+                continue  # no other label on the pair, or an even split: no majority
+            if ranked[0][0] != verdict:
+                found.append(label_id)
+                break
+    return found
+
+
 def _effective_ranking(ranking, corrected_ranking):
     return corrected_ranking if corrected_ranking is not None else ranking
 
@@ -221,11 +248,8 @@ def project_disagreeing_label_ids(*, project: Project, chunk_size: int = 2000) -
     found = set()
     for _item_id, group in itertools.groupby(rows.iterator(chunk_size=chunk_size), key=lambda row: row[0]):
         labels = [(label_id, _effective_ranking(ranking, corrected)) for _, label_id, ranking, corrected in group]
-        if len(labels) < 2:
-            continue
-        for label_id, ranking in labels:
-            if disagrees_with_majority(ranking, [other for other_id, other in labels if other_id != label_id]):
-                found.add(label_id)
+        if len(labels) >= 2:
+            found.update(item_disagreeing_label_ids(labels))
     return found
 
 

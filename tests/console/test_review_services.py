@@ -237,6 +237,31 @@ def test_disagrees_with_majority(ranking, others, disagrees):
     assert review.disagrees_with_majority(ranking, others) is disagrees
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_an_items_disagreeing_labels_in_one_pass_are_the_rules_label_by_label(seed):
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(400):
+        responses = list(range(1, rng.choice([2, 2, 3, 4]) + 1))
+        labels = []
+        for label_id in range(rng.randint(1, 6)):
+            shown = rng.sample(responses, rng.choice([len(responses), max(2, len(responses) - 1)]))
+            groups, ranking = rng.randint(1, len(shown)), []
+            for index, response in enumerate(shown):  # cut the shown order into groups: ties where one holds two
+                if not ranking or (len(ranking) < groups and rng.random() < 0.6) or index == 0:
+                    ranking.append([response])
+                else:
+                    ranking[-1].append(response)
+            labels.append((label_id, ranking))
+        one_pass = review.item_disagreeing_label_ids(labels)
+        label_by_label = [
+            label_id for label_id, ranking in labels
+            if review.disagrees_with_majority(ranking, [other for other_id, other in labels if other_id != label_id])
+        ]
+        assert one_pass == label_by_label, labels
+
+
 def test_rejecting_and_reverting_a_label_on_a_gold_item_leaves_the_counters_exact(pair_project, crew, reviewer):
     """Gold items are never unfinished work (annotation.gold), so a reject must not reopen one."""
     from annotation.gold import item_gold_set
