@@ -7,7 +7,9 @@ the response starts, so errors keep the API's one shape.
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.export import JSONL_CONTENT_TYPE, LabelFilters
@@ -52,9 +54,22 @@ def _bool_param(params, name: str) -> bool | None:
     return raw in ("1", "true")
 
 
-def _send(project, request: ExportRequest):
-    """The export as a download: text formats streamed line by line, Parquet written to a temporary file first."""
+class ExportCheckSerializer(serializers.Serializer):
+    filename = serializers.CharField(help_text="The name the file will be sent under.")
+    content_type = serializers.CharField()
+
+
+def _send(project, request: ExportRequest, params):
+    """The export as a download: text formats streamed line by line, Parquet written to a temporary file first.
+
+    With ``check=1``, only what every export checks before its first row (filters, format,
+    version), answered as JSON: the Results page's Export dialog asks this first, so it can show
+    a refusal in the dialog and then let the browser fetch and save the file itself, which
+    streams it to disk (reading the body in the page would hold the whole file in memory).
+    """
     export = project_export(project, request)
+    if _bool_param(params, "check"):
+        return Response(ExportCheckSerializer({"filename": export.filename, "content_type": export.content_type}).data)
     if export.export_format == "parquet":
         return FileResponse(export.parquet_file(), as_attachment=True, filename=export.filename,
                             content_type=export.content_type)
@@ -64,6 +79,11 @@ def _send(project, request: ExportRequest):
 
 
 FORMAT_PARAM = OpenApiParameter("format", str, enum=["jsonl", "csv"], default="jsonl", description="File format.")
+CHECK_PARAM = OpenApiParameter(
+    "check", str, enum=["1", "0"],
+    description="1: only check the request (filters, format, version) and answer {filename, content_type} as JSON, "
+                "without building the file; a refusal is the same 400 or 404 the download would get.",
+)
 FILTER_PARAMS = [
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="Only labels (and skips) at or after this time."),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="Only labels (and skips) before this time."),
@@ -74,8 +94,14 @@ FILTER_PARAMS = [
                     "below this number, in (0, 1]: the items annotators disagree on.",
     ),
 ]
-BINARY_JSONL_OR_CSV = {(200, JSONL_MEDIA): OpenApiTypes.BINARY, (200, CSV_MEDIA): OpenApiTypes.BINARY}
-BINARY_JSONL_OR_PARQUET = {(200, JSONL_MEDIA): OpenApiTypes.BINARY, (200, PARQUET_MEDIA): OpenApiTypes.BINARY}
+BINARY_JSONL_OR_CSV = {
+    (200, JSONL_MEDIA): OpenApiTypes.BINARY, (200, CSV_MEDIA): OpenApiTypes.BINARY,
+    (200, "application/json"): ExportCheckSerializer,
+}
+BINARY_JSONL_OR_PARQUET = {
+    (200, JSONL_MEDIA): OpenApiTypes.BINARY, (200, PARQUET_MEDIA): OpenApiTypes.BINARY,
+    (200, "application/json"): ExportCheckSerializer,
+}
 
 
 class ExportViewBase(APIView):
@@ -92,6 +118,7 @@ class PairsExportView(ExportViewBase):
             OpenApiParameter("ties", str, enum=["0", "1"],
                              description="Include tied pairs (default: the project's training policy)."),
             *FILTER_PARAMS,
+            CHECK_PARAM,
         ],
         responses=BINARY_JSONL_OR_PARQUET,
     )
@@ -101,13 +128,13 @@ class PairsExportView(ExportViewBase):
         return _send(project, ExportRequest(
             kind="pairs", export_format=params.get("format", "jsonl"), style=params.get("style", "plain"),
             ties=_bool_param(params, "ties"), filters=LabelFilters.from_params(params),
-        ))
+        ), params)
 
 
 class LabelsExportView(ExportViewBase):
     @extend_schema(
         summary="Every label and skip, annotators pseudonymised (JSON Lines or CSV)",
-        parameters=[FORMAT_PARAM, *FILTER_PARAMS],
+        parameters=[FORMAT_PARAM, *FILTER_PARAMS, CHECK_PARAM],
         responses=BINARY_JSONL_OR_CSV,
     )
     def get(self, request, project_id: int):
@@ -115,13 +142,13 @@ class LabelsExportView(ExportViewBase):
         params = request.query_params
         return _send(project, ExportRequest(
             kind="labels", export_format=params.get("format", "jsonl"), filters=LabelFilters.from_params(params),
-        ))
+        ), params)
 
 
 class ScoresExportView(ExportViewBase):
     @extend_schema(
         summary="Every response's reward under a model version (default: the champion)",
-        parameters=[FORMAT_PARAM, OpenApiParameter("version", int, description="Model version number.")],
+        parameters=[FORMAT_PARAM, OpenApiParameter("version", int, description="Model version number."), CHECK_PARAM],
         responses=BINARY_JSONL_OR_CSV,
     )
     def get(self, request, project_id: int):
@@ -129,19 +156,20 @@ class ScoresExportView(ExportViewBase):
         params = request.query_params
         return _send(project, ExportRequest(
             kind="scores", export_format=params.get("format", "jsonl"), version=_int_param(params, "version"),
-        ))
+        ), params)
 
 
 class LeaderboardExportView(ExportViewBase):
     @extend_schema(
         summary="The model leaderboard, one row per model: rating with interval, comparisons, wins/losses/ties, "
                 "mean reward with interval",
-        parameters=[FORMAT_PARAM],
+        parameters=[FORMAT_PARAM, CHECK_PARAM],
         responses=BINARY_JSONL_OR_CSV,
     )
     def get(self, request, project_id: int):
         project = project_get_for_admin(user=request.user, project_id=project_id)
-        return _send(project, ExportRequest(kind="leaderboard", export_format=request.query_params.get("format", "jsonl")))
+        params = request.query_params
+        return _send(project, ExportRequest(kind="leaderboard", export_format=params.get("format", "jsonl")), params)
 
 
 class ModelVersionSnapshotView(ExportViewBase):

@@ -78,10 +78,15 @@ def open_export(page, live_server, project):
 
 
 def download(page) -> tuple[str, bytes]:
-    """Clicks Download and returns the saved file's suggested name and bytes."""
+    """Clicks Download and returns the saved file's suggested name and bytes.
+
+    The browser downloads the export URL itself (the dialog only checked it first), so the file
+    streams to disk: not a blob: URL the page built from a body it held in memory.
+    """
     with page.expect_download() as info:
         page.click("[data-testid=export-download]")
     saved = info.value
+    assert saved.url == page.inner_text("[data-testid=export-url]"), saved.url
     return saved.suggested_filename, Path(saved.path()).read_bytes()
 
 
@@ -110,7 +115,7 @@ def test_admin_downloads_labels_and_skips_as_csv(page, live_server, login, brows
     assert sorted(row[0] for row in rows[1:]).count("skip") == 1
     for username in (first.username, second.username, admin.username):
         assert username not in text  # annotators appear by pseudonym only
-    assert page.inner_text("[data-testid=export-status]").startswith(f"Saved {name}")
+    assert page.inner_text("[data-testid=export-status]").startswith(f"Downloading {name}")
 
     # Only one annotator's rows: the checkbox becomes ?annotators=<id>.
     page.check(f"[name=annotators][value='{second.id}']")

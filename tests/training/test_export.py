@@ -158,6 +158,31 @@ def test_label_filters(labelled, admin_client, annotator, make_user):
         assert set(bad.json()) >= {"detail", "code", "fields"}
 
 
+@pytest.mark.parametrize("kind", ["pairs", "labels", "scores", "leaderboard"])
+def test_check_answers_the_file_name_or_the_downloads_refusal_without_reading_rows(
+    kind, labelled, admin_client, django_assert_max_num_queries
+):
+    """What the Export dialog asks before letting the browser download the file (check=1)."""
+    if kind == "scores":
+        completed_version(labelled, version=1, promote=True)
+    url = f"/api/projects/{labelled.id}/export/{kind}/"
+    download = admin_client.get(url)
+    with django_assert_max_num_queries(6):  # access and the checks: the export's rows are not read
+        checked = admin_client.get(url, {"check": "1"})
+    assert checked.status_code == 200 and checked["Content-Type"] == "application/json"
+    expected_name = download["Content-Disposition"].split('filename="')[1].rstrip('"')
+    assert checked.json() == {"filename": expected_name, "content_type": download["Content-Type"]}
+    bad = [{"format": "xml"}] + (
+        [{"since": "yesterday"}] if kind in ("pairs", "labels") else [{"version": "7"}] if kind == "scores" else []
+    )
+    for params in bad:  # the same refusal the download gets
+        refused, refused_download = admin_client.get(url, {"check": "1", **params}), admin_client.get(url, params)
+        assert refused.status_code == refused_download.status_code and refused.status_code in (400, 404), params
+        assert refused.json() == refused_download.json()
+    unclear = admin_client.get(url, {"check": "maybe"})
+    assert unclear.status_code == 400 and "check" in unclear.json()["fields"]
+
+
 def completed_version(project, *, version, promote, records=None):
     run, _ = services.training_run_request(project=project, trigger=TrainingRun.Trigger.MANUAL)
     if records is not None:

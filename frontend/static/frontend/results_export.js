@@ -1,11 +1,11 @@
 /* Results page: the Export dialog. Builds an export URL from the form (GET export/<kind>/),
  * shows it, and downloads the file.
  *
- * The file is fetched here rather than by navigating to it, so a rejected request (bad
- * filters, unknown format) shows the server's sentence in the dialog instead of saving a
- * JSON error body as the "export". The body is held as a Blob until it is saved: fine for
- * what a project holds today; a very large export is better fetched with the URL shown
- * (curl with an API token), which streams.
+ * Two steps. The dialog first asks the same URL with check=1: the server runs every check the
+ * export makes before its first row (filters, format, version) and answers the file's name, or
+ * the refusal, which the dialog shows next to the fields it names (instead of saving a JSON
+ * error body as the "export"). Then the browser itself fetches the URL as a download, so the
+ * file streams to disk whatever its size: nothing of it passes through this page's memory.
  */
 (function () {
   "use strict";
@@ -148,27 +148,6 @@
     return !field.disabled && field.validity.badInput ? { agreement_below: ["Not a number."] } : {};
   }
 
-  /** The name in Content-Disposition (filename*=UTF-8''… or filename="…"), else a plain one. */
-  function filenameFrom(response) {
-    const header = response.headers.get("Content-Disposition") || "";
-    const extended = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(header);
-    if (extended) {
-      try {
-        return decodeURIComponent(extended[1].trim());
-      } catch (error) {
-        /* fall through to the plain name */
-      }
-    }
-    const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(header);
-    return plain ? plain[1].trim() : kind() + "." + ui.format.value;
-  }
-
-  function sizeText(bytes) {
-    if (bytes < 1024) return bytes + " bytes";
-    if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
-    return (bytes / 1024 / 1024).toFixed(1) + " MB";
-  }
-
   let inFlight = null; // AbortController of the running download
 
   async function download() {
@@ -181,30 +160,31 @@
     const href = exportUrl();
     inFlight = new AbortController();
     ui.download.disabled = true;
-    ui.status.textContent = "Preparing the file…";
+    ui.status.textContent = "Checking the filters…";
     try {
-      const response = await fetch(href, { credentials: "same-origin", signal: inFlight.signal, headers: { Accept: "*/*" } });
+      const check = new URL(href);
+      check.searchParams.set("check", "1");
+      const response = await fetch(check.href, { credentials: "same-origin", signal: inFlight.signal, headers: { Accept: "application/json" } });
+      let body = null;
+      if ((response.headers.get("Content-Type") || "").includes("application/json")) {
+        try { body = await response.json(); } catch (parseError) { body = null; }
+      }
       if (!response.ok) {
-        let body = null;
-        if ((response.headers.get("Content-Type") || "").includes("application/json")) {
-          try { body = await response.json(); } catch (parseError) { body = null; }
-        }
         ui.status.textContent = "";
         showError((body && body.detail) || "The server answered " + response.status + ".", body && body.fields);
         return;
       }
-      const blob = await response.blob();
-      const name = filenameFrom(response);
+      const name = (body && body.filename) || kind() + "." + ui.format.value;
+      // The browser's own download of the URL (session cookie, Content-Disposition: attachment):
+      // the page stays, and the file goes to disk as it arrives.
       const link = document.createElement("a");
-      link.href = URL.createObjectURL(blob);
+      link.href = href;
       link.download = name;
       link.hidden = true;
       document.body.appendChild(link);
       link.click();
       link.remove();
-      // The click has handed the blob to the browser's download; free it once that has started.
-      window.setTimeout(() => URL.revokeObjectURL(link.href), 60000);
-      ui.status.textContent = "Saved " + name + " (" + sizeText(blob.size) + ").";
+      ui.status.textContent = "Downloading " + name + ": your browser saves it as it arrives.";
     } catch (error) {
       if (error.name === "AbortError") return;
       ui.status.textContent = "";
