@@ -24,14 +24,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Func, IntegerField, Prefetch, Q, QuerySet, TextField
+from django.db.models import Count, F, Func, IntegerField, Max, Prefetch, Q, QuerySet, Sum, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from annotation import selectors
 from annotation.export import LabelFilters
 from annotation.gold import gold_label_ids
-from annotation.models import Assignment, ComparisonItem, ComparisonItemResponse, Label, LabelReview, Project
+from annotation.models import (
+    AnnotatorProgress,
+    Assignment,
+    ComparisonItem,
+    ComparisonItemResponse,
+    Label,
+    LabelReview,
+    Project,
+)
 from annotation.preferences import verdicts
 from annotation.progress import label_count_add, progress_record
 from annotation.submission import _ranking_from_positions
@@ -253,6 +261,36 @@ def project_disagreeing_label_ids(*, project: Project, chunk_size: int = 2000) -
     return found
 
 
+# The disagreement filter's answer per project, kept by each process with the state of the labels
+# it was computed from (``_labels_state``): the pages after the first, and the filter set again,
+# then cost three small queries instead of a read of every ranking (seconds at 300,000 labels).
+_disagreeing_by_project: dict[int, tuple[tuple, frozenset[int]]] = {}
+
+
+def _labels_state(project: Project) -> tuple:
+    """What changes whenever a label of ``project`` is written, undone, deleted, rejected, corrected
+    or reverted: the newest label id and review id anywhere (two primary-key lookups) and the labels
+    its annotators have made (their progress rows: undo and deletion lower them), with the
+    project's creation time (a database rolled back, as tests do, hands the same ids out again).
+    A cascade around the services (an admin deleting a user) changes none of them: the next
+    label anywhere does."""
+    newest_label = Label.objects.aggregate(newest=Max("id"))["newest"]
+    newest_review = LabelReview.objects.aggregate(newest=Max("id"))["newest"]
+    made = AnnotatorProgress.objects.filter(project=project).aggregate(made=Sum("done_total"))["made"]
+    return project.created_at, newest_label, newest_review, made
+
+
+def disagreeing_label_ids(*, project: Project) -> frozenset[int]:
+    """``project_disagreeing_label_ids``, computed again only when the project's labels changed."""
+    state = _labels_state(project)
+    kept = _disagreeing_by_project.get(project.id)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    ids = frozenset(project_disagreeing_label_ids(project=project))
+    _disagreeing_by_project[project.id] = (state, ids)
+    return ids
+
+
 # ------------------------------------------------------------------ the label browser
 
 
@@ -377,8 +415,8 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     """The project's labels ``filters`` selects, oldest first, with what a browser row shows joined in.
 
     Call only for a project the user may review (``selectors.project_get_for_reviewer``). The
-    disagreement filters read the project's labels once (``project_disagreeing_label_ids``; for
-    the reward model, the provider registered as ``MODEL_DISAGREEMENT``), and ``gold`` right or
+    disagreement filters read the project's labels once (``disagreeing_label_ids``, kept until
+    they change; for the reward model, the provider registered as ``MODEL_DISAGREEMENT``), and ``gold`` right or
     wrong the gold items' labels (``annotation.gold.gold_label_ids``); every other filter is a
     condition on the label row or its item.
     """
@@ -396,7 +434,7 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     elif filters.gold:
         labels = labels.filter(id__in=gold_label_ids(project_id=project.id, matching=filters.gold == "right"))
     if filters.disagreement is not None:
-        ids = project_disagreeing_label_ids(project=project)
+        ids = disagreeing_label_ids(project=project)
         labels = labels.filter(id__in=ids) if filters.disagreement else labels.exclude(id__in=ids)
     if filters.model_disagreement is not None:
         ids = LABEL_ID_SETS[MODEL_DISAGREEMENT](project)

@@ -234,6 +234,36 @@ def test_filter_by_disagreement_with_the_reward_model(project, labelled, reviewe
     assert ids(client_for(reviewer).get(labels_url(project, model_disagreement="true"))) == [labelled[1].id, labelled[5].id]
 
 
+def test_the_disagreement_answer_is_kept_until_a_label_changes(project, labelled, crew, reviewer):
+    client = client_for(reviewer)
+
+    first_item = {label.id for label in labelled[:3]}
+
+    def disagreeing_on_the_first_item():
+        shown = ids(client.get(labels_url(project, disagreement="true")))
+        assert set(shown) == review.project_disagreeing_label_ids(project=project)  # what a fresh read gives
+        return [label_id for label_id in shown if label_id in first_item]
+
+    assert disagreeing_on_the_first_item() == [labelled[2].id]  # A, A, B
+    assert disagreeing_on_the_first_item() == [labelled[2].id]  # kept: nothing changed
+    review.label_review(label_id=labelled[0].id, reviewer=reviewer, decision="reject", reason="no")
+    assert disagreeing_on_the_first_item() == [labelled[1].id, labelled[2].id]  # A and B: each against the other
+    review.label_review(label_id=labelled[0].id, reviewer=reviewer, decision="revert")
+    assert disagreeing_on_the_first_item() == [labelled[2].id]
+    review.label_review(
+        label_id=labelled[1].id, reviewer=reviewer, decision="correct", reason="no", corrected_ranking=[["B"], ["A"]]
+    )
+    assert disagreeing_on_the_first_item() == [labelled[0].id]  # now A against B, B
+    from annotation.services import label_delete, label_undo
+
+    label_delete(label_id=labelled[2].id)
+    assert disagreeing_on_the_first_item() == [labelled[0].id, labelled[1].id]  # A and a corrected B
+    label = submit(project, crew[0], choice="B")  # on another item
+    disagreeing_on_the_first_item()
+    label_undo(label_id=label.id, annotator=crew[0])
+    disagreeing_on_the_first_item()
+
+
 def test_filter_by_rationale(project, labelled, reviewer):
     assert ids(client_for(reviewer).get(labels_url(project, has_rationale="true"))) == [labelled[2].id]
     assert len(ids(client_for(reviewer).get(labels_url(project, has_rationale="false")))) == 5
@@ -403,8 +433,11 @@ def test_list_queries_do_not_grow_with_labels(project, crew, reviewer):
     assert Label.objects.count() == 11
     assert count_queries(client, labels_url(project)) == few == LIST_QUERIES
     assert count_queries(client, labels_url(project, **filtered)) == few_filtered == LIST_QUERIES
-    # The disagreement filter reads the project's rankings once more.
-    assert count_queries(client, labels_url(project, disagreement="true")) == few_disagreeing == LIST_QUERIES + 1
+    # The disagreement filter reads what its kept answer was computed from (three queries), and
+    # the project's rankings once more when that changed (here it has, each time).
+    assert count_queries(client, labels_url(project, disagreement="true")) == few_disagreeing == LIST_QUERIES + 4
+    # Unchanged labels: the next page, or the same filter again, reuses the answer.
+    assert count_queries(client, labels_url(project, disagreement="true")) == LIST_QUERIES + 3
 
 
 def test_item_queries_do_not_grow_with_labels(project, labelled, reviewer, crew):
