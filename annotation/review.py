@@ -261,10 +261,11 @@ def project_disagreeing_label_ids(*, project: Project, chunk_size: int = 2000) -
     return found
 
 
-# The disagreement filter's answer per project, kept by each process with the state of the labels
-# it was computed from (``_labels_state``): the pages after the first, and the filter set again,
-# then cost three small queries instead of a read of every ranking (seconds at 300,000 labels).
-_disagreeing_by_project: dict[int, tuple[tuple, frozenset[int]]] = {}
+# The label-set filters' answers (the majority rule, the reward model's) per filter and project,
+# kept by each process with the state they were computed from (``_labels_state`` and what else
+# the filter reads): the pages after the first, and the filter set again, then cost a few small
+# queries instead of a read of every ranking (seconds at 300,000 labels).
+_kept_answers: dict[tuple[str, int], tuple[tuple, frozenset[int]]] = {}
 
 
 def _labels_state(project: Project) -> tuple:
@@ -280,14 +281,15 @@ def _labels_state(project: Project) -> tuple:
     return project.created_at, newest_label, newest_review, made
 
 
-def disagreeing_label_ids(*, project: Project) -> frozenset[int]:
-    """``project_disagreeing_label_ids``, computed again only when the project's labels changed."""
-    state = _labels_state(project)
-    kept = _disagreeing_by_project.get(project.id)
+def kept_label_ids(name: str, project: Project, compute: Callable[[], set[int]], inputs: tuple = ()) -> frozenset[int]:
+    """The label-set filter ``name``'s answer for ``project``: ``compute()``, called again only when
+    the project's labels or ``inputs`` (what else the filter reads) changed."""
+    state = (_labels_state(project), inputs)
+    kept = _kept_answers.get((name, project.id))
     if kept is not None and kept[0] == state:
         return kept[1]
-    ids = frozenset(project_disagreeing_label_ids(project=project))
-    _disagreeing_by_project[project.id] = (state, ids)
+    ids = frozenset(compute())
+    _kept_answers[name, project.id] = (state, ids)
     return ids
 
 
@@ -295,14 +297,17 @@ def disagreeing_label_ids(*, project: Project) -> frozenset[int]:
 
 
 # Label-set filters whose rule belongs to an app this one may not import (the reward model is
-# training's): ``{name: provider(project) -> ids of the project's labels the filter selects}``,
+# training's): ``{name: (provider(project) -> ids of the project's labels the filter selects,
+# inputs(project) -> what else the answer depends on, for keeping it: see kept_label_ids)}``,
 # filled by that app's ``AppConfig.ready`` through ``label_id_set_register``.
-LABEL_ID_SETS: dict[str, Callable[[Project], set[int]]] = {}
+LABEL_ID_SETS: dict[str, tuple[Callable[[Project], set[int]], Callable[[Project], tuple]]] = {}
 MODEL_DISAGREEMENT = "model_disagreement"
 
 
-def label_id_set_register(name: str, provider: Callable[[Project], set[int]]) -> None:
-    LABEL_ID_SETS[name] = provider
+def label_id_set_register(
+    name: str, provider: Callable[[Project], set[int]], inputs: Callable[[Project], tuple]
+) -> None:
+    LABEL_ID_SETS[name] = (provider, inputs)
 
 
 class Outcome:
@@ -415,8 +420,9 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     """The project's labels ``filters`` selects, oldest first, with what a browser row shows joined in.
 
     Call only for a project the user may review (``selectors.project_get_for_reviewer``). The
-    disagreement filters read the project's labels once (``disagreeing_label_ids``, kept until
-    they change; for the reward model, the provider registered as ``MODEL_DISAGREEMENT``), and ``gold`` right or
+    disagreement filters read the project's labels once (``project_disagreeing_label_ids``; for
+    the reward model, the provider registered as ``MODEL_DISAGREEMENT``), their answers kept
+    until what they read changes (``kept_label_ids``), and ``gold`` right or
     wrong the gold items' labels (``annotation.gold.gold_label_ids``); every other filter is a
     condition on the label row or its item.
     """
@@ -434,10 +440,11 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     elif filters.gold:
         labels = labels.filter(id__in=gold_label_ids(project_id=project.id, matching=filters.gold == "right"))
     if filters.disagreement is not None:
-        ids = disagreeing_label_ids(project=project)
+        ids = kept_label_ids("disagreement", project, lambda: project_disagreeing_label_ids(project=project))
         labels = labels.filter(id__in=ids) if filters.disagreement else labels.exclude(id__in=ids)
     if filters.model_disagreement is not None:
-        ids = LABEL_ID_SETS[MODEL_DISAGREEMENT](project)
+        provider, inputs = LABEL_ID_SETS[MODEL_DISAGREEMENT]
+        ids = kept_label_ids(MODEL_DISAGREEMENT, project, lambda: provider(project), inputs(project))
         labels = labels.filter(id__in=ids) if filters.model_disagreement else labels.exclude(id__in=ids)
     return labels.select_related("annotator", "item__prompt").order_by("id")
 

@@ -19,6 +19,7 @@ import itertools
 from collections import Counter, defaultdict
 
 from django.db import transaction
+from django.db.models import Max
 
 from annotation.bradley_terry import win_probability
 from annotation.gold import gold_accuracy_counts
@@ -172,6 +173,16 @@ def label_ids_disagreeing_with_champion(project: Project, *, chunk_size: int = 5
                    for chosen, rejected in label_pairs):
                 found.add(label_id)
     return found
+
+
+def champion_scores_state(project: Project) -> tuple:
+    """What ``label_ids_disagreeing_with_champion`` reads besides the labels: which version is the
+    champion, and the newest score stored anywhere (scores are only ever added, a rescoring's
+    chunks and late imports' alike). Two small queries; the label browser keeps the filter's
+    answer while they and the labels stay the same (``annotation.review.kept_label_ids``)."""
+    champion = champion_for(project)
+    newest_score = ResponseScore.objects.aggregate(newest=Max("id"))["newest"]
+    return (champion.id if champion else None), newest_score
 
 
 def project_annotator_report(*, project: Project, details: bool = True) -> dict:

@@ -264,6 +264,24 @@ def test_the_disagreement_answer_is_kept_until_a_label_changes(project, labelled
     disagreeing_on_the_first_item()
 
 
+def test_the_reward_model_filter_follows_the_champion_and_its_new_scores(project, labelled, reviewer, sent_tasks):
+    from annotation.models import Response
+    from tests.labelling import make_champion
+
+    client = client_for(reviewer)
+    url = labels_url(project, model_disagreement="true")
+    assert ids(client.get(url)) == []  # no champion yet
+    # The champion prefers model-bad's answer, scored so far on the first item only.
+    champion = make_champion(project, {"model-good": [0.0], "model-bad": [1.0]})
+    assert ids(client.get(url)) == [labelled[0].id, labelled[1].id]  # A (model-good) on the first item
+    assert ids(client.get(url)) == [labelled[0].id, labelled[1].id]  # kept
+    # The rescoring's next chunk: the second item's responses.
+    second_item = Response.objects.filter(prompt__items__id=labelled[3].item_id).order_by("id")
+    for response, score in zip(second_item, (0.0, 1.0)):
+        ResponseScore.objects.create(response=response, model_version=champion, score=score)
+    assert ids(client.get(url)) == [labelled[0].id, labelled[1].id, labelled[5].id]
+
+
 def test_filter_by_rationale(project, labelled, reviewer):
     assert ids(client_for(reviewer).get(labels_url(project, has_rationale="true"))) == [labelled[2].id]
     assert len(ids(client_for(reviewer).get(labels_url(project, has_rationale="false")))) == 5
