@@ -39,6 +39,8 @@ def label_browser(request, project_id: int):
     config = _page_config(project) | {
         "annotators": list(project.annotators.order_by("username").values("id", "username")),
         "outcomes": list(review.Outcome.RANKING if project.label_format == Project.LabelFormat.RANKING else review.Outcome.PAIRWISE),
+        "gold_filters": list(review.GOLD_FILTERS),
+        "item_progress": list(review.ITEM_PROGRESS),
     }
     return render(request, "frontend/console/review_labels.html", {"project": project, "review_config": config})
 

@@ -31,13 +31,20 @@
   const STATUS_BADGE = { unreviewed: "badge--muted", accepted: "badge--success", rejected: "badge--danger", corrected: "badge--info" };
   const state = { tab: "labels", page: 1, links: { next: null, previous: null }, request: 0 };
 
-  function fillSelect(name, options) {
-    const select = form.elements[name];
+  // What the server's choice lists (annotation.review: GOLD_FILTERS, ITEM_PROGRESS) read as on the page.
+  const GOLD_FILTER_NAMES = { item: "Gold items", ordinary: "Ordinary items", right: "Right on gold", wrong: "Wrong on gold" };
+  const ITEM_PROGRESS_NAMES = { open: "Open (labels wanted)", finished: "Finished", unlabelled: "No labels yet" };
+
+  /** Adds ``options`` to the select named ``name``, or to the one ``testid`` names where two tabs share a name. */
+  function fillSelect(name, options, testid) {
+    const select = testid ? form.querySelector('[data-testid="' + testid + '"]') : form.elements[name];
     for (const option of options) select.appendChild(el("option", { value: option.value, textContent: option.label }));
   }
   fillSelect("annotators", config.annotators.map((user) => ({ value: String(user.id), label: user.username })));
   fillSelect("outcome", config.outcomes.map((value) => ({ value: value, label: OUTCOME_NAMES[value] || value })));
   fillSelect("flag", config.flags);
+  fillSelect("gold", config.gold_filters.map((value) => ({ value: value, label: GOLD_FILTER_NAMES[value] || value })), "filter-gold");
+  fillSelect("progress", config.item_progress.map((value) => ({ value: value, label: ITEM_PROGRESS_NAMES[value] || value })));
   fillSelect("review_status", config.review_statuses.map((value) => ({ value: value, label: value })));
 
   /** The API URL for the first page under the current filters. Dates are whole local days. */
