@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from operator import itemgetter
 
+from annotation.id_sets import in_ids
 from annotation.models import Label
 from annotation.preferences import verdicts
 
@@ -33,7 +34,7 @@ def project_agreement(*, project_id: int, prompt_ids: set[int] | None = None, ex
         annotator_id__in=excluded_annotator_ids
     ).exclude(review_status=Label.ReviewStatus.REJECTED)
     if prompt_ids is not None:
-        labels = labels.filter(item__prompt_id__in=prompt_ids)
+        labels = labels.filter(in_ids("item__prompt_id", prompt_ids))
     by_item = defaultdict(list)
     for item_id, ranking in labels.values_list("item_id", "ranking"):
         by_item[item_id].append(ranking)

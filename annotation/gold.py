@@ -27,6 +27,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.db import transaction
 
+from annotation.id_sets import in_ids
 from annotation.models import Assignment, ComparisonItem, Label, Project
 from annotation.preferences import verdicts
 from annotation.progress import progress_recount
@@ -154,7 +155,7 @@ def _gold_label_verdicts(*, project_id: int):
     answers = dict(
         ComparisonItem.objects.filter(project_id=project_id, gold_ranking__isnull=False).values_list("id", "gold_ranking")
     )
-    rows = Label.objects.filter(item_id__in=list(answers), both_bad=False).values_list("id", "annotator_id", "item_id", "ranking")
+    rows = Label.objects.filter(in_ids("item_id", answers), both_bad=False).values_list("id", "annotator_id", "item_id", "ranking")
     for label_id, annotator_id, item_id, ranking in rows.iterator(chunk_size=2000):
         yield label_id, annotator_id, label_matches_gold(ranking, answers[item_id])
 

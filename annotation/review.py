@@ -31,6 +31,7 @@ from django.utils import timezone
 from annotation import selectors
 from annotation.export import LabelFilters
 from annotation.gold import gold_label_ids
+from annotation.id_sets import in_ids
 from annotation.models import (
     AnnotatorProgress,
     Assignment,
@@ -438,14 +439,14 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     if filters.gold in ("item", "ordinary"):
         labels = labels.filter(item__gold_ranking__isnull=filters.gold == "ordinary")
     elif filters.gold:
-        labels = labels.filter(id__in=gold_label_ids(project_id=project.id, matching=filters.gold == "right"))
+        labels = labels.filter(in_ids("id", gold_label_ids(project_id=project.id, matching=filters.gold == "right")))
     if filters.disagreement is not None:
         ids = kept_label_ids("disagreement", project, lambda: project_disagreeing_label_ids(project=project))
-        labels = labels.filter(id__in=ids) if filters.disagreement else labels.exclude(id__in=ids)
+        labels = labels.filter(in_ids("id", ids)) if filters.disagreement else labels.exclude(in_ids("id", ids))
     if filters.model_disagreement is not None:
         provider, inputs = LABEL_ID_SETS[MODEL_DISAGREEMENT]
         ids = kept_label_ids(MODEL_DISAGREEMENT, project, lambda: provider(project), inputs(project))
-        labels = labels.filter(id__in=ids) if filters.model_disagreement else labels.exclude(id__in=ids)
+        labels = labels.filter(in_ids("id", ids)) if filters.model_disagreement else labels.exclude(in_ids("id", ids))
     return labels.select_related("annotator", "item__prompt").order_by("id")
 
 

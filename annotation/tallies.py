@@ -64,6 +64,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from annotation.id_sets import in_ids
 from annotation.models import ComparisonItemResponse, Label, LabelTally, Project
 from annotation.preferences import preferred_pairs, tied_pairs, verdicts
 
@@ -570,7 +571,7 @@ def label_tallies_check() -> dict:
     for tally in LabelTally.objects.filter(stale=False).order_by("id"):
         checked += 1
         present = Label.objects.filter(item__project_id=tally.project_id).exclude(**REJECTED).filter(
-            Q(id__lte=tally.watermark) | Q(id__in=tally.folded_above)
+            Q(id__lte=tally.watermark) | in_ids("id", tally.folded_above)
         ).count()
         if present == tally.folded:
             continue
