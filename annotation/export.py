@@ -103,15 +103,11 @@ class LabelFilters:
                 # No id is this big; SQLite (the embedded default) cannot even bind one (it was a 500).
                 if any(not 0 < annotator_id < 2**63 for annotator_id in annotator_ids):
                     errors["annotators"] = ["User ids are positive integers below 2**63."]
-        agreement_below = None
-        raw = (params.get("agreement_below") or "").strip()
-        if raw:
-            try:
-                agreement_below = float(raw)
-            except ValueError:
-                agreement_below = math.nan
-            if not 0 < agreement_below <= 1:  # NaN fails this too
-                errors["agreement_below"] = ["A number in (0, 1], e.g. 0.75."]
+        try:
+            agreement_below = agreement_threshold(params.get("agreement_below"))
+        except ValueError as exc:
+            agreement_below = None
+            errors["agreement_below"] = [str(exc)]
         if not errors and bounds["since"] and bounds["until"] and bounds["since"] >= bounds["until"]:
             errors["until"] = ["Must be after since."]
         if errors:
@@ -141,6 +137,21 @@ class LabelFilters:
         if self.agreement_below is None:
             return None
         return item_ids_below_agreement(project_id=project.id, threshold=self.agreement_below)
+
+
+def agreement_threshold(raw: str | None) -> float | None:
+    """An ``agreement_below`` parameter: a number in (0, 1], or None when empty; ValueError (its
+    message fit for the field) otherwise, NaN and infinities included."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        threshold = float(raw)
+    except ValueError:
+        threshold = math.nan
+    if not 0 < threshold <= 1:  # NaN fails this too
+        raise ValueError("A number in (0, 1], e.g. 0.75.")
+    return threshold
 
 
 def export_format_check(export_format: str, allowed=FORMATS) -> str:

@@ -29,7 +29,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from annotation import selectors
-from annotation.export import LabelFilters
+from annotation.agreement import agreement_rate, item_ids_below_agreement
+from annotation.export import LabelFilters, agreement_threshold
 from annotation.gold import gold_label_ids
 from annotation.id_sets import in_ids
 from annotation.models import (
@@ -262,7 +263,7 @@ def project_disagreeing_label_ids(*, project: Project, chunk_size: int = 2000) -
     return found
 
 
-# The label-set filters' answers (the majority rule, the reward model's) per filter and project,
+# The set filters' answers (the majority rule, the reward model's, items' agreement) per filter and project,
 # kept by each process with the state they were computed from (``_labels_state`` and what else
 # the filter reads): the pages after the first, and the filter set again, then cost a few small
 # queries instead of a read of every ranking (seconds at 300,000 labels).
@@ -282,9 +283,9 @@ def _labels_state(project: Project) -> tuple:
     return project.created_at, newest_label, newest_review, made
 
 
-def kept_label_ids(name: str, project: Project, compute: Callable[[], set[int]], inputs: tuple = ()) -> frozenset[int]:
-    """The label-set filter ``name``'s answer for ``project``: ``compute()``, called again only when
-    the project's labels or ``inputs`` (what else the filter reads) changed."""
+def kept_ids(name: str, project: Project, compute: Callable[[], set[int]], inputs: tuple = ()) -> frozenset[int]:
+    """The set filter ``name``'s answer for ``project`` (label or item ids): ``compute()``, called
+    again only when the project's labels or ``inputs`` (what else the filter reads) changed."""
     state = (_labels_state(project), inputs)
     kept = _kept_answers.get((name, project.id))
     if kept is not None and kept[0] == state:
@@ -299,7 +300,7 @@ def kept_label_ids(name: str, project: Project, compute: Callable[[], set[int]],
 
 # Label-set filters whose rule belongs to an app this one may not import (the reward model is
 # training's): ``{name: (provider(project) -> ids of the project's labels the filter selects,
-# inputs(project) -> what else the answer depends on, for keeping it: see kept_label_ids)}``,
+# inputs(project) -> what else the answer depends on, for keeping it: see kept_ids)}``,
 # filled by that app's ``AppConfig.ready`` through ``label_id_set_register``.
 LABEL_ID_SETS: dict[str, tuple[Callable[[Project], set[int]], Callable[[Project], tuple]]] = {}
 MODEL_DISAGREEMENT = "model_disagreement"
@@ -423,7 +424,7 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     Call only for a project the user may review (``selectors.project_get_for_reviewer``). The
     disagreement filters read the project's labels once (``project_disagreeing_label_ids``; for
     the reward model, the provider registered as ``MODEL_DISAGREEMENT``), their answers kept
-    until what they read changes (``kept_label_ids``), and ``gold`` right or
+    until what they read changes (``kept_ids``), and ``gold`` right or
     wrong the gold items' labels (``annotation.gold.gold_label_ids``); every other filter is a
     condition on the label row or its item.
     """
@@ -441,11 +442,11 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     elif filters.gold:
         labels = labels.filter(in_ids("id", gold_label_ids(project_id=project.id, matching=filters.gold == "right")))
     if filters.disagreement is not None:
-        ids = kept_label_ids("disagreement", project, lambda: project_disagreeing_label_ids(project=project))
+        ids = kept_ids("disagreement", project, lambda: project_disagreeing_label_ids(project=project))
         labels = labels.filter(in_ids("id", ids)) if filters.disagreement else labels.exclude(in_ids("id", ids))
     if filters.model_disagreement is not None:
         provider, inputs = LABEL_ID_SETS[MODEL_DISAGREEMENT]
-        ids = kept_label_ids(MODEL_DISAGREEMENT, project, lambda: provider(project), inputs(project))
+        ids = kept_ids(MODEL_DISAGREEMENT, project, lambda: provider(project), inputs(project))
         labels = labels.filter(in_ids("id", ids)) if filters.model_disagreement else labels.exclude(in_ids("id", ids))
     return labels.select_related("annotator", "item__prompt").order_by("id")
 
@@ -479,11 +480,13 @@ PROMPT_FILTER_MAX_LENGTH = 200
 
 @dataclass(frozen=True)
 class ItemFilters:
-    """The items tab's filters, every one optional: gold or ordinary, progress, prompt id contains."""
+    """The items tab's filters, every one optional: gold or ordinary, progress, prompt id contains,
+    agreement below a threshold (as the exports' ``agreement_below``)."""
 
     gold: bool | None = None
     progress: str | None = None
     prompt: str | None = None
+    agreement_below: float | None = None
 
     @classmethod
     def from_params(cls, params) -> "ItemFilters":
@@ -498,16 +501,25 @@ class ItemFilters:
         prompt = (params.get("prompt") or "").strip()
         if len(prompt) > PROMPT_FILTER_MAX_LENGTH or "\x00" in prompt:
             errors["prompt"] = [f"at most {PROMPT_FILTER_MAX_LENGTH} characters of text"]
+        try:
+            agreement_below = agreement_threshold(params.get("agreement_below"))
+        except ValueError as exc:
+            agreement_below, errors["agreement_below"] = None, [str(exc)]
         if errors:
             raise DomainError(f"Invalid filters: {', '.join(sorted(errors))}.", fields=errors)
-        return cls(gold=None if not gold_raw else gold_raw == "true", progress=progress or None, prompt=prompt or None)
+        return cls(
+            gold=None if not gold_raw else gold_raw == "true", progress=progress or None, prompt=prompt or None,
+            agreement_below=agreement_below,
+        )
 
 
 def review_items(*, project: Project, filters: ItemFilters) -> QuerySet:
     """The project's items ``filters`` selects, oldest first, with their prompts.
 
     Every filter is a condition on the item row (or its prompt's external id, a substring scan
-    of the project's prompts); pages walk the items by id (``IdCursorPagination``).
+    of the project's prompts), but ``agreement_below``: the items whose labels agree less often
+    (``annotation.agreement.item_ids_below_agreement``, a read of every ranking, kept until the
+    labels change). Pages walk the items by id (``IdCursorPagination``).
     """
     items = ComparisonItem.objects.filter(project=project)
     if filters.gold is not None:
@@ -520,7 +532,27 @@ def review_items(*, project: Project, filters: ItemFilters) -> QuerySet:
         items = items.filter(label_count=0)
     if filters.prompt:
         items = items.filter(prompt__external_id__icontains=filters.prompt)
+    if filters.agreement_below is not None:
+        threshold = filters.agreement_below
+        below = kept_ids(
+            f"agreement_below={threshold}", project,
+            lambda: item_ids_below_agreement(project_id=project.id, threshold=threshold),
+        )
+        items = items.filter(in_ids("id", below))
     return items.select_related("prompt").order_by("id")
+
+
+def item_agreement(item_ids: list[int]) -> dict[int, float | None]:
+    """``{item id: agreement rate of its counted labels}`` for a page of items (None under two
+    labels with a verdict), by the rule of ``annotation.agreement.agreement_rate``. One query."""
+    rows = (
+        Label.objects.filter(item_id__in=item_ids, both_bad=False).exclude(review_status=ReviewStatus.REJECTED)
+        .order_by("item_id", "id").values_list("item_id", "ranking")
+    )
+    rankings = defaultdict(list)
+    for item_id, ranking in rows:
+        rankings[item_id].append(ranking)
+    return {item_id: agreement_rate([rankings[item_id]])[0] for item_id in item_ids}
 
 
 def open_leases_by_item(item_ids: list[int]) -> dict[int, int]:

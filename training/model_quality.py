@@ -179,7 +179,7 @@ def champion_scores_state(project: Project) -> tuple:
     """What ``label_ids_disagreeing_with_champion`` reads besides the labels: which version is the
     champion, and the newest score stored anywhere (scores are only ever added, a rescoring's
     chunks and late imports' alike). Two small queries; the label browser keeps the filter's
-    answer while they and the labels stay the same (``annotation.review.kept_label_ids``)."""
+    answer while they and the labels stay the same (``annotation.review.kept_ids``)."""
     champion = champion_for(project)
     newest_score = ResponseScore.objects.aggregate(newest=Max("id"))["newest"]
     return (champion.id if champion else None), newest_score

@@ -91,6 +91,10 @@ class ReviewItemRowSerializer(serializers.Serializer):
     labels_per_item = serializers.IntegerField()
     gold = serializers.BooleanField(help_text="A gold item: it has a known answer and is never work to finish.")
     open_leases = serializers.IntegerField(help_text="Annotators holding the item right now (active, unexpired leases).")
+    agreement = serializers.FloatField(
+        allow_null=True, help_text="How often its counted labels agree, pair by pair (the exports' agreement rule); "
+        "null under two labels with a verdict.",
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -298,6 +302,8 @@ class ReviewItemListView(APIView):
             OpenApiParameter("progress", str, enum=review.ITEM_PROGRESS, description="open: ordinary items short of "
                              "the labels wanted; finished: ordinary items that have them; unlabelled: no label that counts."),
             OpenApiParameter("prompt", str, description="The prompt's external id contains this (any case)."),
+            OpenApiParameter("agreement_below", float, description="Only items with two or more labels (not 'both bad') "
+                             "whose agreement rate is below this number, in (0, 1], as the exports read it."),
         ],
         responses=ReviewItemRowSerializer(many=True),
         summary="Items in a project, oldest first, with their progress (admins and reviewers)",
@@ -308,12 +314,13 @@ class ReviewItemListView(APIView):
         paginator = self.pagination_class()
         items = paginator.paginate_queryset(review.review_items(project=project, filters=filters), request, view=self)
         leases = review.open_leases_by_item([item.id for item in items])
+        agreement = review.item_agreement([item.id for item in items])
         rows = [
             {
                 "id": item.id, "prompt_external_id": item.prompt.external_id,
                 "conversation": review.conversation_html(item.prompt), "label_count": item.label_count,
                 "labels_per_item": project.labels_per_item, "gold": item.gold_ranking is not None,
-                "open_leases": leases.get(item.id, 0), "created_at": item.created_at,
+                "open_leases": leases.get(item.id, 0), "agreement": agreement[item.id], "created_at": item.created_at,
             }
             for item in items
         ]

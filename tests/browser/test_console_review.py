@@ -215,6 +215,7 @@ def test_admin_finds_an_unlabelled_item_in_the_items_tab_and_makes_it_gold(
     page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 2")
     assert page.locator("[data-testid=filter-annotator]").is_hidden()  # a label filter, not an item one
     assert page.locator("[data-testid=item-progress]").all_inner_texts() == ["1 of 1", "0 of 1"]
+    assert page.locator("[data-testid=item-agreement]").all_inner_texts() == ["—", "—"]  # one label: nothing to agree with
     shots(page, "console-items")
     page.select_option("[data-testid=filter-item-progress]", "unlabelled")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 1")
@@ -270,3 +271,12 @@ def test_an_annotators_wrong_gold_labels_are_one_click_from_the_results_page(pag
     page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 1")  # the other item is gold
     assert page.locator("[data-testid=tab-items]").get_attribute("aria-selected") == "true"
     assert page.input_value("[data-testid=filter-item-progress]") == "finished"
+    assert page.inner_text("[data-testid=item-agreement]") == "100 %"  # A, A, A
+
+    # Where people disagree: the first item's A, A, B agree on one comparison of three.
+    page.select_option("[data-testid=filter-item-progress]", "")
+    page.fill("[data-testid=filter-item-agreement]", "0.5")
+    page.wait_for_function("() => location.search.includes('agreement_below=0.5')")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=item-row]').length === 1")
+    assert page.locator("[data-testid=item-row]").get_attribute("data-item-id") == str(item.id)
+    assert page.inner_text("[data-testid=item-agreement]") == "33 %"

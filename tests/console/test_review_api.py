@@ -346,8 +346,14 @@ def test_items_tab_lists_every_item_with_its_progress_and_filters_them(project, 
     assert ids(client.get(items_url(project, gold="false", progress="unlabelled"))) == [third.id]
     assert ids(client.get(items_url(project, prompt=second.prompt.external_id.upper()))) == [second.id]
     assert ids(client.get(items_url(project, prompt="no such prompt"))) == []
+    # Agreement: A, A, B agree on 1 comparison of 3; tie against A (both bad has no verdict) on 0 of 1.
+    assert [row["agreement"] for row in body["results"]] == [pytest.approx(1 / 3), 0.0, None, None]
+    assert ids(client.get(items_url(project, agreement_below="0.5"))) == [first.id, second.id]
+    assert ids(client.get(items_url(project, agreement_below="0.2"))) == [second.id]
     review.label_review(label_id=labelled[0].id, reviewer=reviewer, decision="reject", reason="no")
     assert ids(client.get(items_url(project, progress="open"))) == [first.id, third.id]  # a rejection reopens it
+    assert client.get(items_url(project)).json()["results"][0]["agreement"] == 0.0  # A against B now
+    assert ids(client.get(items_url(project, agreement_below="0.2"))) == [first.id, second.id]  # not kept from before
 
 
 def test_items_pages_are_keyset_pages_and_their_queries_do_not_grow(project, labelled, reviewer, make_project):
@@ -368,6 +374,7 @@ def test_items_pages_are_keyset_pages_and_their_queries_do_not_grow(project, lab
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"gold": "maybe"}, "gold"), ({"progress": "done"}, "progress"), ({"prompt": "x" * 201}, "prompt"),
+     ({"agreement_below": "2"}, "agreement_below"), ({"agreement_below": "nan"}, "agreement_below"),
      ({"prompt": "a\x00b"}, "prompt"), ({"cursor": "garbage"}, "cursor")],
 )
 def test_bad_item_filters_are_400_naming_the_parameter(project, reviewer, params, field):

@@ -131,6 +131,8 @@
       ]),
       el("td", { className: "cell-conversation" }, lastUser ? markdown(lastUser.html, "review-preview") : "—"),
       el("td", { className: "nowrap", dataset: { testid: "item-progress" } }, progress),
+      el("td", { className: "nowrap", dataset: { testid: "item-agreement" } },
+        item.agreement === null ? el("span", { className: "muted" }, "—") : Math.round(item.agreement * 100) + " %"),
       el("td", { className: "nowrap" }, item.open_leases ? item.open_leases + " now" : el("span", { className: "muted" }, "—")),
       el("td", { className: "nowrap muted small" }, formatDate(item.created_at, true)),
     ]);
@@ -149,7 +151,7 @@
   const HEADS = {
     labels: ["Item", "Prompt", "Responses as shown", "Outcome", "Rationale", "Annotator", "Review", "Created"],
     skips: ["Item", "Prompt id", "Annotator", "Reason", "Skipped"],
-    items: ["Item", "Prompt", "Labels", "Being labelled", "Imported"],
+    items: ["Item", "Prompt", "Labels", "Agreement", "Being labelled", "Imported"],
   };
   const ROWS = { labels: (row) => labelRow(row), skips: (row) => skipRow(row), items: (row) => itemRow(row) };
 
@@ -216,7 +218,7 @@
   form.addEventListener("change", reload);
   let typing = null;
   form.addEventListener("input", (event) => {
-    if (event.target.name !== "skip_reason" && event.target.name !== "prompt") return;
+    if (!["skip_reason", "prompt", "agreement_below"].includes(event.target.name)) return;
     clearTimeout(typing);
     typing = setTimeout(reload, 300);
   });
