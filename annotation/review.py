@@ -534,9 +534,9 @@ def review_items(*, project: Project, filters: ItemFilters) -> QuerySet:
         items = items.filter(prompt__external_id__icontains=filters.prompt)
     if filters.agreement_below is not None:
         threshold = filters.agreement_below
-        below = kept_ids(
-            f"agreement_below={threshold}", project,
-            lambda: item_ids_below_agreement(project_id=project.id, threshold=threshold),
+        below = kept_ids(  # the threshold is an input: one answer kept per project, the last asked
+            "agreement_below", project, lambda: item_ids_below_agreement(project_id=project.id, threshold=threshold),
+            inputs=(threshold,),
         )
         items = items.filter(in_ids("id", below))
     return items.select_related("prompt").order_by("id")
