@@ -427,7 +427,6 @@ def _read(*, project_id: int, kind_name: str, cutoff: datetime, with_frontier: b
 
     ``with_frontier``: also find where the watermark may move (only who stores needs it).
     """
-    kind = KINDS[kind_name]
     tally = LabelTally.objects.filter(project_id=project_id, kind=kind_name).first()
     if tally is None:
         tally = LabelTally(project_id=project_id, kind=kind_name)

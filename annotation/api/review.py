@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import gold, review, selectors
+from annotation import gold, review, review_items, selectors
 from annotation.models import Assignment, Label, LabelReview, Project
 from annotation.pagination import IdCursorPagination
 
@@ -299,7 +299,7 @@ class ReviewItemListView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("gold", bool, description="Gold items only (true) or ordinary ones only (false)."),
-            OpenApiParameter("progress", str, enum=review.ITEM_PROGRESS, description="open: ordinary items short of "
+            OpenApiParameter("progress", str, enum=review_items.ITEM_PROGRESS, description="open: ordinary items short of "
                              "the labels wanted; finished: ordinary items that have them; unlabelled: no label that counts."),
             OpenApiParameter("prompt", str, description="The prompt's external id contains this (any case)."),
             OpenApiParameter("agreement_below", float, description="Only items with two or more labels (not 'both bad') "
@@ -310,11 +310,11 @@ class ReviewItemListView(APIView):
     )
     def get(self, request, project_id: int):
         project = selectors.project_get_for_reviewer(user=request.user, project_id=project_id)
-        filters = review.ItemFilters.from_params(request.query_params)
+        filters = review_items.ItemFilters.from_params(request.query_params)
         paginator = self.pagination_class()
-        items = paginator.paginate_queryset(review.review_items(project=project, filters=filters), request, view=self)
-        leases = review.open_leases_by_item([item.id for item in items])
-        agreement = review.item_agreement([item.id for item in items])
+        items = paginator.paginate_queryset(review_items.review_items(project=project, filters=filters), request, view=self)
+        leases = review_items.open_leases_by_item([item.id for item in items])
+        agreement = review_items.item_agreement([item.id for item in items])
         rows = [
             {
                 "id": item.id, "prompt_external_id": item.prompt.external_id,

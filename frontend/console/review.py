@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from annotation import review, selectors
+from annotation import review, review_items, selectors
 from annotation.models import Assignment, Label, LabelReview, Project
 from config.errors import NotFoundError
 from frontend.views import _api_root, page_project
@@ -40,7 +40,7 @@ def label_browser(request, project_id: int):
         "annotators": list(project.annotators.order_by("username").values("id", "username")),
         "outcomes": list(review.Outcome.RANKING if project.label_format == Project.LabelFormat.RANKING else review.Outcome.PAIRWISE),
         "gold_filters": list(review.GOLD_FILTERS),
-        "item_progress": list(review.ITEM_PROGRESS),
+        "item_progress": list(review_items.ITEM_PROGRESS),
     }
     return render(request, "frontend/console/review_labels.html", {"project": project, "review_config": config})
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation import review
-from annotation.models import Assignment, Label, Project
+from annotation.models import Label, Project
 from annotation.services import assignment_skip, project_create, project_import_jsonl
 from annotation.assignment import assignment_claim_next
 from tests.console.review_fixtures import ranking_line, submit
