@@ -40,3 +40,48 @@ def test_the_label_browser_filters_on_more_labels_than_a_statement_may_bind(
             response = client.get(url, {name: value})
             assert response.status_code == 200, response.content
             assert [row["id"] for row in response.json()["results"]] == expected, (name, value)
+
+
+EMBEDDED_CHECK = """
+import django, os
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+call_command("migrate", verbosity=0)
+from django.contrib.auth import get_user_model
+from annotation import review
+from annotation.models import Label
+from annotation.services import project_create, project_import_jsonl
+from tests.conftest import prompt_record
+from tests.console.review_fixtures import submit
+users = [get_user_model().objects.create_user(f"crew{index}") for index in range(2)]
+project = project_create(name="Embedded", labels_per_item=2, annotators=users)
+project_import_jsonl(project=project, lines=[prompt_record(f"p{i}", "Q?", "good", "bad") for i in range(2)], source="t.jsonl")
+first, second = (submit(project, user, choice="A") for user in users)
+many = {first.id} | set(range(10**9, 10**9 + %(many)d))
+review.project_disagreeing_label_ids = lambda project: many
+chosen = [label.id for label in review.review_labels(project=project, filters=review.BrowserFilters(disagreement=True))]
+others = [label.id for label in review.review_labels(project=project, filters=review.BrowserFilters(disagreement=False))]
+print(connection.vendor, chosen == [first.id], others == [second.id])
+"""
+
+
+def test_the_embedded_default_sqlite_takes_the_same_filters(tmp_path):
+    """scripts/test runs on PostgreSQL; the embedded default (scripts/run) is SQLite, where the
+    500 was: the same filters there, in a fresh interpreter on a migrated SQLite database."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {key: value for key, value in os.environ.items() if key not in ("CELERY_BROKER_URL", "DJANGO_ENV")}
+    # The embedded default's engine, in a file of this test's own (the default one is var/db.sqlite3).
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3", RLHF_VAR_DIR=str(tmp_path), CELERY_BROKER_URL="memory://",
+               PYTHONPATH=str(repo))
+    result = subprocess.run(
+        [sys.executable, "-c", EMBEDDED_CHECK % {"many": MANY}], cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-3:] == ["sqlite", "True", "True"], result.stdout
