@@ -142,6 +142,14 @@ def label_matches_gold(ranking: list[list[int]], gold: list[list[int]]) -> bool:
     return all(answer.get(pair) == verdict for pair, verdict in verdicts(ranking).items())
 
 
+def label_gold_verdict(*, ranking: list[list[int]], both_bad: bool, answer: list[list[int]] | None) -> bool | None:
+    """Whether a label matches its item's gold ``answer``, as gold accuracy judges it (the
+    annotator's own ranking); None on an ordinary item (no answer) and for "both bad" (no verdict)."""
+    if answer is None or both_bad:
+        return None
+    return label_matches_gold(ranking, answer)
+
+
 def _gold_label_verdicts(*, project_id: int):
     """``(label id, annotator id, matches the answer)`` for every label of the project's gold items
     but "both bad" ones (no verdict to check).

@@ -194,11 +194,6 @@ def _outcome(label: Label, label_format: str) -> str:
     )
 
 
-def _matches_gold(label: Label, answer: list | None) -> bool | None:
-    # As gold accuracy judges it (annotation.gold): the annotator's own ranking; "both bad" has no verdict.
-    return None if answer is None or label.both_bad else gold.label_matches_gold(label.ranking, answer)
-
-
 def _label_row(label: Label, *, label_format: str, responses: dict) -> dict:
     answer = label.item.gold_ranking
     return {
@@ -220,7 +215,7 @@ def _label_row(label: Label, *, label_format: str, responses: dict) -> dict:
             display_order=label.display_order, ranking=label.ranking, responses=responses.get(label.item_id, {})
         ),
         "gold_item": answer is not None,
-        "matches_gold": _matches_gold(label, answer),
+        "matches_gold": gold.label_gold_verdict(ranking=label.ranking, both_bad=label.both_bad, answer=answer),
     }
 
 
@@ -367,7 +362,9 @@ class ReviewItemView(APIView):
                         display_order=label.display_order, ranking=label.ranking, responses=responses
                     ),
                     "reviews": [_review_entry(entry) for entry in label.reviews.all()],
-                    "matches_gold": _matches_gold(label, item.gold_ranking),
+                    "matches_gold": gold.label_gold_verdict(
+                        ranking=label.ranking, both_bad=label.both_bad, answer=item.gold_ranking
+                    ),
                 }
                 for label in item.review_labels
             ],
