@@ -42,8 +42,11 @@ def project_agreement(*, project_id: int, prompt_ids: set[int] | None = None, ex
     return {"annotator_agreement": rate, "agreement_comparisons": comparisons}
 
 
-def item_ids_below_agreement(*, project_id: int, threshold: float, chunk_size: int = 2000) -> set[int]:
-    """Ids of the project's items whose labels agree less often than ``threshold`` (``agreement_rate``).
+def item_ids_below_agreement(
+    *, project_id: int, threshold: float, item_ids: set[int] | None = None, chunk_size: int = 2000
+) -> set[int]:
+    """Ids of the project's items (of ``item_ids`` only, if given) whose labels agree less often than
+    ``threshold`` (``agreement_rate``).
 
     An item counts when it has two or more labels that are not "both bad" nor rejected by a
     reviewer (every annotator's, whatever else an export filters on) and those labels share at least one response pair.
@@ -51,8 +54,11 @@ def item_ids_below_agreement(*, project_id: int, threshold: float, chunk_size: i
     rankings are held at a time; the returned set is what grows with the project, one id per
     disagreeing item.
     """
+    labels = Label.objects.filter(item__project_id=project_id)
+    if item_ids is not None:
+        labels = labels.filter(in_ids("item_id", item_ids))
     rows = (
-        Label.objects.filter(item__project_id=project_id, both_bad=False)
+        labels.filter(both_bad=False)
         .exclude(review_status=Label.ReviewStatus.REJECTED)
         .order_by("item_id")
         .values_list("item_id", "ranking")

@@ -24,15 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F, Func, IntegerField, Max, Prefetch, Q, QuerySet, Sum, TextField
+from django.db.models import F, Func, IntegerField, Prefetch, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from annotation import selectors
 from annotation.export import LabelFilters
 from annotation.gold import gold_label_ids
 from annotation.id_sets import in_ids
+from annotation.kept_sets import kept_ids, label_ids_of_items
 from annotation.models import (
-    AnnotatorProgress,
     Assignment,
     ComparisonItem,
     ComparisonItemResponse,
@@ -247,8 +247,18 @@ def project_disagreeing_label_ids(*, project: Project, chunk_size: int = 2000) -
     speaks with its correction. One streamed query in item order, one item's labels held at a
     time, like ``annotation.agreement.item_ids_below_agreement``.
     """
+    return _disagreeing_label_ids(Label.objects.filter(item__project=project), chunk_size=chunk_size)
+
+
+def items_disagreeing_label_ids(item_ids: set[int]) -> tuple[set[int], set[int]]:
+    """``project_disagreeing_label_ids`` for those items alone, and every label they hold (what a
+    kept answer patched with it covers: ``annotation.kept_sets.kept_ids``)."""
+    return _disagreeing_label_ids(Label.objects.filter(in_ids("item_id", item_ids))), label_ids_of_items(item_ids)
+
+
+def _disagreeing_label_ids(labels: QuerySet, *, chunk_size: int = 2000) -> set[int]:
     rows = (
-        Label.objects.filter(item__project=project, both_bad=False)
+        labels.filter(both_bad=False)
         .exclude(review_status=ReviewStatus.REJECTED)
         .order_by("item_id", "id")
         .values_list("item_id", "id", "ranking", "corrected_ranking")
@@ -261,53 +271,30 @@ def project_disagreeing_label_ids(*, project: Project, chunk_size: int = 2000) -
     return found
 
 
-# The set filters' answers (the majority rule, the reward model's, items' agreement) per filter and project,
-# kept by each process with the state they were computed from (``_labels_state`` and what else
-# the filter reads): the pages after the first, and the filter set again, then cost a few small
-# queries instead of a read of every ranking (seconds at 300,000 labels).
-_kept_answers: dict[tuple[str, int], tuple[tuple, frozenset[int]]] = {}
-
-
-def _labels_state(project: Project) -> tuple:
-    """What changes whenever a label of ``project`` is written, undone, deleted, rejected, corrected
-    or reverted: the newest label id and review id anywhere (two primary-key lookups) and the labels
-    its annotators have made (their progress rows: undo and deletion lower them), with the
-    project's creation time (a database rolled back, as tests do, hands the same ids out again).
-    A cascade around the services (an admin deleting a user) changes none of them: the next
-    label anywhere does."""
-    newest_label = Label.objects.aggregate(newest=Max("id"))["newest"]
-    newest_review = LabelReview.objects.aggregate(newest=Max("id"))["newest"]
-    made = AnnotatorProgress.objects.filter(project=project).aggregate(made=Sum("done_total"))["made"]
-    return project.created_at, newest_label, newest_review, made
-
-
-def kept_ids(name: str, project: Project, compute: Callable[[], set[int]], inputs: tuple = ()) -> frozenset[int]:
-    """The set filter ``name``'s answer for ``project`` (label or item ids): ``compute()``, called
-    again only when the project's labels or ``inputs`` (what else the filter reads) changed."""
-    state = (_labels_state(project), inputs)
-    kept = _kept_answers.get((name, project.id))
-    if kept is not None and kept[0] == state:
-        return kept[1]
-    ids = frozenset(compute())
-    _kept_answers[name, project.id] = (state, ids)
-    return ids
-
-
 # ------------------------------------------------------------------ the label browser
 
 
 # Label-set filters whose rule belongs to an app this one may not import (the reward model is
 # training's): ``{name: (provider(project) -> ids of the project's labels the filter selects,
-# inputs(project) -> what else the answer depends on, for keeping it: see kept_ids)}``,
-# filled by that app's ``AppConfig.ready`` through ``label_id_set_register``.
-LABEL_ID_SETS: dict[str, tuple[Callable[[Project], set[int]], Callable[[Project], tuple]]] = {}
+# inputs(project) -> what else the answer depends on, items_provider(project, item ids) -> the
+# answer for those items and every label they hold, or None)}``, as ``kept_sets.kept_ids`` takes
+# them; filled by that app's ``AppConfig.ready`` through ``label_id_set_register``.
+LabelIdSet = tuple[
+    Callable[[Project], set[int]],
+    Callable[[Project], tuple],
+    Callable[[Project, set[int]], tuple[set[int], set[int]]] | None,
+]
+LABEL_ID_SETS: dict[str, LabelIdSet] = {}
 MODEL_DISAGREEMENT = "model_disagreement"
 
 
 def label_id_set_register(
-    name: str, provider: Callable[[Project], set[int]], inputs: Callable[[Project], tuple]
+    name: str,
+    provider: Callable[[Project], set[int]],
+    inputs: Callable[[Project], tuple],
+    items_provider: Callable[[Project, set[int]], tuple[set[int], set[int]]] | None = None,
 ) -> None:
-    LABEL_ID_SETS[name] = (provider, inputs)
+    LABEL_ID_SETS[name] = (provider, inputs, items_provider)
 
 
 class Outcome:
@@ -421,8 +408,8 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
 
     Call only for a project the user may review (``selectors.project_get_for_reviewer``). The
     disagreement filters read the project's labels once (``project_disagreeing_label_ids``; for
-    the reward model, the provider registered as ``MODEL_DISAGREEMENT``), their answers kept
-    until what they read changes (``kept_ids``), and ``gold`` right or
+    the reward model, the provider registered as ``MODEL_DISAGREEMENT``), their answers kept and,
+    after new labels and reviews, patched item by item (``annotation.kept_sets``), and ``gold`` right or
     wrong the gold items' labels (``annotation.gold.gold_label_ids``); every other filter is a
     condition on the label row or its item.
     """
@@ -440,11 +427,17 @@ def review_labels(*, project: Project, filters: BrowserFilters) -> QuerySet:
     elif filters.gold:
         labels = labels.filter(in_ids("id", gold_label_ids(project_id=project.id, matching=filters.gold == "right")))
     if filters.disagreement is not None:
-        ids = kept_ids("disagreement", project, lambda: project_disagreeing_label_ids(project=project))
+        ids = kept_ids(
+            "disagreement", project, lambda: project_disagreeing_label_ids(project=project),
+            compute_items=items_disagreeing_label_ids,
+        )
         labels = labels.filter(in_ids("id", ids)) if filters.disagreement else labels.exclude(in_ids("id", ids))
     if filters.model_disagreement is not None:
-        provider, inputs = LABEL_ID_SETS[MODEL_DISAGREEMENT]
-        ids = kept_ids(MODEL_DISAGREEMENT, project, lambda: provider(project), inputs(project))
+        provider, inputs, items_provider = LABEL_ID_SETS[MODEL_DISAGREEMENT]
+        ids = kept_ids(
+            MODEL_DISAGREEMENT, project, lambda: provider(project), inputs(project),
+            compute_items=(lambda item_ids: items_provider(project, item_ids)) if items_provider else None,
+        )
         labels = labels.filter(in_ids("id", ids)) if filters.model_disagreement else labels.exclude(in_ids("id", ids))
     return labels.select_related("annotator", "item__prompt").order_by("id")
 

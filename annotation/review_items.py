@@ -11,8 +11,8 @@ from django.utils import timezone
 from annotation.agreement import agreement_rate, item_ids_below_agreement
 from annotation.export import agreement_threshold
 from annotation.id_sets import in_ids
+from annotation.kept_sets import kept_ids
 from annotation.models import Assignment, ComparisonItem, Label, Project
-from annotation.review import kept_ids
 from config.errors import DomainError
 
 # The items tab's progress filter: ordinary items still short of the labels wanted, ordinary
@@ -61,8 +61,8 @@ def review_items(*, project: Project, filters: ItemFilters) -> QuerySet:
 
     Every filter is a condition on the item row (or its prompt's external id, a substring scan
     of the project's prompts), but ``agreement_below``: the items whose labels agree less often
-    (``annotation.agreement.item_ids_below_agreement``, a read of every ranking, kept until the
-    labels change). Pages walk the items by id (``IdCursorPagination``).
+    (``annotation.agreement.item_ids_below_agreement``, a read of every ranking, then kept and
+    brought up to date item by item: ``annotation.kept_sets``). Pages walk the items by id (``IdCursorPagination``).
     """
     items = ComparisonItem.objects.filter(project=project)
     if filters.gold is not None:
@@ -80,6 +80,9 @@ def review_items(*, project: Project, filters: ItemFilters) -> QuerySet:
         below = kept_ids(  # the threshold is an input: one answer kept per project, the last asked
             "agreement_below", project, lambda: item_ids_below_agreement(project_id=project.id, threshold=threshold),
             inputs=(threshold,),
+            compute_items=lambda item_ids: (
+                item_ids_below_agreement(project_id=project.id, threshold=threshold, item_ids=item_ids), item_ids
+            ),
         )
         items = items.filter(in_ids("id", below))
     return items.select_related("prompt").order_by("id")

@@ -23,6 +23,8 @@ from django.db.models import Max
 
 from annotation.bradley_terry import win_probability
 from annotation.gold import gold_accuracy_counts
+from annotation.id_sets import in_ids
+from annotation.kept_sets import label_ids_of_items
 from annotation.models import ComparisonItemResponse, Label, Project
 from annotation.preferences import TIE, preferred_pairs, verdicts
 from annotation.quality import project_annotator_quality
@@ -146,8 +148,11 @@ def model_disagreements(*, project: Project, limit: int = 50, window: int = MODE
     return {"champion": champion, "labels_read": len(labels), "results": results}
 
 
-def label_ids_disagreeing_with_champion(project: Project, *, chunk_size: int = 5000) -> set[int]:
-    """Ids of the project's labels that prefer a response the champion scored lower: the label browser's filter.
+def label_ids_disagreeing_with_champion(
+    project: Project, *, item_ids: set[int] | None = None, chunk_size: int = 5000
+) -> set[int]:
+    """Ids of the project's labels (of ``item_ids`` only, if given) that prefer a response the
+    champion scored lower: the label browser's filter.
 
     A label disagrees when any pair it orders (``preferred_pairs``; a corrected label speaks
     with its correction) has the rejected response scored above the chosen one. Ties and "both
@@ -157,8 +162,11 @@ def label_ids_disagreeing_with_champion(project: Project, *, chunk_size: int = 5
     champion = champion_for(project)
     if champion is None:
         return set()
+    labels = Label.objects.filter(item__project=project, both_bad=False)
+    if item_ids is not None:
+        labels = labels.filter(in_ids("item_id", item_ids))
     rows = (
-        Label.objects.filter(item__project=project, both_bad=False).order_by("id")
+        labels.order_by("id")
         .values_list("id", "ranking", "corrected_ranking").iterator(chunk_size=chunk_size)
     )
     found = set()
@@ -175,11 +183,17 @@ def label_ids_disagreeing_with_champion(project: Project, *, chunk_size: int = 5
     return found
 
 
+def items_disagreeing_with_champion(project: Project, item_ids: set[int]) -> tuple[set[int], set[int]]:
+    """``label_ids_disagreeing_with_champion`` for those items, and every label they hold: how the
+    label browser brings its kept answer up to date after new labels (``annotation.kept_sets``)."""
+    return label_ids_disagreeing_with_champion(project, item_ids=item_ids), label_ids_of_items(item_ids)
+
+
 def champion_scores_state(project: Project) -> tuple:
     """What ``label_ids_disagreeing_with_champion`` reads besides the labels: which version is the
     champion, and the newest score stored anywhere (scores are only ever added, a rescoring's
     chunks and late imports' alike). Two small queries; the label browser keeps the filter's
-    answer while they and the labels stay the same (``annotation.review.kept_ids``)."""
+    answer while they and the labels stay the same (``annotation.kept_sets.kept_ids``)."""
     champion = champion_for(project)
     newest_score = ResponseScore.objects.aggregate(newest=Max("id"))["newest"]
     return (champion.id if champion else None), newest_score

@@ -32,7 +32,7 @@ def test_the_label_browser_filters_on_more_labels_than_a_statement_may_bind(
     first, second = (submit(project, user, choice="A") for user in crew)
     many = {first.id} | set(range(10**9, 10**9 + MANY))
     monkeypatch.setattr(review, "project_disagreeing_label_ids", lambda project: many)
-    monkeypatch.setitem(review.LABEL_ID_SETS, review.MODEL_DISAGREEMENT, (lambda project: many, lambda project: ()))
+    monkeypatch.setitem(review.LABEL_ID_SETS, review.MODEL_DISAGREEMENT, (lambda project: many, lambda project: (), None))
     client = api_client_for(admin_user)
     url = f"/api/projects/{project.id}/review/labels/"
     for name in ("disagreement", "model_disagreement"):
