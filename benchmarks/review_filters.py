@@ -1,9 +1,8 @@
 """The label browser's set filters in a big project while labels arrive: a page's cost after each change.
 
-Builds, on a fresh PostgreSQL database, a pairwise project with N labels (3 per item, 30
-annotators, HH-RLHF dialogues: ``benchmarks.export.build_project``, COPY), recounts its progress
-rows, and imports 1,000 more items for new labels. Then C changes, each followed by the first
-page (50 rows) of the two filters that judge every label of an item: the label browser's
+Builds, on a fresh PostgreSQL database, ``benchmarks/review_tallies.py``'s pairwise project with N
+labels (3 per item, 30 annotators, HH-RLHF dialogues, COPY), recounts its progress rows, and
+imports 1,000 more items for new labels. Then C changes, each followed by the first page (50 rows) of the two filters that judge every label of an item: the label browser's
 ``disagreement`` (labels against their item's majority, ``annotation.review``) and the Items tab's
 ``agreement_below`` 0.75 (``annotation.review_items``). Two of three changes are three new labels
 (``assignment_claim_next`` + ``label_submit`` by annotators of the project), the third a review
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH_DB = "rlhf_bench_review_filters"
 sys.path.insert(0, str(REPO))
 
+from benchmarks.review_tallies import build as build_settled, timed  # noqa: E402
 from benchmarks.support import bench_environment, percentile, recreate_database, server_url_from_env  # noqa: E402
 
 THRESHOLD = 0.75
@@ -42,39 +42,26 @@ PAGE = 50
 NEW_ITEMS = 1000
 
 
-def timed(call) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = call()
-    return (time.perf_counter() - started) * 1000, result
-
-
 def build(labels: int) -> tuple[int, float]:
-    """The project (its id), its progress rows recounted and the new items imported; seconds taken."""
-    from django.contrib.auth.models import User
-    from django.core.management import call_command
+    """``review_tallies``' project (its id), its progress rows recounted and the new items imported; seconds taken."""
     from django.db import connection, transaction
 
+    from annotation.models import Project
     from annotation.progress import progress_recount
     from annotation.services import project_import_jsonl
     from benchmarks.annotators import hh_rlhf_lines, importable
-    from benchmarks.export import ANNOTATORS, build_project, load_dialogues
+    from benchmarks.export import load_dialogues
 
-    call_command("migrate", verbosity=0)
-    User.objects.bulk_create([User(username=f"annotator{index}", password="!") for index in range(ANNOTATORS)])
-    annotator_ids = list(User.objects.order_by("id").values_list("id", flat=True))
+    project_id, seconds = build_settled(labels)
     started = time.perf_counter()
-    dialogues = load_dialogues()
-    project_id = build_project(name="Filters benchmark", labels=labels, annotator_ids=annotator_ids, dialogues=dialogues)
-    from annotation.models import Project
-
     project = Project.objects.get(id=project_id)
     with transaction.atomic():
         progress_recount(project=project)  # as check_integrity --repair would: a COPY writes no counters
-    lines = hh_rlhf_lines([dialogue for dialogue in dialogues if importable(dialogue)], NEW_ITEMS, "new-")
+    lines = hh_rlhf_lines([dialogue for dialogue in load_dialogues() if importable(dialogue)], NEW_ITEMS, "new-")
     project_import_jsonl(project=project, lines=lines, source="new.jsonl")
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-    return project_id, time.perf_counter() - started
+        cursor.execute("ANALYZE")
+    return project_id, seconds + time.perf_counter() - started
 
 
 def first_pages(project) -> tuple[float, float]:
