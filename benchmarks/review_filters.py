@@ -2,11 +2,12 @@
 
 Builds, on a fresh PostgreSQL database, ``benchmarks/review_tallies.py``'s pairwise project with N
 labels (3 per item, 30 annotators, HH-RLHF dialogues, COPY), recounts its progress rows, and
-imports 1,000 more items for new labels. Then C changes, each followed by the first page (50 rows) of the two filters that judge every label of an item: the label browser's
-``disagreement`` (labels against their item's majority, ``annotation.review``) and the Items tab's
-``agreement_below`` 0.75 (``annotation.review_items``). Two of three changes are three new labels
-(``assignment_claim_next`` + ``label_submit`` by annotators of the project), the third a review
-decision (reject a random label; every other time revert an earlier rejection).
+imports 1,000 more items for new labels. Then C changes, each followed by the first page (50 rows)
+of the two filters that judge every label of an item: the label browser's ``disagreement``
+(labels against their item's majority, ``annotation.review``) and the Items tab's
+``agreement_below`` 0.75 (``annotation.review_items``). Two of three changes are three new
+labels (``assignment_claim_next`` + ``label_submit`` by annotators of the project), the third a
+review decision (reject a random label; every other time revert an earlier rejection).
 
 Each change leaves the kept answers (``annotation.kept_sets``) to be brought up to date from the
 items it touched. The baseline, in the same run: each filter's full read of every ranking, what
