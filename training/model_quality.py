@@ -7,6 +7,11 @@ those beside the annotation side's statistics (``project_annotator_report``). Ea
 project's newest ``MODEL_WINDOW`` labels (the report: ``REPORT_MODEL_WINDOW``) and the champion's scores of their responses: two
 bounded queries whatever the size of the project.
 
+"The champion's scores" are those of ``selectors.scores_version_for``, as everywhere the scores
+are shown: while a newly promoted champion is still scoring, the previous champion's complete
+set, so these figures and the Results page's table always speak of the same version, and never
+of a partial set.
+
 Writes: ``annotator_exclusion_set`` moves an annotator into or out of
 ``TrainingPolicy.excluded_annotators`` and records the change (who, when, why) as an
 ``AnnotatorExclusionChange``; the next training run reads the policy.
@@ -31,7 +36,7 @@ from annotation.quality import project_annotator_quality
 from annotation.statistics import position_counts, speed_outliers
 from config.errors import NotFoundError
 from training.models import AnnotatorExclusionChange, ModelVersion, ResponseScore, TrainingPolicy
-from training.selectors import champion_for, training_policy_for
+from training.selectors import champion_for, scores_version_for, training_policy_for
 
 # The newest labels read for agreement with the model and for disagreements.
 MODEL_WINDOW = 20_000
@@ -64,7 +69,7 @@ def annotator_model_agreement(*, project: Project, window: int = MODEL_WINDOW) -
     scored differently is compared; it agrees when the preferred one scored higher. Empty
     without a champion.
     """
-    champion = champion_for(project)
+    champion = scores_version_for(project)  # the scores shown: see the module's docstring
     if champion is None:
         return {}
     labels = _recent_labels(project, window)
@@ -106,7 +111,7 @@ def model_disagreements(*, project: Project, limit: int = 50, window: int = MODE
     the item and prompt, the people's choice and the model's (response id, model name, text
     preview, score), the votes, and ``confidence``: the champion's probability for its side.
     """
-    champion = champion_for(project)
+    champion = scores_version_for(project)  # the scores shown: see the module's docstring
     if champion is None:
         return {"champion": None, "labels_read": 0, "results": []}
     labels = _recent_labels(project, window)
@@ -159,7 +164,7 @@ def label_ids_disagreeing_with_champion(
     bad" labels claim no order and never disagree. Empty without a champion. Reads every label
     of the project once, in chunks, with the champion's scores of each chunk's responses.
     """
-    champion = champion_for(project)
+    champion = scores_version_for(project)  # the scores shown: see the module's docstring
     if champion is None:
         return set()
     labels = Label.objects.filter(item__project=project, both_bad=False)
@@ -194,7 +199,7 @@ def champion_scores_state(project: Project) -> tuple:
     champion, and the newest score stored anywhere (scores are only ever added, a rescoring's
     chunks and late imports' alike). Two small queries; the label browser keeps the filter's
     answer while they and the labels stay the same (``annotation.kept_sets.kept_ids``)."""
-    champion = champion_for(project)
+    champion = scores_version_for(project)  # the scores shown: see the module's docstring
     newest_score = ResponseScore.objects.aggregate(newest=Max("id"))["newest"]
     return (champion.id if champion else None), newest_score
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from annotation.models import Response
-from tests.labelling import make_champion
+from tests.labelling import label_in_order, make_champion
 from training import services
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +92,28 @@ def test_a_first_champion_shows_its_own_scores_while_it_scores(make_project, adm
     body, shown = scores_page(api_client_for(admin_user), project)
     assert body["scores_version"] == 1 and sorted(filter(None, shown.values())) == [1.0]
     assert body["summary"] == {"responses": 4, "scored": 1, "champion_scored": 1}
+
+
+def test_what_people_and_model_disagree_on_is_read_from_the_scores_shown(switching, make_user, admin_user, api_client_for):
+    """The Quality page's disagreements, the Annotators card's agreement with the model and the
+    label browser's model filter judge with the same version as the Results table: v1's whole
+    set while v2 scores (v2's half would contradict two of the four labels), then v2's."""
+    project, v2, v2_scores = switching
+    person = make_user("judge")
+    project.annotators.add(person)
+    label_in_order(project, person, ["A"] * 4)  # the lower id, model-good: v1 agrees, v2 does not
+    client = api_client_for(admin_user)
+    base = f"/api/projects/{project.id}/"
+
+    def judged() -> tuple:
+        disagreements = client.get(base + "model-disagreements/").json()
+        report = client.get(base + "annotator-report/").json()
+        browsed = client.get(base + "review/labels/", {"model_disagreement": "true"}).json()["results"]
+        return (disagreements["champion"]["version"], len(disagreements["results"]),
+                report["annotators"][0]["model_agreement"], len(browsed))
+
+    assert judged() == (1, 0, {"compared": 4, "agreed": 4, "rate": 1.0}, 0)
+    services.response_scores_store(version_id=v2.id, scores=v2_scores)
+    assert judged() == (1, 0, {"compared": 4, "agreed": 4, "rate": 1.0}, 0)  # complete, not yet switched
+    assert services.model_version_scoring_finish(version_id=v2.id)
+    assert judged() == (2, 4, {"compared": 4, "agreed": 0, "rate": 0.0}, 4)

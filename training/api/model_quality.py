@@ -121,7 +121,11 @@ class ChampionRefSerializer(serializers.Serializer):
 
 
 class DisagreementsSerializer(serializers.Serializer):
-    champion = ChampionRefSerializer(allow_null=True)
+    champion = ChampionRefSerializer(
+        allow_null=True,
+        help_text="The version whose scores were read, as on the Results page: the champion, or while a newly "
+        "promoted champion is still scoring, the previous champion with its complete set.",
+    )
     labels_read = serializers.IntegerField(help_text=f"The newest labels read (at most {model_quality.MODEL_WINDOW}).")
     results = DisagreementSerializer(many=True)
 

@@ -74,7 +74,8 @@
       body.replaceChildren(el("tr", null, el("td", { colSpan: 6, className: "muted" }, "No champion model yet.")));
       return;
     }
-    summary.textContent = "champion v" + data.champion.version + " · newest " + data.labels_read + " labels";
+    // The version whose scores were read: the champion, or the previous one while a new champion scores.
+    summary.textContent = "scores of v" + data.champion.version + " · newest " + data.labels_read + " labels";
     if (!data.results.length) {
       body.replaceChildren(el("tr", null, el("td", { colSpan: 6, className: "muted" }, "The champion agrees with every majority.")));
       return;
