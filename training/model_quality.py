@@ -195,13 +195,17 @@ def items_disagreeing_with_champion(project: Project, item_ids: set[int]) -> tup
 
 
 def champion_scores_state(project: Project) -> tuple:
-    """What ``label_ids_disagreeing_with_champion`` reads besides the labels: which version is the
-    champion, and the newest score stored anywhere (scores are only ever added, a rescoring's
-    chunks and late imports' alike). Two small queries; the label browser keeps the filter's
-    answer while they and the labels stay the same (``annotation.kept_sets.kept_ids``)."""
-    champion = scores_version_for(project)  # the scores shown: see the module's docstring
-    newest_score = ResponseScore.objects.aggregate(newest=Max("id"))["newest"]
-    return (champion.id if champion else None), newest_score
+    """What ``label_ids_disagreeing_with_champion`` reads besides the labels, for keeping its answer
+    (``annotation.kept_sets.kept_ids``): the version whose scores are shown and when its set was
+    last completed (a top-up after an import completes it again). A version still scoring its
+    first set also gives the newest score stored anywhere, since its scores arrive chunk by chunk;
+    a complete one does not, so another project's rescoring leaves this answer kept."""
+    version = scores_version_for(project)  # the scores shown: see the module's docstring
+    if version is None:
+        return (None, None, None)
+    if version.scored_at is None:
+        return version.id, None, ResponseScore.objects.aggregate(newest=Max("id"))["newest"]
+    return version.id, version.scored_at, None
 
 
 def project_annotator_report(*, project: Project, details: bool = True) -> dict:

@@ -185,3 +185,34 @@ def test_a_new_champion_score_reads_the_model_filter_afresh(crowd, monkeypatch):
     training_services.response_scores_store(version_id=version.id, scores={new.id: 0.0})
     assert browsed(project) == computed_afresh(project)
     assert reads.snapshot() == {"disagreement": 1, "model": 2, "agreement": 1}
+
+
+def test_a_complete_champion_keeps_its_answer_while_another_project_rescores(crowd, make_project, monkeypatch):
+    project, users, _ = crowd
+    for user in users[:3]:
+        submit(project, user, choice="A")
+    version = project.model_versions.get(status="champion")
+    training_services.response_scores_store(version_id=version.id, scores={
+        response_id: 0.0 for response_id in Response.objects.filter(prompt__project=project)
+        .exclude(scores__model_version=version).values_list("id", flat=True)
+    })
+    assert training_services.model_version_scoring_finish(version_id=version.id)
+    reads = FullReads(monkeypatch)
+    browsed(project)
+    other = make_project("Other", prompts=2)
+    run = TrainingRun.objects.create(project=other, trigger="manual", status="running")
+    elsewhere = training_services.training_run_complete(
+        run_id=run.id, version=1, checkpoint_path="other/v1", metrics={}, champion_metrics={}, promote=True,
+        config={}, seed=0, code_version="test",
+    )
+    training_services.response_scores_store(version_id=elsewhere.id, scores={
+        response_id: 1.0 for response_id in Response.objects.filter(prompt__project=other).values_list("id", flat=True)
+    })
+    assert browsed(project) == computed_afresh(project)
+    assert reads.snapshot()["model"] == 1  # kept: nothing this project's filter reads changed
+    # A top-up after an import completes the set again: read afresh.
+    late = Response.objects.create(prompt=project.prompts.first(), text="late", model_name="late")
+    training_services.response_scores_store(version_id=version.id, scores={late.id: 0.0})
+    assert training_services.model_version_scoring_finish(version_id=version.id)
+    assert browsed(project) == computed_afresh(project)
+    assert reads.snapshot()["model"] == 2
