@@ -16,8 +16,8 @@ the whole answer:
 - a label deleted or undone, or one that committed after a newer one had already been seen
   (ids are handed out at insert, not at commit): the labels the annotators have made
   (``AnnotatorProgress.done_total``) then differ from what the new ids account for;
-- a change in what else the filter reads (``inputs``: the champion, the newest score, the
-  threshold);
+- a change in what else the filter reads (``inputs``: for the reward model's, the version whose
+  scores are shown and when its set was completed; for the agreement filter, the threshold);
 - an answer patched for longer than ``FULL_READ_AFTER_SECONDS`` since its last full read: a
   deletion and a late commit in one interval cancel out in that count, and a review that
   commits late is not seen by the id bound, so a full read bounds how long either could leave
@@ -41,8 +41,9 @@ class LabelsState:
     or reverted: the newest label id and review id anywhere (two primary-key lookups) and the labels
     the project's annotators have made (their progress rows: undo and deletion lower them), with
     the project's creation time (a database rolled back, as tests do, hands the same ids out again).
-    A cascade around the services (an admin deleting a user) changes none of them: the next label
-    anywhere does."""
+    A cascade around the services changes none of them until the next label anywhere; then an
+    admin's deletion of a user shows in the labels made (their progress rows go too), and an
+    item's leaves only ids of rows that are gone, which no page can show."""
 
     project_created_at: object
     newest_label: int
