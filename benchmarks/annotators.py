@@ -281,6 +281,7 @@ class Tally:
     def __init__(self):
         self.lock = threading.Lock()
         self.latency: dict[str, list[float]] = defaultdict(list)
+        self.timeline: list[tuple[float, str, float]] = []  # (wall-clock start, endpoint, seconds) of each request
         self.errors: dict[str, int] = defaultdict(int)
         self.labels = 0
         self.early_done = 0
@@ -290,6 +291,7 @@ class Tally:
         with self.lock:
             for name, samples in other.latency.items():
                 self.latency[name].extend(samples)
+            self.timeline.extend(other.timeline)
             for name, count in other.errors.items():
                 self.errors[name] += count
             self.labels += other.labels
@@ -316,6 +318,7 @@ def annotate(*, port: int, token: str, project_id: int, stop_at: float, think_me
         if assignment is None:
             status, body, elapsed = client.call("POST", f"/api/projects/{project_id}/next-item/", {})
             own.latency["next-item"].append(elapsed)
+            own.timeline.append((time.time() - elapsed, "next-item", elapsed))
             if status != 200:
                 own.errors["next-item"] += 1
                 time.sleep(0.5)
@@ -338,6 +341,7 @@ def annotate(*, port: int, token: str, project_id: int, stop_at: float, think_me
             payload["next"] = {"exclude": []}
         status, body, elapsed = client.call("POST", f"/api/assignments/{assignment['id']}/submit/", payload)
         own.latency["submit"].append(elapsed)
+        own.timeline.append((time.time() - elapsed, "submit", elapsed))
         assignment = None
         if status in (200, 201):
             own.labels += status == 201

@@ -69,20 +69,29 @@ def child_rescore(project_id: int, rounds: int) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from training import pipeline, services
+    from training import pipeline, selectors, services
     from training.models import ModelVersion, TrainingRun
 
-    refresh_seconds = []
-    refresh = pipeline.item_priorities_refresh
+    priorities_seconds: list[float] = []
 
-    def timed_refresh(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return refresh(*args, **kwargs)
-        finally:
-            refresh_seconds.append(time.perf_counter() - started)
+    def timed(part: str, function):
+        """Prints each call as a line (part, wall-clock start and end): what the requests met."""
+        def wrapper(*args, **kwargs):
+            started = time.time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                print(json.dumps({"phase": part, "start": started, "end": time.time()}), flush=True)
+                if part == "priorities":
+                    priorities_seconds.append(time.time() - started)
+        return wrapper
 
-    pipeline.item_priorities_refresh = timed_refresh
+    # The parts that write or lock; the time between them is the model scoring a chunk.
+    services.training_run_complete = timed("promote", services.training_run_complete)
+    selectors.responses_missing_scores_page = timed("read", selectors.responses_missing_scores_page)
+    services.response_scores_store = timed("store", services.response_scores_store)
+    services.model_version_scoring_finish = timed("finish", services.model_version_scoring_finish)
+    pipeline.item_priorities_refresh = timed("priorities", pipeline.item_priorities_refresh)
     done = 0
     while rounds == 0 or done < rounds:
         run = TrainingRun.objects.create(project_id=project_id, trigger="manual", status="running")
@@ -98,7 +107,7 @@ def child_rescore(project_id: int, rounds: int) -> None:
         version.refresh_from_db()
         print(json.dumps({
             "version": number, "scored": scored, "seconds": seconds, "complete": version.scored_at is not None,
-            "priorities_seconds": refresh_seconds[-1] if refresh_seconds else None,
+            "priorities_seconds": priorities_seconds[-1] if priorities_seconds else None,
         }), flush=True)
         done += 1
 
@@ -111,6 +120,16 @@ def rescoring_process(env: dict, project_id: int, rounds: int) -> subprocess.Pop
 
 
 def rescorings_of(output: str) -> list[dict]:
+    """The rescoring process's summary lines, one per finished rescoring."""
+    return [entry for entry in _lines(output) if "version" in entry]
+
+
+def phases_of(output: str) -> list[tuple[str, float, float]]:
+    """Its parts, finished or not: ``(part, wall-clock start, end)``."""
+    return [(entry["phase"], entry["start"], entry["end"]) for entry in _lines(output) if "phase" in entry]
+
+
+def _lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
@@ -157,11 +176,31 @@ class LockWaits(threading.Thread):
 
 # --- Main -----------------------------------------------------------------------------------
 
+def slow_requests_by_part(timeline: list, phases: list[tuple[str, float, float]]) -> dict[str, int]:
+    """The requests over the target, by what the rescoring process was doing meanwhile: the part
+    (``child_rescore``'s: promote, read, store, finish, priorities) a request overlapped most, or
+    "scoring" when it met none of them (the model at work, no database write)."""
+    counted: dict[str, int] = {}
+    for started, _endpoint, seconds in timeline:
+        if seconds * 1000 < LIMIT_MS:
+            continue
+        ended = started + seconds
+        overlaps: dict[str, float] = {}
+        for name, begin, end in phases:
+            overlap = min(end, ended) - max(begin, started)
+            if overlap > 0:
+                overlaps[name] = overlaps.get(name, 0.0) + overlap
+        part = max(overlaps, key=overlaps.get) if overlaps else "scoring"
+        counted[part] = counted.get(part, 0) + 1
+    return counted
+
+
 def annotators_for(args, data) -> tuple[dict, str]:
     """The think-time annotators for ``args.seconds``: their latencies and a one-line summary."""
     tally = run_annotators(port=args.port, tokens=data["tokens"][:ANNOTATORS], project_id=data["project_id"],
                            seconds=args.seconds, think_mean=8.0)
     figures = {name: latency_summary(tally.latency[name]) for name in ("next-item", "submit")}
+    figures["timeline"] = tally.timeline
     figures["errors"] = sum(tally.errors.values())
     figures["early_done"] = tally.early_done
     figures["labels"] = tally.labels
@@ -257,6 +296,15 @@ def main() -> None:
                   f"({entry['scored'] / entry['seconds']:.0f}/s), priorities {entry['priorities_seconds']:.1f} s, "
                   f"complete {entry['complete']}")
         print("    (and the rescoring under way when the run ended, stopped there)")
+        phases = phases_of(output)
+        share = {part: sum(end - start for name, start, end in phases if name == part) / args.seconds
+                 for part in ("promote", "read", "store", "finish", "priorities")}
+        print("  the rescoring's time in its database parts: "
+              + ", ".join(f"{part} {100 * fraction:.0f} %" for part, fraction in share.items()) + "; the rest scoring")
+        slow = slow_requests_by_part(results["rescoring"]["timeline"], phases)
+        print(f"  requests over {LIMIT_MS} ms while rescoring, by what the rescoring was doing: "
+              + (", ".join(f"{part} {count}" for part, count in sorted(slow.items(), key=lambda kv: -kv[1])) or "none"))
+        results["slow_by_part"] = slow
         if locks:
             print(f"  lock waits while rescoring: {locks.summary()}")
             results["lock_waits"] = {"samples": locks.samples, "waiting": locks.samples_waiting,
