@@ -138,10 +138,18 @@ def _lines(output: str) -> list[dict]:
 class LockWaits(threading.Thread):
     """Samples ``pg_stat_activity`` for backends of the database waiting on a lock."""
 
+    # Each waiting backend, and what the first backend it waits for is doing (its state, its own
+    # wait, its statement): the holder of a lock is what a wait is about.
     SQL = """
-        SELECT extract(epoch FROM clock_timestamp() - query_start), left(regexp_replace(query, '\\s+', ' ', 'g'), 120)
-        FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+        SELECT extract(epoch FROM clock_timestamp() - waiting.query_start),
+               left(regexp_replace(waiting.query, '\\s+', ' ', 'g'), 120)
+               || ' <- held by: ' || coalesce(holder.state, '?') || ', waiting on '
+               || coalesce(holder.wait_event_type || '/' || holder.wait_event, 'nothing') || ': '
+               || coalesce(left(regexp_replace(holder.query, '\\s+', ' ', 'g'), 120), '?')
+        FROM pg_stat_activity waiting
+        LEFT JOIN pg_stat_activity holder ON holder.pid = (pg_blocking_pids(waiting.pid))[1]
+        WHERE waiting.datname = current_database() AND waiting.wait_event_type = 'Lock'
+          AND waiting.pid <> pg_backend_pid()
     """
 
     def __init__(self, database_url: str, interval: float = 0.02):
