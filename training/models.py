@@ -200,8 +200,11 @@ class ModelVersion(models.Model):
 
 
 class ResponseScore(models.Model):
-    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="scores")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
+    # No index of their own: the unique constraint leads with the response (lookups, cascades) and
+    # the score index with the version. A rescoring writes a score for every response, and each
+    # index costs write-ahead log that annotators' commits wait behind (benchmarks/rescoring_load.py).
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores", db_index=False)
     score = models.FloatField()
     # The version's per-criterion heads (training.ml.pooling): {criterion key: reward}; empty
     # for a version without them. ``score`` stays the overall head's, which orders and filters.
