@@ -107,9 +107,8 @@ def main() -> None:
     from django.db import connection
 
     from annotation.agreement import item_ids_below_agreement
-    from annotation.kept_sets import kept_ids
     from annotation.models import Label, Project
-    from annotation.review import label_review, project_disagreeing_label_ids
+    from annotation.review import BrowserFilters, label_review, project_disagreeing_label_ids, review_labels
     from annotation.review_items import ItemFilters, review_items
 
     passed = False
@@ -157,11 +156,14 @@ def main() -> None:
             items_ms.append(items_page)
             print(f"{number:>3} {change:<14} {spent:>10.1f} {labels_page:>21.1f} {items_page:>18.1f}", flush=True)
 
-        kept_majority = kept_ids("disagreement", project, lambda: set())  # unchanged since the last page: the kept answer
-        list(review_items(project=project, filters=ItemFilters(agreement_below=THRESHOLD))[:1])
-        kept_agreement = kept_ids("agreement_below", project, lambda: set(), inputs=(THRESHOLD,))
-        exact = kept_majority == project_disagreeing_label_ids(project=project) and (
-            kept_agreement == item_ids_below_agreement(project_id=project.id, threshold=THRESHOLD)
+        # What each filter selects as the browser reads it (the kept answers: nothing changed since
+        # the last pages), against full reads.
+        browsed_labels = set(review_labels(project=project, filters=BrowserFilters(disagreement=True))
+                             .values_list("id", flat=True))
+        browsed_items = set(review_items(project=project, filters=ItemFilters(agreement_below=THRESHOLD))
+                            .values_list("id", flat=True))
+        exact = browsed_labels == project_disagreeing_label_ids(project=project) and (
+            browsed_items == item_ids_below_agreement(project_id=project.id, threshold=THRESHOLD)
         )
         worst = max(max(labels_ms), max(items_ms))
         print(f"\nchanges: p50 {percentile(change_ms, 0.5):.1f} ms; first pages after them: disagreement p50 "
