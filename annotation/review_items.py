@@ -62,7 +62,8 @@ def review_items(*, project: Project, filters: ItemFilters) -> QuerySet:
     Every filter is a condition on the item row (or its prompt's external id, a substring scan
     of the project's prompts), but ``agreement_below``: the items whose labels agree less often
     (``annotation.agreement.item_ids_below_agreement``, a read of every ranking, then kept and
-    brought up to date item by item: ``annotation.kept_sets``). Pages walk the items by id (``IdCursorPagination``).
+    brought up to date item by item: ``annotation.kept_sets``). Pages walk the items by id
+    (``IdCursorPagination``).
     """
     items = ComparisonItem.objects.filter(project=project)
     if filters.gold is not None:
